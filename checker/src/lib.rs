@@ -1,0 +1,7 @@
+//! Checking what a test recorded: the history format, linearizability search over a sequential
+//! [`model::Model`], latency and throughput analysis, plots and the HTML report.
+//!
+//! Pure library: the search does no I/O. The only reader is [`history::read_jsonl`], which turns a
+//! file into events and names `file:line` on bad input.
+
+pub mod history;
