@@ -162,13 +162,17 @@ mod tests {
 
     #[test]
     fn nemesis_process_is_a_string() {
-        let e = parse_line(r#"{"index":1,"time":5,"process":"nemesis","type":"info","f":"kill","value":["n1"]}"#).unwrap();
+        let e = parse_line(
+            r#"{"index":1,"time":5,"process":"nemesis","type":"info","f":"kill","value":["n1"]}"#,
+        )
+        .unwrap();
         assert!(e.is_nemesis());
     }
 
     #[test]
     fn bad_type_is_an_error() {
-        let err = parse_line(r#"{"index":1,"time":5,"process":1,"type":"done","f":"read"}"#).unwrap_err();
+        let err =
+            parse_line(r#"{"index":1,"time":5,"process":1,"type":"done","f":"read"}"#).unwrap_err();
         assert!(err.contains("done"), "{err}");
     }
 }

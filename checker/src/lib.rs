@@ -5,3 +5,6 @@
 //! file into events and names `file:line` on bad input.
 
 pub mod history;
+pub mod verdict;
+
+pub use verdict::{CheckOptions, CheckResult, Verdict};

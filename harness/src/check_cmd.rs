@@ -15,4 +15,3 @@ pub fn run_analyze(_args: AnalyzeArgs) -> u8 {
     eprintln!("harness: 'check_cmd' is not implemented yet");
     2
 }
-

@@ -15,4 +15,3 @@ pub fn run_compare(_args: CompareArgs) -> u8 {
     eprintln!("harness: 'report_cmd' is not implemented yet");
     2
 }
-

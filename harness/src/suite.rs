@@ -7,4 +7,3 @@ pub fn run(_args: SuiteArgs) -> u8 {
     eprintln!("harness: 'suite' is not implemented yet");
     2
 }
-

@@ -7,4 +7,3 @@ pub fn run(_args: TestArgs) -> u8 {
     eprintln!("harness: 'test_cmd' is not implemented yet");
     2
 }
-

@@ -1,0 +1,30 @@
+//! `harness bench`: measurements that are benchmarks, not timed tests. Each prints its figures as
+//! medians over several runs.
+
+mod clients;
+mod paxos;
+mod proxy;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand)]
+enum What {
+    /// Client capacity against a trivial in-memory node.
+    Clients(clients::Args),
+    /// Added latency and message rate of one proxy hop.
+    Proxy(proxy::Args),
+    /// Throughput and latency of paxos-node clusters, Basic vs Multi.
+    Paxos(paxos::Args),
+}
+
+pub fn run(args: BenchArgs) -> u8 {
+    match args.what {
+        What::Clients(a) => clients::run(a),
+        What::Proxy(a) => proxy::run(a),
+        What::Paxos(a) => paxos::run(a),
+    }
+}

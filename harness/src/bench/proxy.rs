@@ -1,0 +1,9 @@
+//! (placeholder until its issue lands)
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn run(_args: Args) -> u8 {
+    eprintln!("harness: 'bench proxy' is not implemented yet");
+    2
+}
