@@ -1,6 +1,8 @@
 //! Workloads: what clients do (operation generators) and what is correct (sequential models the
 //! checker searches with). `register` is one key; `kv` is many independent keys.
 
+pub mod generators;
+
 use checker::history::Event;
 use checker::{CheckOptions, CheckResult};
 
