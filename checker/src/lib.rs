@@ -4,7 +4,9 @@
 //! Pure library: the search does no I/O. The only reader is [`history::read_jsonl`], which turns a
 //! file into events and names `file:line` on bad input.
 
+pub mod analysis;
 pub mod history;
+pub mod plot;
 pub mod verdict;
 
 pub use verdict::{CheckOptions, CheckResult, Verdict};
