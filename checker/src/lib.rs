@@ -5,6 +5,7 @@
 //! file into events and names `file:line` on bad input.
 
 pub mod analysis;
+pub mod formats;
 pub mod history;
 pub mod plot;
 pub mod verdict;

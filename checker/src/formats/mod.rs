@@ -1,0 +1,506 @@
+//! Import formats: turn a history file from us, Jepsen, Knossos or Porcupine into our
+//! [`Event`]s, plus the model the data implies. Every error names `file:line` and what is wrong;
+//! nothing here panics on bad input.
+//!
+//! | format | what | default model |
+//! |---|---|---|
+//! | `jsonl` | ours ([`crate::history`]) | `kv` if events carry keys, else `register` |
+//! | `jepsen-edn` | Jepsen/Knossos `history.edn` (one vector/list of maps, or one map per line) | `register`, initial value 0 |
+//! | `jepsen-log` | `jepsen.util` console lines (Porcupine's etcd data) | `register`, initially absent |
+//! | `porcupine-kv` | Porcupine's get/put/append key-value histories | `append` |
+//!
+//! The semantics of each source are mapped onto ours (see `docs` in each module): e.g. a Knossos
+//! read of `nil` becomes a `fail` read (an unknown read constrains nothing), a Porcupine `fail`
+//! cas becomes `error: "precondition-failed"` (a definite mismatch).
+
+pub mod edn;
+pub mod jepsen_edn;
+pub mod jepsen_log;
+pub mod porcupine_kv;
+
+use crate::history::{Event, EventType, HistoryError, Process};
+use serde_json::Value;
+use std::collections::{BTreeSet, HashMap};
+use std::fmt;
+use std::path::Path;
+
+/// A history file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Jsonl,
+    JepsenEdn,
+    JepsenLog,
+    PorcupineKv,
+}
+
+impl Format {
+    pub const ALL: [Format; 4] = [
+        Format::Jsonl,
+        Format::JepsenEdn,
+        Format::JepsenLog,
+        Format::PorcupineKv,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Jsonl => "jsonl",
+            Format::JepsenEdn => "jepsen-edn",
+            Format::JepsenLog => "jepsen-log",
+            Format::PorcupineKv => "porcupine-kv",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Format> {
+        Format::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// Guesses a file's format from its name and first bytes: `.edn` is Jepsen EDN, a log with
+    /// `jepsen.util` lines is a Jepsen log, EDN maps with `:f :get|:put|:append` are Porcupine kv,
+    /// anything else is ours.
+    pub fn detect(path: &Path, text: &str) -> Format {
+        let head: &str = match text.char_indices().nth(4096) {
+            Some((i, _)) => &text[..i],
+            None => text,
+        };
+        if path.extension().is_some_and(|e| e == "edn") {
+            return Format::JepsenEdn;
+        }
+        if head.contains("jepsen.util - ")
+            || (head.trim().is_empty() && path.extension().is_some_and(|e| e == "log"))
+        {
+            return Format::JepsenLog;
+        }
+        let first = head.trim_start();
+        if first.starts_with('{') && !first.starts_with("{\"") {
+            let kv = [":f :get", ":f :put", ":f :append"];
+            if kv.iter().any(|p| head.contains(p)) {
+                return Format::PorcupineKv;
+            }
+            return Format::JepsenEdn;
+        }
+        if first.starts_with('[') || first.starts_with('(') || first.starts_with(';') {
+            return Format::JepsenEdn;
+        }
+        Format::Jsonl
+    }
+}
+
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The sequential model a history calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ModelKind {
+    /// One register: read, write, cas; events carry no key.
+    Register,
+    /// Independent registers per key.
+    Kv,
+    /// Porcupine's key-value store of strings: read (get), write (put), append.
+    Append,
+    /// Knossos' multi-register (`:txn` of reads and writes over several registers).
+    MultiRegister,
+    /// Knossos' mutex (`:acquire` / `:release`).
+    Mutex,
+}
+
+impl ModelKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::Register => "register",
+            ModelKind::Kv => "kv",
+            ModelKind::Append => "append",
+            ModelKind::MultiRegister => "multi-register",
+            ModelKind::Mutex => "mutex",
+        }
+    }
+
+    /// The client `f`s this model understands.
+    pub fn fs(self) -> &'static [&'static str] {
+        match self {
+            ModelKind::Register | ModelKind::Kv => &["read", "write", "cas"],
+            ModelKind::Append => &["read", "write", "append"],
+            ModelKind::MultiRegister => &["txn"],
+            ModelKind::Mutex => &["acquire", "release"],
+        }
+    }
+}
+
+/// Options that change how a file is read.
+#[derive(Clone, Debug, Default)]
+pub struct ImportOptions {
+    /// `--init V`: the register's initial value. `None` = the format's default (0 for Knossos
+    /// data, absent otherwise). Implemented as a synthetic write of V (one per key) that completes
+    /// before every other op, so it works with any model.
+    pub init: Option<Value>,
+}
+
+/// A file turned into our events.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    pub format: Format,
+    pub events: Vec<Event>,
+    /// The 1-based source line of each event (0 for synthetic events such as `--init`).
+    pub lines: Vec<usize>,
+    /// The model the data implies (a CLI `--model` may override it).
+    pub model: ModelKind,
+    /// The initial value that was applied as a synthetic write, if any.
+    pub init: Option<Value>,
+}
+
+impl Imported {
+    /// `file:line` for an event index, for messages about a specific event.
+    pub fn line_of(&self, index: usize) -> Option<usize> {
+        self.lines.get(index).copied().filter(|&l| l > 0)
+    }
+}
+
+/// Bad input: which file, which line (when known), and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FormatError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub msg: String,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file, line, self.msg),
+            None => write!(f, "{}: {}", self.file, self.msg),
+        }
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+/// An error on a line, before the file name is attached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LineError {
+    pub line: usize,
+    pub msg: String,
+}
+
+impl LineError {
+    pub fn new(line: usize, msg: impl Into<String>) -> Self {
+        LineError {
+            line,
+            msg: msg.into(),
+        }
+    }
+    fn in_file(self, file: &str) -> FormatError {
+        FormatError {
+            file: file.to_string(),
+            line: (self.line > 0).then_some(self.line),
+            msg: self.msg,
+        }
+    }
+}
+
+impl From<edn::EdnError> for LineError {
+    fn from(e: edn::EdnError) -> Self {
+        LineError::new(e.line, format!("bad EDN: {}", e.msg))
+    }
+}
+
+/// What a format parser produces before the shared finishing steps.
+pub struct Parsed {
+    /// Events with their source lines; `index` is assigned later.
+    pub events: Vec<(usize, Event)>,
+    /// Whether the events' `time` fields came from the file (else they are synthesized).
+    pub has_times: bool,
+    /// The model the data implies.
+    pub model: ModelKind,
+    /// The initial value the format implies when `--init` is not given.
+    pub default_init: Option<Value>,
+}
+
+/// Reads and imports one file. `format: None` guesses it with [`Format::detect`].
+pub fn import_file(
+    path: &Path,
+    format: Option<Format>,
+    opts: &ImportOptions,
+) -> Result<Imported, FormatError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| FormatError {
+        file: file.clone(),
+        line: None,
+        msg: format!("cannot read: {e}"),
+    })?;
+    let text = match String::from_utf8(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            let at = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+            return Err(FormatError {
+                file,
+                line: Some(line),
+                msg: "not UTF-8 text".into(),
+            });
+        }
+    };
+    let format = format.unwrap_or_else(|| Format::detect(path, &text));
+    import_str(&text, &file, format, opts)
+}
+
+/// Imports a history held in memory; `file` is only used in error messages.
+pub fn import_str(
+    text: &str,
+    file: &str,
+    format: Format,
+    opts: &ImportOptions,
+) -> Result<Imported, FormatError> {
+    let parsed = match format {
+        Format::Jsonl => parse_jsonl(text),
+        Format::JepsenEdn => jepsen_edn::parse(text),
+        Format::JepsenLog => jepsen_log::parse(text),
+        Format::PorcupineKv => porcupine_kv::parse(text),
+    }
+    .map_err(|e| e.in_file(file))?;
+    finish(parsed, format, opts).map_err(|e| e.in_file(file))
+}
+
+/// Our own JSON lines, via [`crate::history::parse_line`].
+fn parse_jsonl(text: &str) -> Result<Parsed, LineError> {
+    let mut events = Vec::new();
+    let mut keyed = false;
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let e = crate::history::parse_line(line).map_err(|msg| LineError::new(i + 1, msg))?;
+        keyed |= !e.is_nemesis() && e.key.is_some();
+        events.push((i + 1, e));
+    }
+    let model = if keyed {
+        ModelKind::Kv
+    } else {
+        ModelKind::Register
+    };
+    Ok(Parsed {
+        events,
+        has_times: true,
+        model,
+        default_init: None,
+    })
+}
+
+/// Our history reader's errors as a [`FormatError`].
+impl From<HistoryError> for FormatError {
+    fn from(e: HistoryError) -> Self {
+        match e {
+            HistoryError::Io { file, source } => FormatError {
+                file,
+                line: None,
+                msg: source.to_string(),
+            },
+            HistoryError::Parse { file, line, msg } => FormatError {
+                file,
+                line: Some(line),
+                msg,
+            },
+        }
+    }
+}
+
+/// Shared steps for every format: number the events, make times strictly increasing in file order
+/// (the order is what Jepsen and Knossos go by), check invoke/completion pairing and `f`s, and
+/// apply the initial value.
+fn finish(parsed: Parsed, format: Format, opts: &ImportOptions) -> Result<Imported, LineError> {
+    let Parsed {
+        events: raw,
+        has_times,
+        model,
+        default_init,
+    } = parsed;
+    validate(&raw, model)?;
+    let init = opts.init.clone().or(default_init).filter(|v| !v.is_null());
+    let mut events = Vec::with_capacity(raw.len() + 2);
+    let mut lines = Vec::with_capacity(raw.len() + 2);
+    if let Some(v) = &init {
+        for e in init_writes(&raw, model, v)? {
+            events.push(e);
+            lines.push(0);
+        }
+    }
+    const SYNTHETIC_STEP_NS: u64 = 1_000_000; // 1 ms per event when the file has no times
+    let mut last: Option<u64> = None;
+    for (pos, (line, mut e)) in raw.into_iter().enumerate() {
+        let t = if has_times {
+            e.time
+        } else {
+            (pos as u64 + 1) * SYNTHETIC_STEP_NS
+        };
+        let t = match last {
+            Some(prev) if t <= prev => prev + 1,
+            _ => t,
+        };
+        last = Some(t);
+        e.time = t;
+        events.push(e);
+        lines.push(line);
+    }
+    for (i, e) in events.iter_mut().enumerate() {
+        e.index = i as u64;
+    }
+    Ok(Imported {
+        format,
+        events,
+        lines,
+        model,
+        init,
+    })
+}
+
+/// Synthetic `write init` (one per key for keyed models) on a fresh process, invoked and completed
+/// at time 0, before every other event.
+fn init_writes(
+    raw: &[(usize, Event)],
+    model: ModelKind,
+    v: &Value,
+) -> Result<Vec<Event>, LineError> {
+    if matches!(model, ModelKind::MultiRegister | ModelKind::Mutex) {
+        return Err(LineError::new(
+            0,
+            format!("--init is not supported for the {} model", model.name()),
+        ));
+    }
+    let fresh = raw
+        .iter()
+        .filter_map(|(_, e)| e.process.client())
+        .max()
+        .map_or(0, |p| p + 1);
+    let keys: BTreeSet<Option<&String>> = match model {
+        ModelKind::Register => [None].into_iter().collect(),
+        _ => raw
+            .iter()
+            .filter(|(_, e)| !e.is_nemesis())
+            .map(|(_, e)| e.key.as_ref())
+            .collect(),
+    };
+    let mut out = Vec::new();
+    for key in keys {
+        for kind in [EventType::Invoke, EventType::Ok] {
+            out.push(Event {
+                index: 0,
+                time: 0,
+                process: Process::Client(fresh),
+                kind,
+                f: "write".into(),
+                key: key.cloned(),
+                value: v.clone(),
+                node: Some("--init".into()),
+                error: None,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Pairing rules every history obeys: a completion follows an invoke of the same `f` by the same
+/// process; a process has at most one op open; a process that got `info` never reappears; client
+/// `f`s are ones the model knows.
+fn validate(events: &[(usize, Event)], model: ModelKind) -> Result<(), LineError> {
+    // process -> (line of the open invoke, its f); crashed process -> line of its info.
+    let mut open: HashMap<u64, (usize, &str)> = HashMap::new();
+    let mut crashed: HashMap<u64, usize> = HashMap::new();
+    for (line, e) in events {
+        let Some(p) = e.process.client() else {
+            continue; // nemesis events are kept for reports and ignored by the checker
+        };
+        let line = *line;
+        if !model.fs().contains(&e.f.as_str()) {
+            return Err(LineError::new(
+                line,
+                format!(
+                    "unknown f `{}` for the {} model (expected one of: {})",
+                    e.f,
+                    model.name(),
+                    model.fs().join(", ")
+                ),
+            ));
+        }
+        if let Some(&info_line) = crashed.get(&p) {
+            return Err(LineError::new(
+                line,
+                format!(
+                    "process {p} reappears after its `info` on line {info_line}; a crashed process \
+                     never issues another op (Jepsen gives the client a new process id)"
+                ),
+            ));
+        }
+        match e.kind {
+            EventType::Invoke => {
+                if let Some((inv_line, f)) = open.get(&p) {
+                    return Err(LineError::new(
+                        line,
+                        format!(
+                            "second invoke on busy process {p}: its {f} invoked on line {inv_line} \
+                             has not completed"
+                        ),
+                    ));
+                }
+                open.insert(p, (line, e.f.as_str()));
+            }
+            kind => {
+                let Some((inv_line, f)) = open.remove(&p) else {
+                    return Err(LineError::new(
+                        line,
+                        format!(
+                            "completion ({}) of {} by process {p} with no invoke",
+                            type_name(kind),
+                            e.f
+                        ),
+                    ));
+                };
+                if f != e.f {
+                    return Err(LineError::new(
+                        line,
+                        format!(
+                            "completion of {} by process {p} does not match its invoke of {f} on \
+                             line {inv_line}",
+                            e.f
+                        ),
+                    ));
+                }
+                if kind == EventType::Info {
+                    crashed.insert(p, line);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+pub(crate) fn type_name(t: EventType) -> &'static str {
+    match t {
+        EventType::Invoke => "invoke",
+        EventType::Ok => "ok",
+        EventType::Fail => "fail",
+        EventType::Info => "info",
+    }
+}
+
+pub(crate) fn parse_type(name: &str) -> Option<EventType> {
+    match name {
+        "invoke" => Some(EventType::Invoke),
+        "ok" => Some(EventType::Ok),
+        "fail" => Some(EventType::Fail),
+        "info" => Some(EventType::Info),
+        _ => None,
+    }
+}
+
+/// Parses a `--init` value: `nil`/`null` (absent), an integer, or any JSON value; a bare word is a
+/// string.
+pub fn parse_init(s: &str) -> Value {
+    match s {
+        "nil" | "null" => Value::Null,
+        _ => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests;

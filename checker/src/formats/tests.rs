@@ -1,0 +1,272 @@
+use super::*;
+use serde_json::json;
+
+fn import(text: &str, format: Format) -> Result<Imported, FormatError> {
+    import_str(text, "h", format, &ImportOptions::default())
+}
+
+fn err(text: &str, format: Format) -> String {
+    import(text, format).unwrap_err().to_string()
+}
+
+#[test]
+fn knossos_edn_semantics() {
+    let text = "; comment\n[{:process 0, :type :invoke, :f :read, :value 4}\n {:process 0, :type :ok, :f :read, :value nil}\n {:process 1, :type :invoke, :f :cas, :value [0 1]}\n {:process 1, :type :fail, :f :cas, :value nil, :error :precondition-failed}\n {:process :nemesis, :type :info, :f :start, :value nil}\n {:process 2, :type :invoke, :f :write, :value 3}\n {:process 2, :type :info, :f :write, :value 3}]";
+    let h = import(text, Format::JepsenEdn).unwrap();
+    assert_eq!(h.model, ModelKind::Register);
+    assert_eq!(h.init, Some(json!(0)));
+    // Synthetic init write first (two events, line 0), then the file's events.
+    assert_eq!(h.events.len(), 9);
+    assert_eq!(h.lines[..3], [0, 0, 2]);
+    assert_eq!(h.events[0].f, "write");
+    assert_eq!(h.events[1].value, json!(0));
+    assert_eq!(
+        h.events[2].value,
+        Value::Null,
+        "read invoke value is dropped"
+    );
+    let unknown_read = &h.events[3];
+    assert_eq!(unknown_read.kind, EventType::Fail);
+    assert_eq!(unknown_read.error.as_deref(), Some("unknown-read"));
+    let cas_fail = &h.events[5];
+    assert_eq!(cas_fail.value, json!([0, 1]), "filled from the invoke");
+    assert_ne!(cas_fail.error.as_deref(), Some("precondition-failed"));
+    assert!(h.events[6].is_nemesis());
+    assert_eq!(h.events[8].kind, EventType::Info);
+    let times: Vec<u64> = h.events.iter().map(|e| e.time).collect();
+    assert!(times.windows(2).skip(2).all(|w| w[0] < w[1]), "{times:?}");
+    assert!(h
+        .events
+        .iter()
+        .enumerate()
+        .all(|(i, e)| e.index == i as u64));
+}
+
+#[test]
+fn init_option_overrides_and_nil_means_absent() {
+    let text = "[{:process 0, :type :invoke, :f :write, :value 1} {:process 0, :type :ok, :f :write, :value 1}]";
+    let opts = ImportOptions {
+        init: Some(parse_init("nil")),
+    };
+    let h = import_str(text, "h", Format::JepsenEdn, &opts).unwrap();
+    assert_eq!(h.events.len(), 2);
+    let opts = ImportOptions {
+        init: Some(parse_init("7")),
+    };
+    let h = import_str(text, "h", Format::JepsenEdn, &opts).unwrap();
+    assert_eq!(h.events[0].value, json!(7));
+    assert_eq!(h.events[0].process, Process::Client(1), "fresh process");
+}
+
+#[test]
+fn jepsen_log_semantics() {
+    let text = "INFO  jepsen.util - 0\t:invoke\t:read\tnil\n\
+                INFO  jepsen.util - 0\t:ok\t:read\tnil\n\
+                INFO  jepsen.util - 1\t:invoke\t:cas\t[3 0]\n\
+                INFO  jepsen.util - 1  :fail   :cas    [3 0]\n\
+                INFO  jepsen.util - 2\t:invoke\t:write\t4\n\
+                INFO  jepsen.util - 2\t:info\t:write\t:timed-out\n\
+                INFO  jepsen.util - 3\t:invoke\t:read\tnil\n\
+                INFO  jepsen.util - 3\t:fail\t:read\t:timed-out\n";
+    let h = import(text, Format::JepsenLog).unwrap();
+    assert_eq!(h.model, ModelKind::Register);
+    assert_eq!(h.init, None);
+    let e = &h.events;
+    assert_eq!((e[1].kind, &e[1].value), (EventType::Ok, &Value::Null));
+    assert_eq!(e[3].kind, EventType::Fail);
+    assert_eq!(e[3].error.as_deref(), Some("precondition-failed"));
+    assert_eq!(e[3].value, json!([3, 0]));
+    assert_eq!((e[5].kind, &e[5].value), (EventType::Info, &json!(4)));
+    assert_eq!(e[5].error.as_deref(), Some("timed-out"));
+    assert_eq!((e[7].kind, e[7].f.as_str()), (EventType::Fail, "read"));
+    assert_eq!(h.lines, (1..=8).collect::<Vec<_>>());
+}
+
+#[test]
+fn porcupine_kv_maps_get_put_append() {
+    let text = "{:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}\n\
+                {:process 0, :type :ok, :f :append, :key \"0\", :value \"x 0 0 y\"}\n\
+                {:process 0, :type :invoke, :f :get, :key \"7\", :value nil}\n\
+                {:process 0, :type :ok, :f :get, :key \"7\", :value \"\"}\n\
+                {:process 1, :type :invoke, :f :put, :key \"4\", :value \"x 3 12 y\"}\n";
+    let h = import(text, Format::PorcupineKv).unwrap();
+    assert_eq!(h.model, ModelKind::Append);
+    let fs: Vec<&str> = h.events.iter().map(|e| e.f.as_str()).collect();
+    assert_eq!(fs, ["append", "append", "read", "read", "write"]);
+    assert_eq!(h.events[3].value, json!(""));
+    assert_eq!(h.events[4].key.as_deref(), Some("4"));
+}
+
+#[test]
+fn jsonl_infers_the_model() {
+    let reg = r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"read","value":null}"#;
+    assert_eq!(
+        import(reg, Format::Jsonl).unwrap().model,
+        ModelKind::Register
+    );
+    let kv =
+        r#"{"index":0,"time":1,"process":0,"type":"invoke","f":"read","key":"a","value":null}"#;
+    assert_eq!(import(kv, Format::Jsonl).unwrap().model, ModelKind::Kv);
+    assert!(import("", Format::Jsonl).unwrap().events.is_empty());
+}
+
+#[test]
+fn bad_input_names_file_line_and_problem() {
+    let e = err("{\"index\":0}\n{oops", Format::Jsonl);
+    assert!(e.starts_with("h:1: "), "{e}");
+    let two = "{\"index\":0,\"time\":1,\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n";
+    let e = err(&format!("{two}{two}"), Format::Jsonl);
+    assert!(e.starts_with("h:2: second invoke on busy process 0"), "{e}");
+    let e = err(
+        "\n{\"index\":0,\"time\":1,\"process\":3,\"type\":\"ok\",\"f\":\"read\",\"value\":1}",
+        Format::Jsonl,
+    );
+    assert!(
+        e.starts_with("h:2: completion (ok) of read by process 3 with no invoke"),
+        "{e}"
+    );
+    let e = err(
+        "{\"index\":0,\"time\":1,\"process\":3,\"type\":\"invoke\",\"f\":\"scan\"}",
+        Format::Jsonl,
+    );
+    assert!(e.starts_with("h:1: unknown f `scan`"), "{e}");
+    let e = err(
+        "{\"index\":0,\"time\":1,\"process\":3,\"type\":\"done\",\"f\":\"read\"}",
+        Format::Jsonl,
+    );
+    assert!(e.starts_with("h:1: ") && e.contains("done"), "{e}");
+    let e = err(
+        "[{:process 1, :type :invoke, :f :read}\n {:process 1, :type :done, :f :read}]",
+        Format::JepsenEdn,
+    );
+    assert!(e.starts_with("h:2: unknown :type `:done`"), "{e}");
+    let e = err(
+        "[{:process 1, :type :invoke, :f :read}\n {:process 1 :type}]",
+        Format::JepsenEdn,
+    );
+    assert!(e.starts_with("h:2: bad EDN: map has an odd number"), "{e}");
+    let e = err(
+        "[{:process 1, :type :invoke, :f :read}\n",
+        Format::JepsenEdn,
+    );
+    assert!(
+        e.contains("end of file inside a collection opened on line 1"),
+        "{e}"
+    );
+    let e = err("[{:type :invoke, :f :read}]", Format::JepsenEdn);
+    assert!(e.starts_with("h:1: op has no :process"), "{e}");
+    let e = err("INFO  jepsen.util - 1\t:invoke\n", Format::JepsenLog);
+    assert!(
+        e.starts_with("h:1: expected `<process> :<type> :<f> <value>`"),
+        "{e}"
+    );
+    let e = err("hello\nworld\n", Format::JepsenLog);
+    assert!(e.contains("no `jepsen.util -` op lines"), "{e}");
+    let e = err(
+        "INFO  jepsen.util - 1\t:invoke\t:write\t1\nINFO  jepsen.util - 1\t:info\t:write\t:timed-out\nINFO  jepsen.util - 1\t:invoke\t:read\tnil\n",
+        Format::JepsenLog,
+    );
+    assert!(
+        e.starts_with("h:3: process 1 reappears after its `info` on line 2"),
+        "{e}"
+    );
+    let e = err(
+        "{:process 0, :type :invoke, :f :get, :value nil}",
+        Format::PorcupineKv,
+    );
+    assert!(e.starts_with("h:1: read op has no :key"), "{e}");
+}
+
+#[test]
+fn detects_formats() {
+    let p = Path::new("x.txt");
+    assert_eq!(Format::detect(Path::new("h.edn"), ""), Format::JepsenEdn);
+    assert_eq!(
+        Format::detect(p, "INFO  jepsen.util - 1 :invoke :read nil"),
+        Format::JepsenLog
+    );
+    assert_eq!(
+        Format::detect(p, "{:process 0, :type :invoke, :f :get, :key \"1\"}"),
+        Format::PorcupineKv
+    );
+    assert_eq!(Format::detect(p, "{\"index\":0}"), Format::Jsonl);
+    assert_eq!(Format::detect(p, ""), Format::Jsonl);
+}
+
+#[test]
+fn never_panics_on_garbage() {
+    let samples = [
+        "[",
+        "(",
+        "{",
+        "]",
+        "#",
+        "#{",
+        "\\",
+        ":",
+        "\"",
+        "\"\\u12",
+        "[1 2 3]",
+        "{:a}",
+        "-",
+        "+",
+        "1e999999",
+        "#_",
+        "[#_]",
+        "\u{0}",
+        "{:process -1, :type :ok, :f :read}",
+        "INFO  jepsen.util - [",
+        "INFO  jepsen.util - 1 :ok :read [",
+    ];
+    for s in samples {
+        for f in Format::ALL {
+            let _ = import(s, f);
+        }
+    }
+}
+
+/// Every history in the shared corpus imports without error, in the format [`Format::detect`]
+/// guesses, with the model its EXPECTED.md names.
+#[test]
+fn imports_every_corpus_file() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+    if !root.is_dir() {
+        eprintln!(
+            "SKIPPED: no corpus at {} (tests using it did not run)",
+            root.display()
+        );
+        return;
+    }
+    let mut files = Vec::new();
+    let mut dirs = vec![root];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let p = entry.unwrap().path();
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e != "md") {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.len() > 200, "{}", files.len());
+    for p in files {
+        let h = import_file(&p, None, &ImportOptions::default()).unwrap_or_else(|e| panic!("{e}"));
+        let s = p.display().to_string();
+        let (format, model) = if s.contains("/kv/") {
+            (Format::PorcupineKv, ModelKind::Append)
+        } else if s.contains("/jepsen/") {
+            (Format::JepsenLog, ModelKind::Register)
+        } else if s.contains("multi-register") {
+            (Format::JepsenEdn, ModelKind::MultiRegister)
+        } else if s.contains("mutex") {
+            (Format::JepsenEdn, ModelKind::Mutex)
+        } else {
+            (Format::JepsenEdn, ModelKind::Register)
+        };
+        assert_eq!((h.format, h.model), (format, model), "{s}");
+        if !s.ends_with("etcd_095.log") && !s.contains("ack-rollback-.edn") {
+            assert!(h.events.iter().any(|e| !e.is_nemesis()), "{s}");
+        }
+    }
+}
