@@ -18,9 +18,9 @@ pub mod jepsen_edn;
 pub mod jepsen_log;
 pub mod porcupine_kv;
 
-use crate::history::{Event, EventType, HistoryError, Process};
+use crate::history::{Event, EventType, HistoryError};
 use serde_json::Value;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
@@ -132,8 +132,7 @@ impl ModelKind {
 #[derive(Clone, Debug, Default)]
 pub struct ImportOptions {
     /// `--init V`: the register's initial value. `None` = the format's default (0 for Knossos
-    /// data, absent otherwise). Implemented as a synthetic write of V (one per key) that completes
-    /// before every other op, so it works with any model.
+    /// data, absent otherwise).
     pub init: Option<Value>,
 }
 
@@ -142,12 +141,13 @@ pub struct ImportOptions {
 pub struct Imported {
     pub format: Format,
     pub events: Vec<Event>,
-    /// The 1-based source line of each event (0 for synthetic events such as `--init`).
+    /// The 1-based source line of each event.
     pub lines: Vec<usize>,
     /// The model the data implies (a CLI `--model` may override it).
     pub model: ModelKind,
-    /// The initial value that was applied as a synthetic write, if any.
-    pub init: Option<Value>,
+    /// The initial value of every register (key) for the model: `--init`, else the format's
+    /// default; null = absent (never written).
+    pub init: Value,
 }
 
 impl Imported {
@@ -307,7 +307,7 @@ impl From<HistoryError> for FormatError {
 
 /// Shared steps for every format: number the events, make times strictly increasing in file order
 /// (the order is what Jepsen and Knossos go by), check invoke/completion pairing and `f`s, and
-/// apply the initial value.
+/// settle the initial value.
 fn finish(parsed: Parsed, format: Format, opts: &ImportOptions) -> Result<Imported, LineError> {
     let Parsed {
         events: raw,
@@ -316,15 +316,9 @@ fn finish(parsed: Parsed, format: Format, opts: &ImportOptions) -> Result<Import
         default_init,
     } = parsed;
     validate(&raw, model)?;
-    let init = opts.init.clone().or(default_init).filter(|v| !v.is_null());
-    let mut events = Vec::with_capacity(raw.len() + 2);
-    let mut lines = Vec::with_capacity(raw.len() + 2);
-    if let Some(v) = &init {
-        for e in init_writes(&raw, model, v)? {
-            events.push(e);
-            lines.push(0);
-        }
-    }
+    let init = opts.init.clone().or(default_init).unwrap_or(Value::Null);
+    let mut events = Vec::with_capacity(raw.len());
+    let mut lines = Vec::with_capacity(raw.len());
     const SYNTHETIC_STEP_NS: u64 = 1_000_000; // 1 ms per event when the file has no times
     let mut last: Option<u64> = None;
     for (pos, (line, mut e)) in raw.into_iter().enumerate() {
@@ -352,51 +346,6 @@ fn finish(parsed: Parsed, format: Format, opts: &ImportOptions) -> Result<Import
         model,
         init,
     })
-}
-
-/// Synthetic `write init` (one per key for keyed models) on a fresh process, invoked and completed
-/// at time 0, before every other event.
-fn init_writes(
-    raw: &[(usize, Event)],
-    model: ModelKind,
-    v: &Value,
-) -> Result<Vec<Event>, LineError> {
-    if matches!(model, ModelKind::MultiRegister | ModelKind::Mutex) {
-        return Err(LineError::new(
-            0,
-            format!("--init is not supported for the {} model", model.name()),
-        ));
-    }
-    let fresh = raw
-        .iter()
-        .filter_map(|(_, e)| e.process.client())
-        .max()
-        .map_or(0, |p| p + 1);
-    let keys: BTreeSet<Option<&String>> = match model {
-        ModelKind::Register => [None].into_iter().collect(),
-        _ => raw
-            .iter()
-            .filter(|(_, e)| !e.is_nemesis())
-            .map(|(_, e)| e.key.as_ref())
-            .collect(),
-    };
-    let mut out = Vec::new();
-    for key in keys {
-        for kind in [EventType::Invoke, EventType::Ok] {
-            out.push(Event {
-                index: 0,
-                time: 0,
-                process: Process::Client(fresh),
-                kind,
-                f: "write".into(),
-                key: key.cloned(),
-                value: v.clone(),
-                node: Some("--init".into()),
-                error: None,
-            });
-        }
-    }
-    Ok(out)
 }
 
 /// Pairing rules every history obeys: a completion follows an invoke of the same `f` by the same
