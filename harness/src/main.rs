@@ -6,6 +6,12 @@ use std::process::ExitCode;
 
 mod bench;
 mod check_cmd;
+mod client;
+mod cluster;
+mod history;
+mod progress;
+mod store;
+mod proxy;
 mod report_cmd;
 mod suite;
 mod test_cmd;
