@@ -6,11 +6,6 @@ use std::process::ExitCode;
 
 mod bench;
 mod check_cmd;
-mod client;
-mod cluster;
-mod history;
-mod progress;
-mod store;
 mod proxy;
 mod report_cmd;
 mod suite;
