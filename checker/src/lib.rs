@@ -5,9 +5,13 @@
 //! file into events and names `file:line` on bad input.
 
 pub mod analysis;
+pub mod explain;
 pub mod formats;
 pub mod history;
+pub mod linearizability;
+pub mod model;
 pub mod plot;
+pub mod shrink;
 pub mod verdict;
 
 pub use verdict::{CheckOptions, CheckResult, Verdict};

@@ -2,8 +2,10 @@
 //! checker searches with). `register` is one key; `kv` is many independent keys.
 
 pub mod generators;
+pub mod models;
 
 use checker::history::Event;
+use checker::linearizability::check_events;
 use checker::{CheckOptions, CheckResult};
 
 /// The workloads the harness can run.
@@ -23,6 +25,8 @@ pub fn check(
     events: &[Event],
     opts: &CheckOptions,
 ) -> Result<CheckResult, String> {
-    let _ = (workload, events, opts);
-    Err("the linearizability checker is not built yet".into())
+    match workload {
+        Workload::Register => check_events(&models::Register::default(), events, opts),
+        Workload::Kv => check_events(&models::Kv::default(), events, opts),
+    }
 }

@@ -1,0 +1,267 @@
+//! Turning a failed search into words and JSON: which key, the op that cannot be linearized, the
+//! longest linearizable prefix and the values possible there, the ops concurrent with it, and a
+//! shrunk set of ops that still fails.
+
+use crate::linearizability::{key_name, search, Budget, Prepared};
+use crate::model::{Operation, Outcome, PartModel, Timed};
+use serde_json::{json, Value};
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+/// How long explaining (possible states, shrinking) may take at most.
+const EXPLAIN_BUDGET: Duration = Duration::from_secs(3);
+/// Most states or ops listed in words.
+const LIST: usize = 8;
+
+/// Explains why part `p` is not linearizable: `blocked` could not be linearized after the ops in
+/// `linearized` (indices into `p.ops`); `reason` is set when the cheap pre-check found it.
+pub fn explain<P: PartModel>(
+    p: &Prepared<P>,
+    linearized: &[usize],
+    blocked: usize,
+    reason: Option<&str>,
+    deadline: Option<Instant>,
+) -> (String, Value) {
+    let limit = Instant::now() + EXPLAIN_BUDGET;
+    let deadline = deadline.map_or(limit, |d| d.max(Instant::now()).min(limit));
+    let f = p.source[blocked];
+    let t = &p.ops[blocked];
+    let concurrent: Vec<usize> = (0..p.ops.len())
+        .filter(|&i| i != blocked && overlaps(&p.ops[i], t))
+        .collect();
+    // The last op that finished before the blocked one started and could change the value.
+    let last = (0..p.ops.len())
+        .filter(|&i| p.ops[i].ret.is_some_and(|r| r < t.call) && p.source[i].f != "read")
+        .max_by_key(|&i| p.ops[i].ret);
+    let (states, states_complete) = possible_states(p, blocked, deadline);
+    let impossible_everywhere = states.iter().all(|s| p.part.step(s, &t.op).is_none());
+    let shown: Vec<String> = states
+        .iter()
+        .take(LIST)
+        .map(|s| p.part.show_state(s))
+        .collect();
+    let mut values = join_or(&shown);
+    if states.len() > LIST {
+        values = format!("{values} (and {} more)", states.len() - LIST);
+    }
+
+    let what = format!("{} at {}", describe(f), when(f));
+    let mut text = match (reason, last) {
+        (Some(r), _) => format!("{what}, but {r}"),
+        (None, Some(l)) if impossible_everywhere => format!(
+            "{what}, but after the {} that finished at {} the only possible {} {values}",
+            describe(p.source[l]),
+            secs(p.source[l].ret_time.unwrap_or(0)),
+            if states.len() == 1 {
+                "value was"
+            } else {
+                "values were"
+            },
+        ),
+        (None, None) if impossible_everywhere => {
+            format!(
+                "{what}, but before it the only possible {} {values}",
+                plural(states.len())
+            )
+        }
+        (None, _) => format!(
+            "{what}, but no order of it and the ops around it fits what they observed (the \
+             possible values when it started were {values})"
+        ),
+    };
+    if !concurrent.is_empty() {
+        let list: Vec<String> = concurrent
+            .iter()
+            .take(LIST)
+            .map(|&i| format!("{} ({})", describe(p.source[i]), interval(p.source[i])))
+            .collect();
+        let more = concurrent.len().saturating_sub(LIST);
+        text += &format!(
+            ". Concurrent with it: {}{}",
+            list.join(", "),
+            if more > 0 {
+                format!(" and {more} more")
+            } else {
+                String::new()
+            }
+        );
+    }
+    text = format!("not linearizable: {}: {text}.", key_name(&p.key));
+
+    let (shrunk, minimal) = if reason.is_some() {
+        (vec![blocked], true)
+    } else {
+        crate::shrink::shrink(p, blocked, deadline)
+    };
+    if shrunk.len() > 1 {
+        let list: Vec<String> = shrunk
+            .iter()
+            .map(|&i| format!("{} ({})", describe(p.source[i]), interval(p.source[i])))
+            .collect();
+        text += &format!(
+            " {} {} ops that still cannot be linearized: {}.",
+            if minimal {
+                "A minimal set of"
+            } else {
+                "A reduced set of"
+            },
+            shrunk.len(),
+            list.join("; ")
+        );
+    }
+
+    let tail = linearized.len().saturating_sub(20);
+    let json = json!({
+        "key": p.key,
+        "op": op_json(f),
+        "reason": reason,
+        "linearized_prefix_len": linearized.len(),
+        "linearized_prefix_tail": linearized[tail..].iter().map(|&i| op_json(p.source[i])).collect::<Vec<_>>(),
+        "possible_states": states.iter().map(|s| p.part.state_json(s)).collect::<Vec<_>>(),
+        "possible_states_complete": states_complete,
+        "last_finished": last.map(|l| op_json(p.source[l])),
+        "concurrent": concurrent.iter().map(|&i| op_json(p.source[i])).collect::<Vec<_>>(),
+        "shrunk": shrunk.iter().map(|&i| op_json(p.source[i])).collect::<Vec<_>>(),
+        "shrunk_minimal": minimal,
+    });
+    (text, json)
+}
+
+/// The states the part could be in while `blocked` was running: every linearization of the ops
+/// invoked before it returned, in which all ops that returned before it was invoked took effect
+/// and the others may or may not have. The bool is false if the budget cut the enumeration short.
+pub fn possible_states<P: PartModel>(
+    p: &Prepared<P>,
+    blocked: usize,
+    deadline: Instant,
+) -> (Vec<P::State>, bool) {
+    let t = &p.ops[blocked];
+    let end = t.ret.unwrap_or(usize::MAX);
+    let ops: Vec<Timed<P::Op>> = (0..p.ops.len())
+        .filter(|&i| i != blocked && p.ops[i].call < end)
+        .map(|i| {
+            let mut o = p.ops[i].clone();
+            o.ret = o.ret.filter(|&r| r < t.call);
+            o
+        })
+        .collect();
+    let memory = AtomicU64::new(0);
+    let never = || false;
+    let budget = Budget {
+        deadline: Some(deadline),
+        memory_limit: Some(256 << 20),
+        memory_used: &memory,
+        cancelled: &never,
+    };
+    let mut states: Vec<P::State> = Vec::new();
+    let (outcome, _) = search(&p.part, &ops, &budget, &mut |s| {
+        if !states.contains(s) {
+            states.push(s.clone());
+        }
+        states.len() >= 1000
+    });
+    let complete = !matches!(outcome, crate::linearizability::Search::OutOfBudget { .. })
+        && states.len() < 1000;
+    (states, complete)
+}
+
+fn overlaps<O>(a: &Timed<O>, b: &Timed<O>) -> bool {
+    a.call < b.ret.unwrap_or(usize::MAX) && b.call < a.ret.unwrap_or(usize::MAX)
+}
+
+/// "read of k7 returned 3", "write of 5 to k7", "cas of k7 from 1 to 2".
+pub fn describe(op: &Operation) -> String {
+    let of = op
+        .key
+        .as_ref()
+        .map(|k| format!(" of {k}"))
+        .unwrap_or_default();
+    let to = op
+        .key
+        .as_ref()
+        .map(|k| format!(" to {k}"))
+        .unwrap_or_default();
+    let pending = match op.outcome {
+        Outcome::Info => " (outcome unknown)",
+        _ => "",
+    };
+    let failed = match (op.outcome, op.error.as_deref()) {
+        (Outcome::Fail, Some(e)) => format!(" that failed with {e}"),
+        (Outcome::Fail, None) => " that failed".to_string(),
+        _ => String::new(),
+    };
+    match (op.f.as_str(), &op.input) {
+        ("read", _) => format!("read{of} returned {}", show(&op.output)),
+        ("write", v) => format!("write of {}{to}{pending}", show(v)),
+        ("cas", Value::Array(a)) if a.len() == 2 => {
+            format!(
+                "cas{of} from {} to {}{failed}{pending}",
+                show(&a[0]),
+                show(&a[1])
+            )
+        }
+        (f, Value::Null) if op.outcome == Outcome::Ok => {
+            format!("{f}{of} returned {}", show(&op.output))
+        }
+        (f, v) => format!("{f} of {}{to}{failed}{pending}", show(v)),
+    }
+}
+
+fn show(v: &Value) -> String {
+    match v {
+        Value::Null => "null".to_string(),
+        v => v.to_string(),
+    }
+}
+
+fn secs(ns: u64) -> String {
+    format!("{:.2} s", ns as f64 / 1e9)
+}
+
+/// When the op returned, or when it was invoked if it never did.
+fn when(op: &Operation) -> String {
+    match op.ret_time {
+        Some(t) if op.outcome == Outcome::Ok || op.outcome == Outcome::Fail => secs(t),
+        _ => format!("{} (invoked; never returned)", secs(op.call_time)),
+    }
+}
+
+fn interval(op: &Operation) -> String {
+    match op.ret_time {
+        Some(t) => format!("{:.2}-{}", op.call_time as f64 / 1e9, secs(t)),
+        None => format!("from {}, never returned", secs(op.call_time)),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 {
+        "value was"
+    } else {
+        "values were"
+    }
+}
+
+fn join_or(items: &[String]) -> String {
+    match items {
+        [] => "none".to_string(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// An op as JSON for the report.
+pub fn op_json(op: &Operation) -> Value {
+    json!({
+        "process": op.process,
+        "f": op.f,
+        "key": op.key,
+        "value": op.input,
+        "output": op.output,
+        "type": match op.outcome { Outcome::Ok => "ok", Outcome::Fail => "fail", Outcome::Info => "info" },
+        "error": op.error,
+        "invoke_index": op.invoke_index,
+        "complete_index": op.complete_index,
+        "start_s": op.call_time as f64 / 1e9,
+        "end_s": op.ret_time.map(|t| t as f64 / 1e9),
+    })
+}
