@@ -7,6 +7,7 @@ use std::process::ExitCode;
 mod bench;
 mod check_cmd;
 mod proxy;
+mod schedule;
 mod report_cmd;
 mod suite;
 mod test_cmd;
