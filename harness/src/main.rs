@@ -6,6 +6,11 @@ use std::process::ExitCode;
 
 mod bench;
 mod check_cmd;
+mod client;
+mod cluster;
+mod history;
+mod progress;
+mod store;
 mod proxy;
 mod schedule;
 mod report_cmd;

@@ -1,9 +1,634 @@
-//! (placeholder until its issue lands)
+//! `harness test`: one full run (or `--test-count N`) against a real cluster.
+//!
+//! The flow of a run: plan the cluster (ports, argv, peer addresses) → create the run folder and
+//! `test.json` → launch nodes and wait until ready → main phase (clients, nemesis) for
+//! `--time-limit` → final phase (heal every fault, wait `--recovery-time`, read every key from
+//! every node) → node stats → stop nodes → check the history → `results.json` and a summary.
+//!
+//! [`run_test`] is the library entry point (used by suites): it never exits the process.
 
-#[derive(clap::Args)]
-pub struct TestArgs {}
+use crate::client::{self, Clients};
+use crate::cluster::{self, Cluster, ClusterPlan};
+use crate::history::History;
+use crate::progress::{ActiveFaults, Progress};
+use crate::store::{self, RunDir};
+use anyhow::{bail, Result};
+use checker::{CheckOptions, CheckResult, Verdict};
+use clap::Parser;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use workloads::Workload;
 
-pub fn run(_args: TestArgs) -> u8 {
-    eprintln!("harness: 'test_cmd' is not implemented yet");
-    2
+/// `--variant`: passed to the default node as `--variant basic|multi`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    Basic,
+    Multi,
+}
+
+impl Variant {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Basic => "basic",
+            Variant::Multi => "multi",
+        }
+    }
+}
+
+fn parse_workload(s: &str) -> Result<Workload, String> {
+    match s {
+        "register" => Ok(Workload::Register),
+        "kv" => Ok(Workload::Kv),
+        _ => Err(format!("unknown workload {s:?} (expected register or kv)")),
+    }
+}
+
+fn workload_name(w: Workload) -> &'static str {
+    match w {
+        Workload::Register => "register",
+        Workload::Kv => "kv",
+    }
+}
+
+/// Options of `harness test`. Build one in code with [`TestArgs::from_argv`] or
+/// [`TestArgs::default`].
+#[derive(clap::Args, Clone, Debug, Serialize)]
+pub struct TestArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Paxos variant, passed to the default node as `--variant`.
+    #[arg(long, value_enum, default_value_t = Variant::Multi)]
+    pub variant: Variant,
+    /// Node binary speaking docs/node-contract.md (default: paxos-node next to the harness).
+    #[arg(long, value_name = "PATH")]
+    pub node_bin: Option<PathBuf>,
+    /// What clients do: register (one key) or kv (many independent keys).
+    #[arg(long, default_value = "register", value_parser = parse_workload)]
+    pub workload: Workload,
+    /// Logical client processes, spread over nodes round-robin.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Total operations per second over all clients (default: as fast as the nodes answer).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds of the main phase.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub time_limit: f64,
+    /// Seconds without a reply after which an operation is recorded `info`.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub op_timeout: f64,
+    /// Seconds to wait after healing every fault before the final reads.
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub recovery_time: f64,
+    /// Seconds a node may take to accept client connections at start.
+    #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
+    pub ready_timeout: f64,
+    /// Random seed (default: random; always recorded in test.json).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where runs are stored.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub store: PathBuf,
+    /// Run the test this many times (seed, seed+1, ...).
+    #[arg(long, default_value_t = 1)]
+    pub test_count: usize,
+    /// Test name: the folder under the store (default: <variant>-<workload>, or
+    /// <node-bin name>-<workload> with --node-bin).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seconds the checker may spend before answering unknown.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    pub check_time_limit: f64,
+    /// Skip the linearizability check (verdict unknown); for benchmarks.
+    #[arg(long)]
+    pub no_check: bool,
+    /// No progress line and no summary (used by suites and benchmarks).
+    #[arg(long, hide = true)]
+    pub quiet: bool,
+    /// Arguments appended verbatim to every node's command line.
+    #[arg(last = true, value_name = "NODE_ARGS")]
+    pub node_args: Vec<String>,
+}
+
+#[derive(Parser)]
+struct Standalone {
+    #[command(flatten)]
+    args: TestArgs,
+}
+
+impl TestArgs {
+    /// Parses `harness test` options from words, e.g. `["--nodes", "3", "--", "--foo"]`.
+    pub fn from_argv<I, S>(argv: I) -> Result<TestArgs, clap::Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString> + Clone,
+    {
+        let words = std::iter::once(std::ffi::OsString::from("test"))
+            .chain(argv.into_iter().map(Into::into));
+        Standalone::try_parse_from(words).map(|s| s.args)
+    }
+
+    /// The test name used for the run folder.
+    pub fn test_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        let w = workload_name(self.workload);
+        match &self.node_bin {
+            Some(bin) => {
+                let stem = bin
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "node".into());
+                format!("{stem}-{w}")
+            }
+            None => format!("{}-{w}", self.variant.as_str()),
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let secs = |flag: &str, v: f64, zero_ok: bool| -> Result<()> {
+            if !v.is_finite() || v < 0.0 || (!zero_ok && v == 0.0) {
+                bail!("{flag} {v}: must be a positive number of seconds");
+            }
+            Ok(())
+        };
+        if self.nodes == 0 {
+            bail!("--nodes 0: need at least one node");
+        }
+        if self.concurrency == 0 {
+            bail!("--concurrency 0: need at least one client");
+        }
+        if self.test_count == 0 {
+            bail!("--test-count 0: need at least one test");
+        }
+        if let Some(r) = self.rate {
+            if !r.is_finite() || r <= 0.0 {
+                bail!("--rate {r}: must be a positive number of operations per second");
+            }
+        }
+        secs("--time-limit", self.time_limit, false)?;
+        secs("--op-timeout", self.op_timeout, false)?;
+        secs("--recovery-time", self.recovery_time, true)?;
+        secs("--ready-timeout", self.ready_timeout, false)?;
+        secs("--check-time-limit", self.check_time_limit, false)?;
+        store::check_test_name(&self.test_name())
+    }
+}
+
+impl Default for TestArgs {
+    fn default() -> Self {
+        TestArgs::from_argv(Vec::<String>::new()).expect("defaults parse")
+    }
+}
+
+/// What one run concluded; everything a suite needs to tabulate it.
+#[derive(Clone, Debug, Serialize)]
+pub struct RunOutcome {
+    pub run_dir: PathBuf,
+    pub verdict: Verdict,
+    pub explanation: String,
+    /// Completed (`ok`) client operations per second during the main phase.
+    pub ops_per_sec: f64,
+    /// Latency percentiles of ok operations, milliseconds.
+    pub p50_ms: Option<f64>,
+    pub p99_ms: Option<f64>,
+    /// Share of main-phase operations that completed `ok`.
+    pub availability: f64,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    pub seed: u64,
+    /// The run was cut short by SIGINT/SIGTERM.
+    pub interrupted: bool,
+}
+
+impl RunOutcome {
+    /// The process exit code for this outcome: 0 valid, 1 invalid, 3 unknown, 130 interrupted.
+    pub fn exit_code(&self) -> u8 {
+        match (self.verdict, self.interrupted) {
+            (Verdict::Invalid, _) => 1,
+            (_, true) => 130,
+            (v, false) => v.exit_code(),
+        }
+    }
+}
+
+/// What the nemesis gets: the cluster, the history to record faults in, the set of active faults
+/// shown on the progress line, and the run's seed.
+#[allow(dead_code)] // read by the nemesis
+pub struct RunContext {
+    pub args: TestArgs,
+    pub seed: u64,
+    pub run_dir: PathBuf,
+    pub cluster: Arc<Cluster>,
+    pub history: Arc<History>,
+    pub active_faults: ActiveFaults,
+}
+
+/// NEMESIS HOOK: starts the fault schedule for the main phase. The task must return promptly
+/// once aborted; faults still active are healed by [`heal_everything`].
+fn start_nemesis(_ctx: &Arc<RunContext>) -> Option<tokio::task::JoinHandle<()>> {
+    None
+}
+
+/// NEMESIS HOOK: the final phase's heal: every link healed, every paused node resumed, every
+/// killed node restarted.
+async fn heal_everything(ctx: &Arc<RunContext>) -> Result<()> {
+    ctx.cluster.heal_processes().await?;
+    ctx.active_faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+    Ok(())
+}
+
+/// `harness test` from the command line: runs, prints, and returns the exit code.
+pub fn run(args: TestArgs) -> u8 {
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("harness: cannot start the async runtime: {e}");
+            return 2;
+        }
+    };
+    let mut worst = 0u8;
+    let base_seed = args.seed.unwrap_or_else(rand::random);
+    for i in 0..args.test_count {
+        let mut one = args.clone();
+        one.seed = Some(base_seed.wrapping_add(i as u64));
+        one.test_count = 1;
+        match rt.block_on(run_test(&one)) {
+            Ok(outcome) => {
+                let code = outcome.exit_code();
+                worst = worse(worst, code);
+                if outcome.interrupted {
+                    break;
+                }
+            }
+            Err(e) => {
+                eprintln!("harness: error: {e:#}");
+                return 2;
+            }
+        }
+    }
+    rt.shutdown_timeout(Duration::from_secs(1));
+    worst
+}
+
+/// Interrupted beats invalid beats unknown beats valid.
+fn worse(a: u8, b: u8) -> u8 {
+    let rank = |c: u8| match c {
+        0 => 0,
+        3 => 1,
+        1 => 2,
+        _ => 3,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
+    }
+}
+
+/// One full run. Setup errors (bad options, missing binary, a node that does not start) are
+/// `Err`; everything after the cluster is up ends in an outcome.
+pub async fn run_test(args: &TestArgs) -> Result<RunOutcome> {
+    args.validate()?;
+    cluster::install_guards();
+    let mut args = args.clone();
+    let seed = *args.seed.get_or_insert_with(rand::random);
+    let name = args.test_name();
+    let (bin, node_args) = match &args.node_bin {
+        Some(bin) => {
+            cluster::check_node_bin(bin)?;
+            (bin.clone(), args.node_args.clone())
+        }
+        None => {
+            let bin = cluster::default_node_bin()?;
+            let mut a = vec!["--variant".to_string(), args.variant.as_str().to_string()];
+            a.extend(args.node_args.iter().cloned());
+            (bin, a)
+        }
+    };
+    let run = RunDir::create(&args.store, &name)?;
+    let result = run_in(&args, seed, &name, bin, node_args, &run).await;
+    if let Err(e) = &result {
+        tracing::error!("run failed: {e:#}");
+    }
+    result
+}
+
+async fn run_in(
+    args: &TestArgs,
+    seed: u64,
+    name: &str,
+    bin: PathBuf,
+    node_args: Vec<String>,
+    run: &RunDir,
+) -> Result<RunOutcome> {
+    tracing::info!(test = name, seed, run_dir = %run.path.display(), "run starting");
+    let mut plan = ClusterPlan::new(bin.clone(), args.nodes, &run.path, node_args.clone())?;
+    plan.ready_timeout = Duration::from_secs_f64(args.ready_timeout);
+    // NEMESIS HOOK: start the link proxies here and point plan.peer_addr at them.
+    let started = store::rfc3339_now();
+    let argv: serde_json::Map<String, Value> = (0..plan.nodes.len())
+        .map(|i| (plan.nodes[i].id.clone(), json!(plan.argv(i))))
+        .collect();
+    run.write_json(
+        "test.json",
+        &json!({
+            "name": name,
+            "seed": seed,
+            "started": started,
+            "harness_version": env!("CARGO_PKG_VERSION"),
+            "node_bin": bin,
+            "node_args": node_args,
+            "node_argv": argv,
+            "options": args,
+            "workload": workload_name(args.workload),
+        }),
+    )?;
+
+    let launch = Cluster::launch(plan);
+    let cluster = tokio::select! {
+        c = launch => Arc::new(c?),
+        _ = cluster::wait_interrupt() => bail!("interrupted while starting nodes"),
+    };
+
+    let start = Instant::now();
+    let history = Arc::new(History::create(&run.file("history.jsonl"), start)?);
+    let nodes: Vec<_> = cluster
+        .plan
+        .nodes
+        .iter()
+        .map(|n| (n.id.clone(), n.client))
+        .collect();
+    let generator = workloads::generators::generator(args.workload, args.concurrency, seed);
+    let clients = Clients::new(
+        history.clone(),
+        generator,
+        nodes.clone(),
+        args.concurrency,
+        Duration::from_secs_f64(args.op_timeout),
+        args.rate,
+        seed,
+    );
+    let ctx = Arc::new(RunContext {
+        args: args.clone(),
+        seed,
+        run_dir: run.path.clone(),
+        cluster: cluster.clone(),
+        history: history.clone(),
+        active_faults: Default::default(),
+    });
+    let limit = Duration::from_secs_f64(args.time_limit);
+    let progress = Progress::start(
+        name,
+        clients.stats.clone(),
+        ctx.active_faults.clone(),
+        limit,
+        args.quiet,
+    );
+
+    // Main phase.
+    progress.set_phase("main");
+    let workers = clients.spawn_main();
+    let nemesis = start_nemesis(&ctx);
+    let debug_panic = std::env::var("HARNESS_DEBUG_PANIC_AFTER_S")
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok());
+    tokio::select! {
+        _ = tokio::time::sleep(limit) => {}
+        _ = cluster::wait_interrupt() => {}
+        _ = async {
+            match debug_panic {
+                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
+                None => std::future::pending().await,
+            }
+        } => panic!("HARNESS_DEBUG_PANIC_AFTER_S: deliberate panic mid-run"),
+    }
+    clients.stop.store(true, Ordering::Relaxed);
+    if let Some(n) = nemesis {
+        n.abort();
+        let _ = n.await;
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+    let main_secs = start.elapsed().as_secs_f64();
+    let (ok, fail, info) = clients.stats.counts();
+    let ops_per_sec = ok as f64 / main_secs.max(1e-9);
+    let availability = if ok + fail + info == 0 {
+        0.0
+    } else {
+        ok as f64 / (ok + fail + info) as f64
+    };
+    let interrupted = cluster::interrupted();
+
+    // Final phase.
+    let mut node_stats = serde_json::Map::new();
+    if !interrupted {
+        progress.set_phase("healing");
+        if let Err(e) = heal_everything(&ctx).await {
+            tracing::error!("healing failed: {e:#}");
+            progress.println(&format!("harness: healing failed: {e:#}"));
+        }
+        progress.set_phase("recovery");
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs_f64(args.recovery_time)) => {}
+            _ = cluster::wait_interrupt() => {}
+        }
+        if !cluster::interrupted() {
+            progress.set_phase("final reads");
+            let keys = clients
+                .generator
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .keys_used();
+            tokio::select! {
+                _ = clients.final_reads(keys) => {}
+                _ = cluster::wait_interrupt() => {}
+            }
+        }
+        for (id, addr) in &nodes {
+            let s = client::fetch_stats(*addr, Duration::from_secs(1)).await;
+            node_stats.insert(id.clone(), s.unwrap_or(Value::Null));
+        }
+        run.write_json("node-stats.json", &node_stats)?;
+    }
+    for i in 0..cluster.len() {
+        if let Some(status) = cluster.exited(i).await {
+            let id = &cluster.plan.nodes[i].id;
+            tracing::warn!(node = %id, %status, "node exited on its own during the run");
+            progress.println(&format!(
+                "harness: node {id} exited on its own ({status}); see nodes/{id}.log"
+            ));
+        }
+    }
+    cluster.shutdown().await;
+    let interrupted = cluster::interrupted();
+    let duration_s = start.elapsed().as_secs_f64();
+
+    // Check.
+    progress.set_phase("checking");
+    let check = check_history(args, &run.file("history.jsonl"), &history).await;
+    progress.finish();
+    let (verdict, explanation) = match (check.verdict, interrupted) {
+        (Verdict::Invalid, _) | (_, false) => (check.verdict, check.explanation.clone()),
+        (_, true) => (
+            Verdict::Unknown,
+            format!(
+                "interrupted; the history prefix checked: {}",
+                check.explanation
+            ),
+        ),
+    };
+    let lat = clients.stats.latency_ms();
+    let (tok, tfail, tinfo) = clients.stats.counts();
+    run.write_json(
+        "results.json",
+        &json!({
+            "test": name,
+            "verdict": verdict,
+            "explanation": explanation,
+            "check": check,
+            "counts": {"ok": tok, "fail": tfail, "info": tinfo, "by_f": clients.stats.by_f_json()},
+            "ops_per_sec": ops_per_sec,
+            "availability": availability,
+            "latency_ms": lat.map(|(p50, p95, p99, max)| json!({"p50": p50, "p95": p95, "p99": p99, "max": max})),
+            "started": started,
+            "duration_s": duration_s,
+            "main_phase_s": main_secs,
+            "interrupted": interrupted,
+            "seed": seed,
+            "events": history.len(),
+            "run_dir": run.path,
+        }),
+    )?;
+    // REPORTS HOOK: write report.html and plots into the run folder here.
+    let outcome = RunOutcome {
+        run_dir: run.path.clone(),
+        verdict,
+        explanation,
+        ops_per_sec,
+        p50_ms: lat.map(|l| l.0),
+        p99_ms: lat.map(|l| l.2),
+        availability,
+        ok: tok,
+        fail: tfail,
+        info: tinfo,
+        seed,
+        interrupted,
+    };
+    tracing::info!(verdict = ?outcome.verdict, ops_per_sec, "run finished");
+    if !args.quiet {
+        print_summary(&outcome);
+    }
+    Ok(outcome)
+}
+
+async fn check_history(args: &TestArgs, path: &std::path::Path, history: &History) -> CheckResult {
+    let unknown = |explanation: String| CheckResult {
+        verdict: Verdict::Unknown,
+        explanation,
+        counterexample: None,
+        keys: 0,
+        ops: 0,
+        states_explored: 0,
+        elapsed_ms: 0.0,
+    };
+    if args.no_check {
+        return unknown("not checked (--no-check)".into());
+    }
+    if let Some(e) = history.write_error() {
+        return unknown(format!("the history could not be written completely: {e}"));
+    }
+    let events = match checker::history::read_jsonl(path) {
+        Ok(ev) => ev,
+        Err(e) => return unknown(format!("cannot read the history: {e}")),
+    };
+    let workload = args.workload;
+    let opts = CheckOptions {
+        time_limit: Some(Duration::from_secs_f64(args.check_time_limit)),
+        ..Default::default()
+    };
+    let res = tokio::task::spawn_blocking(move || workloads::check(workload, &events, &opts)).await;
+    match res {
+        Ok(Ok(r)) => r,
+        Ok(Err(msg)) => unknown(format!("checker: {msg}")),
+        Err(e) => unknown(format!("checker crashed: {e}")),
+    }
+}
+
+fn print_summary(o: &RunOutcome) {
+    let verdict = match o.verdict {
+        Verdict::Valid => "valid",
+        Verdict::Invalid => "INVALID",
+        Verdict::Unknown => "unknown",
+    };
+    let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} ms"));
+    println!("verdict:    {verdict}: {}", o.explanation);
+    println!(
+        "operations: {} ok, {} fail, {} info ({:.0}% ok in the main phase)",
+        o.ok,
+        o.fail,
+        o.info,
+        o.availability * 100.0
+    );
+    println!(
+        "throughput: {:.1} ops/s   latency p50 {}  p99 {}",
+        o.ops_per_sec,
+        ms(o.p50_ms),
+        ms(o.p99_ms)
+    );
+    println!("run folder: {}", o.run_dir.display());
+}
+
+#[allow(dead_code)]
+/// Suites spawn runs as tasks: the run future must stay `Send`.
+fn _run_test_is_send(
+    a: &TestArgs,
+) -> impl std::future::Future<Output = Result<RunOutcome>> + Send + '_ {
+    run_test(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_argv_parse() {
+        let d = TestArgs::default();
+        assert_eq!((d.nodes, d.concurrency, d.variant), (5, 10, Variant::Multi));
+        assert_eq!(d.test_name(), "multi-register");
+        let a =
+            TestArgs::from_argv(["--nodes", "3", "--workload", "kv", "--", "--x", "1"]).unwrap();
+        assert_eq!(a.nodes, 3);
+        assert_eq!(a.workload, Workload::Kv);
+        assert_eq!(a.node_args, vec!["--x", "1"]);
+        assert!(TestArgs::from_argv(["--workload", "queue"]).is_err());
+    }
+
+    #[test]
+    fn bad_numbers_name_the_flag() {
+        let a = TestArgs::from_argv(["--time-limit", "-1"]).unwrap();
+        let e = a.validate().unwrap_err().to_string();
+        assert!(e.contains("--time-limit"), "{e}");
+        let a = TestArgs::from_argv(["--nodes", "0"]).unwrap();
+        assert!(a.validate().unwrap_err().to_string().contains("--nodes"));
+    }
+
+    #[test]
+    fn worst_exit_code_wins() {
+        assert_eq!(worse(0, 3), 3);
+        assert_eq!(worse(3, 1), 1);
+        assert_eq!(worse(1, 0), 1);
+    }
 }

@@ -1,0 +1,497 @@
+//! Clients: `--concurrency` logical processes (tokio tasks), each with its own connection to one
+//! node (round-robin), running a closed loop of operations and recording every invoke and
+//! completion in the history.
+//!
+//! As in Jepsen, a process whose operation ends indefinitely (`info`: timeout, connection lost
+//! after sending, an indefinite error code, a reply we cannot understand) is retired: its
+//! connection is dropped and the slot continues as process `id + concurrency`, so a late effect of
+//! the old operation can never be confused with a new one.
+
+use crate::history::{Entry, History};
+use checker::history::{EventType, Process};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use workloads::generators::{Generator, Op};
+
+/// Longest reply line we accept; anything longer is garbage.
+const MAX_LINE: u64 = 1 << 20;
+/// Pause after a connection attempt failed, so a dead node is not hammered in a hot loop.
+const CONNECT_BACKOFF: Duration = Duration::from_millis(50);
+
+const FS: [&str; 3] = ["read", "write", "cas"];
+
+/// Live counters, read by the progress line and the summary.
+#[derive(Default)]
+pub struct Stats {
+    pub ok: AtomicU64,
+    pub fail: AtomicU64,
+    pub info: AtomicU64,
+    /// `[f][ok, fail, info]` with f in read, write, cas.
+    by_f: [[AtomicU64; 3]; 3],
+    /// Latency of each `ok` operation in microseconds (4 bytes per op).
+    latencies_us: Mutex<Vec<u32>>,
+}
+
+impl Stats {
+    fn count(&self, f: &str, kind: EventType, latency: Duration) {
+        let (total, col) = match kind {
+            EventType::Ok => (&self.ok, 0),
+            EventType::Fail => (&self.fail, 1),
+            _ => (&self.info, 2),
+        };
+        total.fetch_add(1, Ordering::Relaxed);
+        if let Some(row) = FS.iter().position(|x| *x == f) {
+            self.by_f[row][col].fetch_add(1, Ordering::Relaxed);
+        }
+        if kind == EventType::Ok {
+            let us = latency.as_micros().min(u32::MAX as u128) as u32;
+            self.latencies_us
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(us);
+        }
+    }
+
+    /// `{"read": {"ok":n,"fail":n,"info":n}, ...}`
+    pub fn by_f_json(&self) -> Value {
+        let mut m = serde_json::Map::new();
+        for (row, f) in FS.iter().enumerate() {
+            let c = &self.by_f[row];
+            m.insert(
+                f.to_string(),
+                json!({"ok": c[0].load(Ordering::Relaxed), "fail": c[1].load(Ordering::Relaxed),
+                       "info": c[2].load(Ordering::Relaxed)}),
+            );
+        }
+        Value::Object(m)
+    }
+
+    /// Latency percentiles of ok operations in milliseconds: `(p50, p95, p99, max)`.
+    pub fn latency_ms(&self) -> Option<(f64, f64, f64, f64)> {
+        let mut v = self
+            .latencies_us
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0;
+        Some((at(0.5), at(0.95), at(0.99), at(1.0)))
+    }
+
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (
+            self.ok.load(Ordering::Relaxed),
+            self.fail.load(Ordering::Relaxed),
+            self.info.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// What all client processes of a run share.
+pub struct Clients {
+    pub history: Arc<History>,
+    pub stats: Arc<Stats>,
+    pub generator: Mutex<Box<dyn Generator>>,
+    /// `(id, client address)` per node.
+    pub nodes: Vec<(String, SocketAddr)>,
+    pub concurrency: usize,
+    pub op_timeout: Duration,
+    /// Total operations per second over all processes; `None` = as fast as replies come.
+    pub rate: Option<f64>,
+    pub seed: u64,
+    /// Set to end the main phase: processes finish their current operation and return.
+    pub stop: AtomicBool,
+    /// Highest process id used so far.
+    max_process: AtomicU64,
+}
+
+/// How one operation ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Completion {
+    Ok(Value),
+    Fail(String),
+    Info(String),
+}
+
+impl Clients {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        history: Arc<History>,
+        generator: Box<dyn Generator>,
+        nodes: Vec<(String, SocketAddr)>,
+        concurrency: usize,
+        op_timeout: Duration,
+        rate: Option<f64>,
+        seed: u64,
+    ) -> Arc<Clients> {
+        Arc::new(Clients {
+            history,
+            stats: Arc::new(Stats::default()),
+            generator: Mutex::new(generator),
+            nodes,
+            concurrency: concurrency.max(1),
+            op_timeout,
+            rate,
+            seed,
+            stop: AtomicBool::new(false),
+            max_process: AtomicU64::new(0),
+        })
+    }
+
+    /// Spawns the `concurrency` processes of the main phase.
+    pub fn spawn_main(self: &Arc<Self>) -> Vec<tokio::task::JoinHandle<()>> {
+        use tracing::Instrument;
+        (0..self.concurrency)
+            .map(|slot| {
+                let me = self.clone();
+                tokio::spawn(async move { me.main_loop(slot).await }.in_current_span())
+            })
+            .collect()
+    }
+
+    async fn main_loop(self: Arc<Self>, slot: usize) {
+        let mut p = ClientProcess::new(slot as u64);
+        let node = slot % self.nodes.len();
+        let mut rng = SmallRng::seed_from_u64(self.seed ^ (slot as u64).wrapping_mul(0x9E37));
+        while !self.stop.load(Ordering::Relaxed) {
+            if let Some(rate) = self.rate {
+                // Jepsen's stagger: a uniform delay averaging concurrency / rate per process.
+                let mean = self.concurrency as f64 / rate.max(1e-9);
+                let d = Duration::from_secs_f64(rng.gen_range(0.0..2.0 * mean));
+                tokio::time::sleep(d).await;
+                if self.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
+            let op = self
+                .generator
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .next_op(slot);
+            if p.invoke(&self, &op, node).await {
+                tokio::time::sleep(CONNECT_BACKOFF).await;
+            }
+        }
+    }
+
+    /// The final phase: reads every key from every node, `concurrency` at a time, as fresh
+    /// processes. Recorded like any other operation.
+    pub async fn final_reads(self: &Arc<Self>, keys: Vec<Option<String>>) {
+        use tracing::Instrument;
+        let work: Vec<(Option<String>, usize)> = keys
+            .iter()
+            .flat_map(|k| (0..self.nodes.len()).map(move |n| (k.clone(), n)))
+            .collect();
+        let queue = Arc::new(Mutex::new(work.into_iter()));
+        let c = self.concurrency as u64;
+        let base = (self.max_process.load(Ordering::Relaxed) / c + 1) * c;
+        let workers: Vec<_> = (0..self.concurrency as u64)
+            .map(|w| {
+                let me = self.clone();
+                let queue = queue.clone();
+                tokio::spawn(
+                    async move {
+                        let mut p = ClientProcess::new(base + w);
+                        loop {
+                            let next = queue.lock().unwrap_or_else(|p| p.into_inner()).next();
+                            let Some((key, node)) = next else { break };
+                            p.invoke(&me, &Op::read(key), node).await;
+                        }
+                    }
+                    .in_current_span(),
+                )
+            })
+            .collect();
+        for w in workers {
+            let _ = w.await;
+        }
+    }
+}
+
+struct Conn {
+    node: usize,
+    reader: BufReader<OwnedReadHalf>,
+    writer: OwnedWriteHalf,
+}
+
+/// One logical client process: its current id, connection and message counter.
+struct ClientProcess {
+    id: u64,
+    conn: Option<Conn>,
+    msg_id: u64,
+    line: String,
+}
+
+impl ClientProcess {
+    fn new(id: u64) -> Self {
+        ClientProcess {
+            id,
+            conn: None,
+            msg_id: 0,
+            line: String::new(),
+        }
+    }
+
+    /// Runs one operation against node `node`, recording invoke and completion. Returns true
+    /// when the caller should back off (the connection could not be made).
+    async fn invoke(&mut self, c: &Clients, op: &Op, node: usize) -> bool {
+        let node_id = c.nodes[node].0.as_str();
+        c.max_process.fetch_max(self.id, Ordering::Relaxed);
+        let t0 = Instant::now();
+        c.history.record(Entry {
+            process: Process::Client(self.id),
+            kind: EventType::Invoke,
+            f: op.f,
+            key: op.key.as_deref(),
+            value: op.value.clone(),
+            node: Some(node_id),
+            error: None,
+        });
+        let deadline = tokio::time::Instant::from_std(t0 + c.op_timeout);
+        let (completion, backoff) = match self.connect(c, node, deadline).await {
+            Err(reason) => (Completion::Fail(reason), true),
+            Ok(()) => (self.exchange(op, deadline).await, false),
+        };
+        let (kind, value, error) = match completion {
+            Completion::Ok(v) => (EventType::Ok, v, None),
+            Completion::Fail(e) => (EventType::Fail, op.value.clone(), Some(e)),
+            Completion::Info(e) => (EventType::Info, op.value.clone(), Some(e)),
+        };
+        c.history.record(Entry {
+            process: Process::Client(self.id),
+            kind,
+            f: op.f,
+            key: op.key.as_deref(),
+            value,
+            node: Some(node_id),
+            error,
+        });
+        c.stats.count(op.f, kind, t0.elapsed());
+        if kind == EventType::Info {
+            // Retire: the old operation may still take effect; never reuse its process.
+            self.id += c.concurrency as u64;
+            self.conn = None;
+        }
+        backoff
+    }
+
+    /// Ensures a connection to `node`. An error means nothing was sent: the op definitely failed.
+    async fn connect(
+        &mut self,
+        c: &Clients,
+        node: usize,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), String> {
+        if self.conn.as_ref().is_some_and(|conn| conn.node == node) {
+            return Ok(());
+        }
+        self.conn = None;
+        let addr = c.nodes[node].1;
+        match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
+            Err(_) => Err("connect-timeout".into()),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                Err("connection-refused".into())
+            }
+            Ok(Err(e)) => Err(format!("connect-error: {e}")),
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                let (r, w) = stream.into_split();
+                self.conn = Some(Conn {
+                    node,
+                    reader: BufReader::new(r),
+                    writer: w,
+                });
+                Ok(())
+            }
+        }
+    }
+
+    /// Sends the request and waits for its reply. Anything after sending is at worst `info`.
+    async fn exchange(&mut self, op: &Op, deadline: tokio::time::Instant) -> Completion {
+        self.msg_id += 1;
+        let msg_id = self.msg_id;
+        let key = serde_json::to_string(op.wire_key()).expect("string serializes");
+        let body = match op.f {
+            "read" => format!(r#"{{"type":"read","key":{key},"msg_id":{msg_id}}}"#),
+            "write" => format!(
+                r#"{{"type":"write","key":{key},"value":{},"msg_id":{msg_id}}}"#,
+                op.value
+            ),
+            _ => format!(
+                r#"{{"type":"cas","key":{key},"from":{},"to":{},"msg_id":{msg_id}}}"#,
+                op.value[0], op.value[1]
+            ),
+        };
+        let conn = self.conn.as_mut().expect("connected");
+        let mut req = body.into_bytes();
+        req.push(b'\n');
+        match tokio::time::timeout_at(deadline, conn.writer.write_all(&req)).await {
+            Err(_) => return Completion::Info("op-timeout".into()),
+            Ok(Err(e)) => return Completion::Info(format!("connection-closed: {e}")),
+            Ok(Ok(())) => {}
+        }
+        self.line.clear();
+        let mut limited = (&mut conn.reader).take(MAX_LINE);
+        let read = limited.read_line(&mut self.line);
+        match tokio::time::timeout_at(deadline, read).await {
+            Err(_) => Completion::Info("op-timeout".into()),
+            Ok(Err(e)) => Completion::Info(format!("bad-reply: unreadable ({e})")),
+            Ok(Ok(0)) => Completion::Info("connection-closed".into()),
+            Ok(Ok(_)) if !self.line.ends_with('\n') => {
+                Completion::Info(format!("bad-reply: line longer than {MAX_LINE} bytes"))
+            }
+            Ok(Ok(_)) => match serde_json::from_str::<Value>(&self.line) {
+                Err(_) => Completion::Info(format!("bad-reply: not JSON: {}", clip(&self.line))),
+                Ok(reply) => match reply.get("in_reply_to").and_then(Value::as_u64) {
+                    Some(id) if id == msg_id => map_reply(op, &reply),
+                    Some(id) => Completion::Info(format!(
+                        "bad-reply: unknown in_reply_to {id} (expected {msg_id})"
+                    )),
+                    None => {
+                        Completion::Info(format!("bad-reply: no in_reply_to: {}", clip(&self.line)))
+                    }
+                },
+            },
+        }
+    }
+}
+
+fn clip(s: &str) -> String {
+    let s = s.trim_end();
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Maelstrom error names by code.
+pub fn error_name(code: i64) -> String {
+    match code {
+        0 => "timeout".into(),
+        1 => "node-not-found".into(),
+        10 => "not-supported".into(),
+        11 => "temporarily-unavailable".into(),
+        12 => "malformed-request".into(),
+        13 => "crash".into(),
+        14 => "abort".into(),
+        20 => "key-does-not-exist".into(),
+        21 => "key-already-exists".into(),
+        22 => "precondition-failed".into(),
+        30 => "txn-conflict".into(),
+        c => format!("error-{c}"),
+    }
+}
+
+/// Maps a reply (already matched by `in_reply_to`) to a completion, per docs/node-contract.md.
+pub fn map_reply(op: &Op, reply: &Value) -> Completion {
+    let ty = reply.get("type").and_then(Value::as_str).unwrap_or("");
+    match (op.f, ty) {
+        ("read", "read_ok") => Completion::Ok(reply.get("value").cloned().unwrap_or(Value::Null)),
+        ("write", "write_ok") | ("cas", "cas_ok") => Completion::Ok(op.value.clone()),
+        (_, "error") => {
+            let Some(code) = reply.get("code").and_then(Value::as_i64) else {
+                return Completion::Info(format!(
+                    "bad-reply: error without code: {}",
+                    clip(&reply.to_string())
+                ));
+            };
+            let name = error_name(code);
+            let definite = matches!(code, 1 | 10 | 11 | 12 | 14 | 20 | 21 | 22 | 30);
+            match (op.f, code) {
+                // The absence of the key was observed: a read of null.
+                ("read", 20) => Completion::Ok(Value::Null),
+                _ if definite => Completion::Fail(name),
+                _ => Completion::Info(name),
+            }
+        }
+        (f, ty) => Completion::Info(format!("bad-reply: {ty:?} does not answer {f}")),
+    }
+}
+
+/// Asks a node for its optional `stats`; `None` when it does not answer in time or at all.
+pub async fn fetch_stats(addr: SocketAddr, timeout: Duration) -> Option<Value> {
+    let work = async {
+        let stream = TcpStream::connect(addr).await.ok()?;
+        let (r, mut w) = stream.into_split();
+        w.write_all(b"{\"type\":\"stats\",\"msg_id\":1}\n")
+            .await
+            .ok()?;
+        let mut line = String::new();
+        BufReader::new(r)
+            .take(MAX_LINE)
+            .read_line(&mut line)
+            .await
+            .ok()?;
+        let reply: Value = serde_json::from_str(&line).ok()?;
+        (reply.get("type")? == "stats_ok").then(|| reply.get("stats").cloned())?
+    };
+    tokio::time::timeout(timeout, work).await.ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(f: &'static str, value: Value) -> Op {
+        Op {
+            f,
+            key: None,
+            value,
+        }
+    }
+
+    #[test]
+    fn replies_map_per_the_contract() {
+        let read = op("read", Value::Null);
+        let cas = op("cas", json!([1, 2]));
+        let write = op("write", json!(3));
+        assert_eq!(
+            map_reply(&read, &json!({"type":"read_ok","value":4})),
+            Completion::Ok(json!(4))
+        );
+        assert_eq!(
+            map_reply(&write, &json!({"type":"write_ok"})),
+            Completion::Ok(json!(3))
+        );
+        assert_eq!(
+            map_reply(&cas, &json!({"type":"cas_ok"})),
+            Completion::Ok(json!([1, 2]))
+        );
+        assert_eq!(
+            map_reply(&read, &json!({"type":"error","code":20})),
+            Completion::Ok(Value::Null)
+        );
+        assert_eq!(
+            map_reply(&cas, &json!({"type":"error","code":22})),
+            Completion::Fail("precondition-failed".into())
+        );
+        assert_eq!(
+            map_reply(&cas, &json!({"type":"error","code":20})),
+            Completion::Fail("key-does-not-exist".into())
+        );
+        assert_eq!(
+            map_reply(&write, &json!({"type":"error","code":11})),
+            Completion::Fail("temporarily-unavailable".into())
+        );
+        for code in [0, 13, 1000, 1234] {
+            assert!(matches!(
+                map_reply(&write, &json!({"type":"error","code":code})),
+                Completion::Info(_)
+            ));
+        }
+        assert!(
+            matches!(map_reply(&read, &json!({"type":"write_ok"})), Completion::Info(e) if e.starts_with("bad-reply"))
+        );
+    }
+}

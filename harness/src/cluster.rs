@@ -1,0 +1,608 @@
+//! Real node processes: planning ports and argv, launching, readiness, faults on processes
+//! (pause, resume, kill, restart) and making sure no node outlives the harness.
+//!
+//! Every node runs in its own process group (so signals reach anything it forks, and a Ctrl-C in
+//! the terminal reaches only the harness, which then stops the nodes itself). Nodes get
+//! `PR_SET_PDEATHSIG = SIGKILL`, which covers a SIGKILL of the harness. The kernel sends that
+//! signal when the *thread* that forked the child exits, so all spawns happen on one dedicated
+//! thread that lives as long as the process. A global registry of live process groups lets the
+//! signal handler and the panic hook kill every node.
+
+use anyhow::{anyhow, bail, Context, Result};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Mutex, Once, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+use tokio::sync::watch;
+
+// ---------------------------------------------------------------------------------------------
+// Process-group registry, signal handling, panic hook.
+
+static GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+static INTERRUPT: OnceLock<watch::Sender<bool>> = OnceLock::new();
+
+fn groups() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
+    GROUPS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// SIGKILLs every live node process group. Safe to call from a panic hook or signal thread.
+pub fn kill_all_groups() {
+    for &pgid in groups().iter() {
+        let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
+    }
+}
+
+fn interrupt_sender() -> &'static watch::Sender<bool> {
+    INTERRUPT.get_or_init(|| watch::channel(false).0)
+}
+
+/// True once the harness got SIGINT or SIGTERM.
+pub fn interrupted() -> bool {
+    *interrupt_sender().borrow()
+}
+
+/// Resolves when the harness gets SIGINT or SIGTERM.
+pub async fn wait_interrupt() {
+    let mut rx = interrupt_sender().subscribe();
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Installs, once per process, the SIGINT/SIGTERM handler (first signal: kill every node and
+/// tell the run to stop; second: exit at once) and a panic hook that kills every node.
+pub fn install_guards() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            kill_all_groups();
+            previous(info);
+        }));
+        std::thread::Builder::new()
+            .name("harness-signals".into())
+            .spawn(signal_thread)
+            .expect("spawn the signal thread");
+        // Make sure the spawner thread exists before any node does.
+        let _ = spawner();
+    });
+}
+
+fn signal_thread() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("signal runtime");
+    rt.block_on(async {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                _ = int.recv() => {},
+                _ = term.recv() => {},
+            }
+            count += 1;
+            kill_all_groups();
+            if count == 1 {
+                eprintln!(
+                    "\nharness: interrupted; nodes stopped, finishing up (again to quit now)"
+                );
+                interrupt_sender().send_replace(true);
+            } else {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The spawner thread.
+
+type SpawnReply = std::sync::mpsc::SyncSender<std::io::Result<Child>>;
+struct SpawnReq {
+    cmd: Command,
+    rt: tokio::runtime::Handle,
+    reply: SpawnReply,
+}
+
+fn spawner() -> &'static Mutex<std::sync::mpsc::Sender<SpawnReq>> {
+    static SPAWNER: OnceLock<Mutex<std::sync::mpsc::Sender<SpawnReq>>> = OnceLock::new();
+    SPAWNER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<SpawnReq>();
+        std::thread::Builder::new()
+            .name("harness-spawner".into())
+            .spawn(move || {
+                // Never returns while the process lives: its exit would fire PDEATHSIG.
+                for mut req in rx {
+                    let _guard = req.rt.enter();
+                    let _ = req.reply.send(req.cmd.spawn());
+                }
+                loop {
+                    std::thread::park();
+                }
+            })
+            .expect("spawn the spawner thread");
+        Mutex::new(tx)
+    })
+}
+
+/// Spawns `cmd` in its own process group with a parent-death SIGKILL, from the spawner thread,
+/// and registers its group.
+async fn spawn_node(mut cmd: Command) -> std::io::Result<Child> {
+    let parent = std::process::id() as i32;
+    cmd.process_group(0);
+    // SAFETY: the closure runs between fork and exec and only makes async-signal-safe syscalls.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
+            // The harness may have died between fork and prctl: then die now.
+            if nix::unistd::getppid().as_raw() != parent {
+                nix::libc::_exit(137);
+            }
+            Ok(())
+        });
+    }
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    let req = SpawnReq {
+        cmd,
+        rt: tokio::runtime::Handle::current(),
+        reply: tx,
+    };
+    spawner()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .send(req)
+        .map_err(|_| std::io::Error::other("spawner thread is gone"))?;
+    let child = tokio::task::spawn_blocking(move || rx.recv())
+        .await
+        .map_err(std::io::Error::other)?
+        .map_err(|_| std::io::Error::other("spawner thread dropped the request"))??;
+    if let Some(pid) = child.id() {
+        groups().insert(pid as i32);
+    }
+    Ok(child)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Finding the node binary.
+
+/// The default node binary: `paxos-node` next to the harness executable. When missing and the
+/// harness was built from this workspace, builds it with cargo (same profile); otherwise a clear
+/// error that says how to build it.
+pub fn default_node_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot locate the harness executable")?;
+    let dir = exe
+        .parent()
+        .context("harness executable has no directory")?;
+    let bin = dir.join("paxos-node");
+    if bin.is_file() {
+        return Ok(bin);
+    }
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    if !workspace.join("node/Cargo.toml").is_file() {
+        bail!(
+            "node binary {} not found; build it with `cargo build --release -p paxos-node` \
+             or pass --node-bin PATH",
+            bin.display()
+        );
+    }
+    let release = dir.file_name().is_some_and(|n| n != "debug");
+    let target_dir = dir
+        .parent()
+        .context("harness executable is not in a target dir")?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = std::process::Command::new(&cargo);
+    cmd.current_dir(&workspace)
+        .args(["build", "-p", "paxos-node"])
+        .arg("--target-dir")
+        .arg(target_dir);
+    if release {
+        cmd.arg("--release");
+    }
+    eprintln!(
+        "harness: {} is missing; building it: cargo build -p paxos-node{}",
+        bin.display(),
+        if release { " --release" } else { "" }
+    );
+    let status = cmd
+        .status()
+        .with_context(|| format!("cannot run {:?} to build paxos-node", cargo))?;
+    if !status.success() || !bin.is_file() {
+        bail!(
+            "building paxos-node failed ({status}); build it with `cargo build --release -p \
+             paxos-node` or pass --node-bin PATH"
+        );
+    }
+    Ok(bin)
+}
+
+/// Checks that `bin` exists and is executable; the error names the flag.
+pub fn check_node_bin(bin: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(bin).map_err(|e| anyhow!("--node-bin {}: {e}", bin.display()))?;
+    if !meta.is_file() {
+        bail!("--node-bin {}: not a file", bin.display());
+    }
+    if meta.permissions().mode() & 0o111 == 0 {
+        bail!("--node-bin {}: not executable (chmod +x it)", bin.display());
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planning.
+
+/// One node's launch parameters.
+#[derive(Clone, Debug)]
+pub struct NodeSpec {
+    pub id: String,
+    /// Where peers connect (`--listen`).
+    pub listen: SocketAddr,
+    /// Where clients connect (`--client`).
+    pub client: SocketAddr,
+    pub data_dir: PathBuf,
+    pub log_path: PathBuf,
+}
+
+/// Everything needed to launch a cluster, computed before launch.
+#[derive(Clone, Debug)]
+pub struct ClusterPlan {
+    pub bin: PathBuf,
+    pub nodes: Vec<NodeSpec>,
+    /// The address node `from` dials for peer `to`, keyed `(from, to)`. Defaults to `to`'s
+    /// `--listen`; the nemesis replaces each entry with the address of that link's proxy.
+    pub peer_addr: BTreeMap<(String, String), SocketAddr>,
+    /// Appended verbatim to every node's argv.
+    pub extra_args: Vec<String>,
+    pub ready_timeout: Duration,
+}
+
+/// A free loopback port, chosen by the kernel. Held until the plan is built so one plan never
+/// gets the same port twice.
+fn free_listener() -> Result<TcpListener> {
+    TcpListener::bind("127.0.0.1:0").context("cannot bind a free loopback port")
+}
+
+impl ClusterPlan {
+    /// `n` nodes `n1..nN` with free loopback ports, logs in `run_dir/nodes/<id>.log` and data in
+    /// `run_dir/nodes/<id>/`.
+    pub fn new(bin: PathBuf, n: usize, run_dir: &Path, extra_args: Vec<String>) -> Result<Self> {
+        let mut held = Vec::new();
+        let mut nodes = Vec::new();
+        for i in 1..=n {
+            let (l, c) = (free_listener()?, free_listener()?);
+            let id = format!("n{i}");
+            nodes.push(NodeSpec {
+                listen: l.local_addr()?,
+                client: c.local_addr()?,
+                data_dir: run_dir.join("nodes").join(&id),
+                log_path: run_dir.join("nodes").join(format!("{id}.log")),
+                id,
+            });
+            held.push((l, c));
+        }
+        let mut peer_addr = BTreeMap::new();
+        for a in &nodes {
+            for b in &nodes {
+                if a.id != b.id {
+                    peer_addr.insert((a.id.clone(), b.id.clone()), b.listen);
+                }
+            }
+        }
+        Ok(ClusterPlan {
+            bin,
+            nodes,
+            peer_addr,
+            extra_args,
+            ready_timeout: Duration::from_secs(20),
+        })
+    }
+
+    /// The full argv (without the binary) of node `i`.
+    pub fn argv(&self, i: usize) -> Vec<String> {
+        let me = &self.nodes[i];
+        let peers: Vec<String> = self
+            .nodes
+            .iter()
+            .filter(|p| p.id != me.id)
+            .map(|p| {
+                format!(
+                    "{}={}",
+                    p.id,
+                    self.peer_addr[&(me.id.clone(), p.id.clone())]
+                )
+            })
+            .collect();
+        let mut argv = vec![
+            "--id".to_string(),
+            me.id.clone(),
+            "--listen".into(),
+            me.listen.to_string(),
+            "--client".into(),
+            me.client.to_string(),
+            "--peers".into(),
+            peers.join(","),
+            "--data-dir".into(),
+            me.data_dir.display().to_string(),
+        ];
+        argv.extend(self.extra_args.iter().cloned());
+        argv
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The running cluster.
+
+// Pause/resume/kill/restart are the nemesis's API; not every item is used by the core yet.
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NodeState {
+    Running,
+    Paused,
+    Killed,
+}
+
+struct NodeProc {
+    child: Option<Child>,
+    pid: Option<i32>,
+    state: NodeState,
+}
+
+pub struct Cluster {
+    pub plan: ClusterPlan,
+    procs: Vec<tokio::sync::Mutex<NodeProc>>,
+}
+
+/// The last `n` lines of a log file, for error messages.
+pub fn log_tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read(path).unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(n)..].join("\n    ");
+    if tail.is_empty() {
+        "    (log is empty)".into()
+    } else {
+        format!("    {tail}")
+    }
+}
+
+#[allow(dead_code)]
+impl Cluster {
+    /// Launches every node and waits until each accepts a client connection. On failure every
+    /// node is stopped and the error names the node, its exit status and the end of its log.
+    pub async fn launch(plan: ClusterPlan) -> Result<Cluster> {
+        install_guards();
+        let n = plan.nodes.len();
+        let cluster = Cluster {
+            procs: (0..n)
+                .map(|_| {
+                    tokio::sync::Mutex::new(NodeProc {
+                        child: None,
+                        pid: None,
+                        state: NodeState::Killed,
+                    })
+                })
+                .collect(),
+            plan,
+        };
+        for i in 0..n {
+            if let Err(e) = cluster.spawn(i).await {
+                cluster.shutdown().await;
+                return Err(e);
+            }
+        }
+        let deadline = Instant::now() + cluster.plan.ready_timeout;
+        for i in 0..n {
+            if let Err(e) = cluster.wait_ready(i, deadline).await {
+                cluster.shutdown().await;
+                return Err(e);
+            }
+        }
+        Ok(cluster)
+    }
+
+    pub fn len(&self) -> usize {
+        self.plan.nodes.len()
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.plan.nodes.iter().map(|n| n.id.clone()).collect()
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<usize> {
+        self.plan.nodes.iter().position(|n| n.id == id)
+    }
+
+    async fn spawn(&self, i: usize) -> Result<()> {
+        let spec = &self.plan.nodes[i];
+        std::fs::create_dir_all(&spec.data_dir).with_context(|| {
+            format!(
+                "node {}: cannot create {}",
+                spec.id,
+                spec.data_dir.display()
+            )
+        })?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&spec.log_path)
+            .with_context(|| {
+                format!("node {}: cannot open {}", spec.id, spec.log_path.display())
+            })?;
+        let mut cmd = Command::new(&self.plan.bin);
+        cmd.args(self.plan.argv(i))
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log));
+        let child = spawn_node(cmd).await.map_err(|e| {
+            anyhow!(
+                "node {}: cannot start {}: {e}",
+                spec.id,
+                self.plan.bin.display()
+            )
+        })?;
+        let pid = child.id().map(|p| p as i32);
+        tracing::info!(node = %spec.id, pid, argv = ?self.plan.argv(i), "node started");
+        let mut p = self.procs[i].lock().await;
+        *p = NodeProc {
+            child: Some(child),
+            pid,
+            state: NodeState::Running,
+        };
+        Ok(())
+    }
+
+    /// Waits until node `i` accepts a TCP connection on its client port.
+    async fn wait_ready(&self, i: usize, deadline: Instant) -> Result<()> {
+        let spec = &self.plan.nodes[i];
+        loop {
+            {
+                let mut p = self.procs[i].lock().await;
+                if let Some(child) = p.child.as_mut() {
+                    if let Ok(Some(status)) = child.try_wait() {
+                        let pid = p.pid;
+                        p.child = None;
+                        p.state = NodeState::Killed;
+                        drop(p);
+                        unregister(pid);
+                        // Give the log a moment to receive the node's last words.
+                        bail!(
+                            "node {} exited during startup ({status}); last lines of {}:\n{}",
+                            spec.id,
+                            spec.log_path.display(),
+                            log_tail(&spec.log_path, 15)
+                        );
+                    }
+                }
+            }
+            let attempt = tokio::time::timeout(
+                Duration::from_millis(500),
+                tokio::net::TcpStream::connect(spec.client),
+            )
+            .await;
+            if let Ok(Ok(_)) = attempt {
+                tracing::info!(node = %spec.id, client = %spec.client, "node ready");
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "node {} did not accept connections on its client port {} within {:?} \
+                     (still running); last lines of {}:\n{}",
+                    spec.id,
+                    spec.client,
+                    self.plan.ready_timeout,
+                    spec.log_path.display(),
+                    log_tail(&spec.log_path, 15)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    pub async fn pid(&self, i: usize) -> Option<i32> {
+        self.procs[i].lock().await.pid
+    }
+
+    pub async fn state(&self, i: usize) -> NodeState {
+        self.procs[i].lock().await.state
+    }
+
+    async fn signal(&self, i: usize, sig: Signal) -> Result<()> {
+        let p = self.procs[i].lock().await;
+        let pid = p
+            .pid
+            .ok_or_else(|| anyhow!("node {} is not running", self.plan.nodes[i].id))?;
+        killpg(Pid::from_raw(pid), sig)
+            .with_context(|| format!("node {}: {sig} failed", self.plan.nodes[i].id))
+    }
+
+    /// SIGSTOP node `i`'s process group.
+    pub async fn pause(&self, i: usize) -> Result<()> {
+        self.signal(i, Signal::SIGSTOP).await?;
+        self.procs[i].lock().await.state = NodeState::Paused;
+        tracing::info!(node = %self.plan.nodes[i].id, "paused (SIGSTOP)");
+        Ok(())
+    }
+
+    /// SIGCONT node `i`'s process group.
+    pub async fn resume(&self, i: usize) -> Result<()> {
+        self.signal(i, Signal::SIGCONT).await?;
+        self.procs[i].lock().await.state = NodeState::Running;
+        tracing::info!(node = %self.plan.nodes[i].id, "resumed (SIGCONT)");
+        Ok(())
+    }
+
+    /// SIGKILL node `i`'s process group and reap it. Killing a dead node is a no-op.
+    pub async fn kill(&self, i: usize) -> Result<()> {
+        let mut p = self.procs[i].lock().await;
+        if let Some(pid) = p.pid.take() {
+            let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+            if let Some(mut child) = p.child.take() {
+                let status = child.wait().await;
+                tracing::info!(node = %self.plan.nodes[i].id, pid, ?status, "killed (SIGKILL)");
+            }
+            unregister(Some(pid));
+        }
+        p.state = NodeState::Killed;
+        Ok(())
+    }
+
+    /// Restarts node `i` with the same argv and data dir (killing it first if it still runs) and
+    /// waits until it is ready. The new process has a new pid.
+    pub async fn restart(&self, i: usize) -> Result<()> {
+        self.kill(i).await?;
+        self.spawn(i).await?;
+        self.wait_ready(i, Instant::now() + self.plan.ready_timeout)
+            .await
+    }
+
+    /// Resumes every paused node and restarts every killed one (the final phase's process heal).
+    pub async fn heal_processes(&self) -> Result<()> {
+        for i in 0..self.len() {
+            match self.state(i).await {
+                NodeState::Running => {}
+                NodeState::Paused => self.resume(i).await?,
+                NodeState::Killed => self.restart(i).await?,
+            }
+        }
+        Ok(())
+    }
+
+    /// Kills every node and reaps it.
+    pub async fn shutdown(&self) {
+        for i in 0..self.len() {
+            let _ = self.kill(i).await;
+        }
+    }
+
+    /// Exit status of node `i` if it has exited on its own (not killed by us).
+    pub async fn exited(&self, i: usize) -> Option<std::process::ExitStatus> {
+        let mut p = self.procs[i].lock().await;
+        let status = p.child.as_mut()?.try_wait().ok()??;
+        Some(status)
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in &self.procs {
+            if let Ok(p) = p.try_lock() {
+                if let Some(pid) = p.pid {
+                    let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
+                    unregister(Some(pid));
+                }
+            }
+        }
+    }
+}
+
+fn unregister(pid: Option<i32>) {
+    if let Some(pid) = pid {
+        groups().remove(&pid);
+    }
+}
