@@ -1,0 +1,115 @@
+//! The replicated state machine: a key-value map plus the table that makes each client request
+//! take effect once, however many times it is proposed or decided.
+
+use crate::protocol::{Command, Op, OpResult, Slot};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use std::collections::{BTreeSet, HashMap};
+
+/// Per origin (node incarnation): requests below `done_below` are finished and forgotten;
+/// `applied` holds the applied seqs at or above it.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OriginState {
+    pub done_below: u64,
+    pub applied: BTreeSet<u64>,
+}
+
+/// The state after applying every slot below `applied`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct AppState {
+    pub applied: Slot,
+    pub kv: HashMap<String, Json>,
+    pub origins: HashMap<u64, OriginState>,
+}
+
+impl AppState {
+    /// Applies one command. `None` when it is a duplicate (or abandoned by its origin) and so
+    /// skipped; the state is then unchanged.
+    pub fn apply(&mut self, cmd: &Command) -> Option<OpResult> {
+        let o = self.origins.entry(cmd.id.origin).or_default();
+        if cmd.done_below > o.done_below {
+            o.done_below = cmd.done_below;
+            let keep = o.applied.split_off(&cmd.done_below);
+            o.applied = keep;
+        }
+        if cmd.id.seq < o.done_below || !o.applied.insert(cmd.id.seq) {
+            return None;
+        }
+        Some(self.execute(&cmd.op))
+    }
+
+    /// Runs an operation against the map (also used by the seeded local-read bugs).
+    pub fn execute(&mut self, op: &Op) -> OpResult {
+        match op {
+            Op::Read { key } => OpResult::Read(self.kv.get(key).cloned().unwrap_or(Json::Null)),
+            Op::Write { key, value } => {
+                self.kv.insert(key.clone(), value.clone());
+                OpResult::Write
+            }
+            Op::Cas { key, from, to } => match self.kv.get_mut(key) {
+                None => OpResult::Error(20, format!("key {key} does not exist")),
+                Some(v) if v == from => {
+                    *v = to.clone();
+                    OpResult::Cas
+                }
+                Some(v) => OpResult::Error(22, format!("expected {from}, found {v}")),
+            },
+        }
+    }
+
+    /// Whether this request of `origin` has already been applied or given up.
+    pub fn is_done(&self, origin: u64, seq: u64) -> bool {
+        self.origins
+            .get(&origin)
+            .is_some_and(|o| seq < o.done_below || o.applied.contains(&seq))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::ReqId;
+
+    fn cmd(seq: u64, done_below: u64, op: Op) -> Command {
+        Command {
+            id: ReqId { origin: 7, seq },
+            done_below,
+            op,
+        }
+    }
+
+    #[test]
+    fn duplicates_apply_once_and_table_stays_small() {
+        let mut s = AppState::default();
+        let w = |v: i64| Op::Write {
+            key: "k".into(),
+            value: v.into(),
+        };
+        assert_eq!(s.apply(&cmd(0, 0, w(1))), Some(OpResult::Write));
+        assert_eq!(s.apply(&cmd(0, 0, w(1))), None);
+        let cas = Op::Cas {
+            key: "k".into(),
+            from: 1.into(),
+            to: 2.into(),
+        };
+        assert_eq!(s.apply(&cmd(1, 1, cas.clone())), Some(OpResult::Cas));
+        assert!(matches!(
+            s.apply(&cmd(2, 2, cas)),
+            Some(OpResult::Error(22, _))
+        ));
+        // seq 0 is below done_below now: a late duplicate is skipped.
+        assert_eq!(s.apply(&cmd(0, 0, w(9))), None);
+        assert_eq!(s.origins[&7].applied.len(), 1);
+        let r = s.apply(&cmd(3, 3, Op::Read { key: "k".into() }));
+        assert_eq!(r, Some(OpResult::Read(2.into())));
+        let missing = Op::Cas {
+            key: "x".into(),
+            from: 1.into(),
+            to: 2.into(),
+        };
+        assert!(matches!(
+            s.apply(&cmd(4, 4, missing)),
+            Some(OpResult::Error(20, _))
+        ));
+    }
+}

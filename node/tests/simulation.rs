@@ -1,0 +1,691 @@
+//! Deterministic simulation of the protocol core: an in-process network driven by a seeded RNG
+//! that drops, duplicates, delays and reorders messages, partitions and heals links, pauses nodes
+//! and crashes and restarts them (restoring only what was synced). Each run checks that no slot is
+//! decided with two values, that replicas converge on the same state, and that every client result
+//! is linearizable with respect to the decided log.
+
+use paxos_node::core::{Bugs, Config, Core, Durable, Input, Record, Snapshot, Timing, To, Variant};
+use paxos_node::kv::AppState;
+use paxos_node::protocol::{Msg, Op, OpResult, ReqId, Slot, Value};
+use rand::rngs::SmallRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, HashMap};
+
+const TICK: u64 = 5_000; // µs
+const CLIENT_TIMEOUT: u64 = 400_000;
+
+enum Ev {
+    Tick(usize),
+    Deliver { to: usize, from: usize, msg: Msg },
+    ClientNext(usize),
+    Request { node: usize, tag: u64, op: Op },
+    Reply { tag: u64, result: OpResult },
+    ClientTimeout { client: usize, tag: u64 },
+    Fault,
+    Restart(usize),
+    Resume(usize),
+    Heal,
+}
+
+#[derive(Clone, Debug)]
+struct OpRec {
+    node: usize,
+    op: Op,
+    invoke: u64,
+    complete: Option<u64>,
+    result: Option<OpResult>,
+}
+
+#[derive(Default, Clone)]
+struct Disk {
+    snapshot: Option<Snapshot>,
+    records: Vec<Record>,
+}
+
+struct Sim {
+    rng: SmallRng,
+    n: usize,
+    variant: Variant,
+    bugs: Bugs,
+    faults: bool,
+    now: u64,
+    seq: u64,
+    events: BTreeMap<(u64, u64), Ev>,
+    nodes: Vec<Option<Core>>,
+    disks: Vec<Disk>,
+    incarnation: Vec<u64>,
+    paused: Vec<bool>,
+    inbox: Vec<Vec<Input>>,
+    cut: Vec<Vec<bool>>,
+    decided: HashMap<Slot, Value>,
+    tags: HashMap<u64, ReqId>,
+    ops: Vec<OpRec>,
+    waiting: Vec<Option<u64>>,
+    next_value: i64,
+    stop_faults_at: u64,
+    stop_clients_at: u64,
+    violation: Option<String>,
+}
+
+impl Sim {
+    fn new(seed: u64, n: usize, variant: Variant, bugs: Bugs, faults: bool) -> Sim {
+        let mut s = Sim {
+            rng: SmallRng::seed_from_u64(seed),
+            n,
+            variant,
+            bugs,
+            faults,
+            now: 0,
+            seq: 0,
+            events: BTreeMap::new(),
+            nodes: (0..n).map(|_| None).collect(),
+            disks: vec![Disk::default(); n],
+            incarnation: vec![0; n],
+            paused: vec![false; n],
+            inbox: (0..n).map(|_| Vec::new()).collect(),
+            cut: vec![vec![false; n]; n],
+            decided: HashMap::new(),
+            tags: HashMap::new(),
+            ops: Vec::new(),
+            waiting: Vec::new(),
+            next_value: 1,
+            stop_faults_at: 1_500_000,
+            stop_clients_at: 2_500_000,
+            violation: None,
+        };
+        for i in 0..n {
+            s.start(i);
+            let phase = s.rng.gen_range(0..TICK);
+            s.at(phase, Ev::Tick(i));
+        }
+        for c in 0..4 {
+            s.waiting.push(None);
+            let t = s.rng.gen_range(0..20_000);
+            s.at(t, Ev::ClientNext(c));
+        }
+        if faults {
+            s.at(100_000, Ev::Fault);
+            s.at(s.stop_faults_at, Ev::Heal);
+        }
+        s
+    }
+
+    fn at(&mut self, t: u64, ev: Ev) {
+        self.seq += 1;
+        self.events.insert((t, self.seq), ev);
+    }
+
+    fn start(&mut self, i: usize) {
+        self.incarnation[i] += 1;
+        let timing = Timing {
+            snapshot_every: 40,
+            keep_tail: 10,
+            ..Timing::default()
+        };
+        let cfg = Config {
+            me: i,
+            n: self.n,
+            variant: self.variant,
+            bugs: self.bugs,
+            incarnation: self.incarnation[i],
+            seed: self.rng.gen(),
+            timing,
+        };
+        let d = self.disks[i].clone();
+        let mut core = Core::new(
+            cfg,
+            Durable {
+                snapshot: d.snapshot,
+                records: d.records,
+            },
+        );
+        core.trace = Some(Vec::new());
+        core.trace_tags = Some(Vec::new());
+        // The shell rewrites its state as one snapshot at start-up.
+        self.disks[i] = Disk {
+            snapshot: Some(core.durable_snapshot()),
+            records: Vec::new(),
+        };
+        self.nodes[i] = Some(core);
+    }
+
+    fn run(&mut self, until: u64) {
+        while let Some(((t, _), _)) = self.events.first_key_value() {
+            if *t > until || self.violation.is_some() {
+                break;
+            }
+            let ((t, _), ev) = self.events.pop_first().expect("non-empty");
+            self.now = t;
+            self.handle(ev);
+        }
+    }
+
+    fn handle(&mut self, ev: Ev) {
+        match ev {
+            Ev::Tick(i) => {
+                self.at(self.now + TICK, Ev::Tick(i));
+                if !self.paused[i] {
+                    self.input(i, Input::Tick);
+                }
+            }
+            Ev::Deliver { to, from, msg } => self.input(to, Input::Peer { from, msg }),
+            Ev::Request { node, tag, op } => self.input(node, Input::Client { tag, op }),
+            Ev::Reply { tag, result } => self.on_reply(tag, result),
+            Ev::ClientNext(c) => self.client_next(c),
+            Ev::ClientTimeout { client, tag } => {
+                if self.waiting[client] == Some(tag) {
+                    self.waiting[client] = None;
+                    self.client_next(client);
+                }
+            }
+            Ev::Fault => self.fault(),
+            Ev::Restart(i) => {
+                if self.nodes[i].is_none() {
+                    self.start(i);
+                }
+            }
+            Ev::Resume(i) => self.resume(i),
+            Ev::Heal => {
+                for row in self.cut.iter_mut() {
+                    row.iter_mut().for_each(|c| *c = false);
+                }
+                for i in 0..self.n {
+                    if self.nodes[i].is_none() {
+                        self.start(i);
+                    }
+                    self.resume(i);
+                }
+            }
+        }
+    }
+
+    fn resume(&mut self, i: usize) {
+        if !self.paused[i] {
+            return;
+        }
+        self.paused[i] = false;
+        let mut inbox = std::mem::take(&mut self.inbox[i]);
+        inbox.shuffle(&mut self.rng);
+        for input in inbox {
+            self.input(i, input);
+        }
+    }
+
+    fn fault(&mut self) {
+        if self.now >= self.stop_faults_at {
+            return;
+        }
+        let next = self.now + self.rng.gen_range(50_000..250_000);
+        self.at(next, Ev::Fault);
+        let down = (0..self.n)
+            .filter(|&i| self.nodes[i].is_none() || self.paused[i])
+            .count();
+        let may_take = down < (self.n - 1) / 2 + usize::from(self.rng.gen_bool(0.3));
+        match self.rng.gen_range(0..4) {
+            0 if may_take => {
+                let i = self.rng.gen_range(0..self.n);
+                self.nodes[i] = None;
+                self.paused[i] = false;
+                self.inbox[i].clear();
+                let back = self.now + self.rng.gen_range(20_000..400_000);
+                self.at(back, Ev::Restart(i));
+            }
+            1 if may_take => {
+                // Pause the leader when there is one: that is where pauses hurt.
+                let leader =
+                    (0..self.n).find(|&i| self.nodes[i].as_ref().is_some_and(|c| c.is_leader()));
+                let i = match leader {
+                    Some(l) if self.rng.gen_bool(0.7) => l,
+                    _ => self.rng.gen_range(0..self.n),
+                };
+                if self.nodes[i].is_some() {
+                    self.paused[i] = true;
+                    let back = self.now + self.rng.gen_range(100_000..500_000);
+                    self.at(back, Ev::Resume(i));
+                }
+            }
+            2 => {
+                let mut ids: Vec<usize> = (0..self.n).collect();
+                ids.shuffle(&mut self.rng);
+                let k = self.rng.gen_range(1..=self.n / 2);
+                for a in 0..self.n {
+                    for b in 0..self.n {
+                        let side = |x: usize| ids[..k].contains(&x);
+                        self.cut[a][b] = side(a) != side(b);
+                    }
+                }
+            }
+            _ => {
+                for row in self.cut.iter_mut() {
+                    row.iter_mut().for_each(|c| *c = false);
+                }
+            }
+        }
+    }
+
+    fn input(&mut self, i: usize, input: Input) {
+        if self.paused[i] {
+            if !matches!(input, Input::Tick) {
+                self.inbox[i].push(input);
+            }
+            return;
+        }
+        let Some(core) = self.nodes[i].as_mut() else {
+            return;
+        };
+        core.step(input);
+        core.end_batch();
+        let out = core.take_output();
+        let trace = std::mem::take(core.trace.as_mut().expect("tracing"));
+        let tags = std::mem::take(core.trace_tags.as_mut().expect("tracing"));
+        for (tag, id) in tags {
+            self.tags.insert(tag, id);
+        }
+        for (slot, v) in trace {
+            match self.decided.get(&slot) {
+                Some(old) if *old != v => {
+                    self.violation = Some(format!(
+                        "slot {slot} decided twice: {:?} and {:?}",
+                        old.iter().map(|c| c.id).collect::<Vec<_>>(),
+                        v.iter().map(|c| c.id).collect::<Vec<_>>()
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    self.decided.insert(slot, v);
+                }
+            }
+        }
+        let disk = &mut self.disks[i];
+        disk.records.extend(out.records);
+        if let Some(s) = out.snapshot {
+            disk.snapshot = Some(s);
+            disk.records.clear();
+        }
+        for (to, msg) in out.msgs {
+            match to {
+                To::One(t) => self.net_send(i, t, msg),
+                To::All => {
+                    for t in 0..self.n {
+                        if t != i {
+                            self.net_send(i, t, msg.clone());
+                        }
+                    }
+                }
+            }
+        }
+        for (tag, result) in out.replies {
+            let d = self.rng.gen_range(50..500);
+            self.at(self.now + d, Ev::Reply { tag, result });
+        }
+    }
+
+    fn net_send(&mut self, from: usize, to: usize, msg: Msg) {
+        if self.cut[from][to] || (self.faults && self.rng.gen_bool(0.05)) {
+            return;
+        }
+        let copies = if self.faults && self.rng.gen_bool(0.03) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut d = self.rng.gen_range(100..2_000);
+            if self.faults && self.rng.gen_bool(0.1) {
+                d += self.rng.gen_range(0..30_000);
+            }
+            self.at(
+                self.now + d,
+                Ev::Deliver {
+                    to,
+                    from,
+                    msg: msg.clone(),
+                },
+            );
+        }
+    }
+
+    fn client_next(&mut self, c: usize) {
+        if self.now >= self.stop_clients_at {
+            return;
+        }
+        let key = ["a", "b"][self.rng.gen_range(0..2)].to_string();
+        let op = match self.rng.gen_range(0..3) {
+            0 => Op::Read { key },
+            1 => {
+                self.next_value += 1;
+                Op::Write {
+                    key,
+                    value: self.next_value.into(),
+                }
+            }
+            _ => {
+                // Compare against a recent value so some succeed.
+                let from = self.next_value - self.rng.gen_range(0..3);
+                self.next_value += 1;
+                Op::Cas {
+                    key,
+                    from: from.into(),
+                    to: self.next_value.into(),
+                }
+            }
+        };
+        let node = self.rng.gen_range(0..self.n);
+        let tag = self.ops.len() as u64;
+        self.ops.push(OpRec {
+            node,
+            op: op.clone(),
+            invoke: self.now,
+            complete: None,
+            result: None,
+        });
+        self.waiting[c] = Some(tag);
+        let d = self.rng.gen_range(50..500);
+        self.at(self.now + d, Ev::Request { node, tag, op });
+        self.at(
+            self.now + CLIENT_TIMEOUT,
+            Ev::ClientTimeout { client: c, tag },
+        );
+    }
+
+    fn on_reply(&mut self, tag: u64, result: OpResult) {
+        let Some(c) = self.waiting.iter().position(|w| *w == Some(tag)) else {
+            return;
+        };
+        self.waiting[c] = None;
+        let rec = &mut self.ops[tag as usize];
+        rec.complete = Some(self.now);
+        rec.result = Some(result);
+        let think = self.rng.gen_range(0..10_000);
+        self.at(self.now + think, Ev::ClientNext(c));
+    }
+
+    /// Checks everything; returns the first violation found.
+    fn check(&mut self) -> Result<(), String> {
+        if let Some(v) = self.violation.take() {
+            return Err(v);
+        }
+        // Replicas that applied the same prefix hold the same state.
+        let apps: Vec<&AppState> = self.nodes.iter().flatten().map(|c| c.app()).collect();
+        for a in &apps {
+            for b in &apps {
+                if a.applied == b.applied && a.kv != b.kv {
+                    return Err(format!(
+                        "replicas diverge at applied {}: {:?} vs {:?}",
+                        a.applied, a.kv, b.kv
+                    ));
+                }
+            }
+        }
+        self.check_linearizable()
+    }
+
+    /// Replays the decided log and checks each client result against it: every definite result
+    /// must be what the log gives at the op's position, positions must respect real time, and a
+    /// read answered outside the log must match some state between its invoke and completion.
+    fn check_linearizable(&self) -> Result<(), String> {
+        let mut app = AppState::default();
+        let mut pos_of: HashMap<ReqId, (u64, OpResult)> = HashMap::new();
+        let mut changes: HashMap<String, Vec<(u64, Json)>> = HashMap::new();
+        let mut pos = 0u64;
+        let mut slot = 0;
+        while let Some(v) = self.decided.get(&slot) {
+            for cmd in v.iter() {
+                let before = app.kv.clone();
+                if let Some(r) = app.apply(cmd) {
+                    pos += 1;
+                    pos_of.insert(cmd.id, (pos, r));
+                    for (k, val) in &app.kv {
+                        if before.get(k) != Some(val) {
+                            changes
+                                .entry(k.clone())
+                                .or_default()
+                                .push((pos, val.clone()));
+                        }
+                    }
+                }
+            }
+            slot += 1;
+        }
+        // (op index, position) of ops that were applied.
+        let placed: Vec<(usize, u64)> = self
+            .ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, _)| {
+                let id = self.tags.get(&(i as u64))?;
+                pos_of.get(id).map(|(p, _)| (i, *p))
+            })
+            .collect();
+        let definite = |r: &Option<OpResult>| match r {
+            None => false,
+            Some(OpResult::Error(code, _)) => *code != 0,
+            Some(_) => true,
+        };
+        let pos_map: HashMap<usize, u64> = placed.iter().copied().collect();
+        // lo(t): highest position among applied ops that completed definitely before t.
+        let mut done: Vec<(u64, u64)> = placed
+            .iter()
+            .filter(|(i, _)| definite(&self.ops[*i].result))
+            .map(|(i, p)| (self.ops[*i].complete.expect("definite"), *p))
+            .collect();
+        done.sort();
+        let mut run = 0;
+        let prefix_max: Vec<(u64, u64)> = done
+            .iter()
+            .map(|(t, p)| {
+                run = run.max(*p);
+                (*t, run)
+            })
+            .collect();
+        let lo = |t: u64| {
+            let k = prefix_max.partition_point(|(c, _)| *c < t);
+            if k == 0 {
+                0
+            } else {
+                prefix_max[k - 1].1
+            }
+        };
+        let mut invokes: Vec<(u64, u64)> = placed
+            .iter()
+            .map(|(i, p)| (self.ops[*i].invoke, *p))
+            .collect();
+        invokes.sort();
+        let mut suffix_min = vec![u64::MAX; invokes.len() + 1];
+        for k in (0..invokes.len()).rev() {
+            suffix_min[k] = suffix_min[k + 1].min(invokes[k].1);
+        }
+        let hi = |t: u64| suffix_min[invokes.partition_point(|(c, _)| *c <= t)];
+        for (i, op) in self.ops.iter().enumerate() {
+            if !definite(&op.result) {
+                continue;
+            }
+            let got = op.result.as_ref().expect("definite");
+            let complete = op.complete.expect("definite");
+            let floor = lo(op.invoke);
+            match pos_map.get(&i) {
+                Some(&p) => {
+                    let id = self.tags[&(i as u64)];
+                    let want = &pos_of[&id].1;
+                    let same = match (got, want) {
+                        (OpResult::Error(a, _), OpResult::Error(b, _)) => a == b,
+                        _ => got == want,
+                    };
+                    if !same {
+                        return Err(format!(
+                            "op {i} {:?} at node {} got {got:?} but the log gives {want:?}",
+                            op.op, op.node
+                        ));
+                    }
+                    if p <= floor {
+                        return Err(format!(
+                            "op {i} {:?} placed at {p} though an op at {floor} completed before it began",
+                            op.op
+                        ));
+                    }
+                }
+                None => {
+                    let (Op::Read { key }, OpResult::Read(v)) = (&op.op, got) else {
+                        return Err(format!(
+                            "op {i} {:?} answered {got:?} but is not in the log",
+                            op.op
+                        ));
+                    };
+                    let top = hi(complete);
+                    let ch = changes.get(key).map(Vec::as_slice).unwrap_or(&[]);
+                    // State after position k: last change at or before k.
+                    let at = |k: u64| {
+                        ch.iter()
+                            .rev()
+                            .find(|(p, _)| *p <= k)
+                            .map_or(Json::Null, |(_, v)| v.clone())
+                    };
+                    let mut ok = at(floor) == *v;
+                    for (p, val) in ch {
+                        if *p > floor && *p < top && val == v {
+                            ok = true;
+                        }
+                    }
+                    if !ok {
+                        return Err(format!(
+                            "stale read: op {i} read {key}={v} at node {} but the state between positions {floor} and {top} never had it (at {floor}: {})",
+                            op.node,
+                            at(floor)
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn ok_count_after(&self, t: u64) -> usize {
+        self.ops
+            .iter()
+            .filter(|o| {
+                o.invoke >= t
+                    && matches!(o.result, Some(ref r) if !matches!(r, OpResult::Error(0, _)))
+            })
+            .count()
+    }
+}
+
+/// Runs one seed to the end; returns the violation, if any. Panics if the cluster made no
+/// progress after healing (a liveness failure).
+fn run_seed(seed: u64, n: usize, variant: Variant, bugs: Bugs) -> Result<(), String> {
+    let mut sim = Sim::new(seed, n, variant, bugs, true);
+    sim.run(sim.stop_clients_at + 1_000_000);
+    sim.check()?;
+    let progress = sim.ok_count_after(sim.stop_faults_at);
+    if bugs == Bugs::default() {
+        assert!(
+            progress >= 5,
+            "seed {seed} {variant:?} n={n}: only {progress} ops succeeded after healing"
+        );
+        // After healing and quiet, every replica has applied the whole log.
+        let applied: Vec<u64> = sim
+            .nodes
+            .iter()
+            .flatten()
+            .map(|c| c.app().applied)
+            .collect();
+        assert!(
+            applied.iter().all(|a| *a == applied[0]),
+            "seed {seed} {variant:?}: replicas did not converge: {applied:?}"
+        );
+    }
+    Ok(())
+}
+
+fn seeds(variant: Variant, count: u64) {
+    for seed in 0..count {
+        let n = if seed % 3 == 2 { 5 } else { 3 };
+        if let Err(v) = run_seed(seed, n, variant, Bugs::default()) {
+            panic!("seed {seed} {variant:?} n={n}: {v}");
+        }
+    }
+}
+
+#[test]
+fn multi_paxos_is_safe_under_faults() {
+    seeds(Variant::Multi, 60);
+}
+
+#[test]
+fn basic_paxos_is_safe_under_faults() {
+    seeds(Variant::Basic, 60);
+}
+
+#[test]
+fn quiet_network_makes_progress_on_both_variants() {
+    for variant in [Variant::Basic, Variant::Multi] {
+        let mut sim = Sim::new(7, 3, variant, Bugs::default(), false);
+        sim.run(sim.stop_clients_at + 500_000);
+        sim.check().unwrap();
+        let ok = sim.ok_count_after(0);
+        assert!(
+            ok > 100,
+            "{variant:?}: only {ok} ops completed without faults"
+        );
+    }
+}
+
+/// With `bug` on, some seed must show a violation.
+fn finds(bug: &str, variant: Variant, max_seeds: u64) {
+    let mut bugs = Bugs::default();
+    bugs.enable(bug).unwrap();
+    for seed in 0..max_seeds {
+        if let Err(v) = run_seed(seed, 3, variant, bugs) {
+            eprintln!("{bug}: seed {seed}: {v}");
+            return;
+        }
+    }
+    panic!("{bug} ({variant:?}) went unnoticed in {max_seeds} seeds");
+}
+
+#[test]
+fn finds_volatile_acceptor() {
+    finds("volatile-acceptor", Variant::Multi, 200);
+}
+
+#[test]
+fn finds_ignore_promised_value() {
+    finds("ignore-promised-value", Variant::Multi, 200);
+}
+
+#[test]
+fn finds_accept_below_promise() {
+    finds("accept-below-promise", Variant::Basic, 200);
+}
+
+#[test]
+fn finds_local_read() {
+    finds("local-read", Variant::Multi, 200);
+}
+
+#[test]
+fn finds_lease_read() {
+    finds("lease-read", Variant::Multi, 200);
+}
+
+#[test]
+#[ignore]
+fn print_counts() {
+    for variant in [Variant::Basic, Variant::Multi] {
+        for seed in 0..6 {
+            let mut sim = Sim::new(seed, 3, variant, Bugs::default(), true);
+            sim.run(sim.stop_clients_at + 1_000_000);
+            let ok = sim.ok_count_after(0);
+            let info = sim.ops.iter().filter(|o| o.result.is_none()).count();
+            let applied: Vec<u64> = sim
+                .nodes
+                .iter()
+                .flatten()
+                .map(|c| c.app().applied)
+                .collect();
+            eprintln!("{variant:?} seed {seed}: ops {} ok {ok} noreply {info} after-heal {} applied {applied:?} decided {}", sim.ops.len(), sim.ok_count_after(sim.stop_faults_at), sim.decided.len());
+        }
+    }
+}
