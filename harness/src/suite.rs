@@ -140,13 +140,20 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("cannot create the suite folder {}: {e}", dir.display()))?;
     link_latest(&suite_root, &stamp);
-    let code = Execution::new(&suite, &dir, args.parallel as usize).run(runner);
+    let s = Execution::new(&suite, &dir, args.parallel as usize).run(runner);
     eprintln!("harness suite: results in {}", dir.display());
     eprintln!(
         "harness suite: summaries: {0}/summary.md {0}/junit.xml {0}/summary.json",
         dir.display()
     );
-    Ok(code)
+    let c = &s.counts;
+    println!(
+        "suite {}: {} passed, {} failed",
+        suite.name,
+        c.pass,
+        c.fail + c.unknown + c.error + c.pending
+    );
+    Ok(s.exit_code)
 }
 
 /// `<suite>/latest` → the newest timestamp, best effort (symlinks may be unsupported).
@@ -195,7 +202,7 @@ impl<'a> Execution<'a> {
         }
     }
 
-    fn run(&self, runner: &dyn Runner) -> u8 {
+    fn run(&self, runner: &dyn Runner) -> Summary {
         eprintln!(
             "harness suite: {} runs from {} ({} at a time) → {}",
             self.suite.runs.len(),
@@ -222,7 +229,7 @@ impl<'a> Execution<'a> {
                 });
             }
         });
-        self.write_summaries(true).exit_code
+        self.write_summaries(true)
     }
 
     fn record(&self, run: &RunSpec, result: Result<PathBuf, String>, secs: f64) -> RunRecord {
