@@ -5,12 +5,15 @@
 //! file into events and names `file:line` on bad input.
 
 pub mod analysis;
+pub mod compare;
 pub mod explain;
 pub mod formats;
 pub mod history;
+pub mod index;
 pub mod linearizability;
 pub mod model;
 pub mod plot;
+pub mod report;
 pub mod shrink;
 pub mod verdict;
 

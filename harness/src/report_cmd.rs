@@ -1,17 +1,85 @@
-//! (placeholder until its issue lands)
+//! `harness report RUN_DIR`, `harness report --index [--store DIR]` and
+//! `harness compare RUN_A RUN_B [RUN ...] -o DIR`: thin CLI over `checker::{report, index,
+//! compare}`.
+
+use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
-pub struct ReportArgs {}
+pub struct ReportArgs {
+    /// The run folder whose plots and report.html to regenerate.
+    #[arg(required_unless_present = "index", conflicts_with = "index")]
+    pub run_dir: Option<PathBuf>,
+    /// Rewrite the results index (STORE/index.html) over every stored run instead.
+    #[arg(long)]
+    pub index: bool,
+    /// Where runs are stored.
+    #[arg(long, default_value = "results")]
+    pub store: PathBuf,
+}
 
-pub fn run_report(_args: ReportArgs) -> u8 {
-    eprintln!("harness: 'report_cmd' is not implemented yet");
-    2
+pub fn run_report(args: ReportArgs) -> u8 {
+    if args.index {
+        return match checker::index::write_index(&args.store) {
+            Ok((path, n)) => {
+                println!("{} ({n} runs)", path.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("harness report: {e}");
+                2
+            }
+        };
+    }
+    let dir = args.run_dir.expect("clap requires RUN_DIR without --index");
+    match checker::report::write_run_report(&dir) {
+        Ok(w) => {
+            for n in &w.notes {
+                eprintln!("note: {n}");
+            }
+            println!("{}", w.report.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("harness report: {e}");
+            2
+        }
+    }
+}
+
+/// Writes a finished run's plots and report, then rewrites the store's index. Never fails the
+/// run: problems come back as warnings to log.
+#[allow(dead_code)] // called by test_cmd once the run flow lands
+pub fn after_run(run_dir: &Path, store: &Path) -> Vec<String> {
+    let mut warnings = Vec::new();
+    match checker::report::write_run_report(run_dir) {
+        Ok(w) => warnings.extend(w.notes.into_iter().map(|n| format!("report: {n}"))),
+        Err(e) => warnings.push(format!("report not written: {e}")),
+    }
+    if let Err(e) = checker::index::write_index(store) {
+        warnings.push(format!("index not written: {e}"));
+    }
+    warnings
 }
 
 #[derive(clap::Args)]
-pub struct CompareArgs {}
+pub struct CompareArgs {
+    /// Two or more run folders (several per side show the spread; sides are node variants).
+    #[arg(num_args = 2.., required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Folder to write the comparison page (index.html) into.
+    #[arg(short = 'o', long = "out")]
+    pub out: PathBuf,
+}
 
-pub fn run_compare(_args: CompareArgs) -> u8 {
-    eprintln!("harness: 'report_cmd' is not implemented yet");
-    2
+pub fn run_compare(args: CompareArgs) -> u8 {
+    match checker::compare::write_comparison(&args.runs, &args.out) {
+        Ok(page) => {
+            println!("{}", page.display());
+            0
+        }
+        Err(e) => {
+            eprintln!("harness compare: {e}");
+            2
+        }
+    }
 }

@@ -1,0 +1,315 @@
+//! One HTML page that puts runs side by side: latency CDFs overlaid, throughput over time,
+//! quantiles and throughput per run, availability and latency in quiet periods and under each
+//! fault kind, node message counts and leader changes. Runs are grouped into sides by node
+//! variant (or test name); a side with several runs also gets its spread (min, median, max).
+
+use crate::analysis::{Analysis, Latency, PeriodStats};
+use crate::plot::{self, Line};
+use crate::report::{badge, esc, ms, node_summary, page_head, pct, NodeSummary, Run};
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The figures of one run that the comparison shows.
+pub struct Figures {
+    pub dir: PathBuf,
+    pub name: String,
+    /// The side this run belongs to.
+    pub side: String,
+    pub verdict: Option<String>,
+    pub duration_s: f64,
+    pub ops_per_s: f64,
+    pub ok_per_s: f64,
+    pub latency: Option<Latency>,
+    pub availability: Option<f64>,
+    pub periods: Vec<PeriodStats>,
+    pub nodes: Option<NodeSummary>,
+    /// Sorted ok latencies thinned to a CDF.
+    pub cdf: Vec<(f64, f64)>,
+    /// (bucket mid s, ok ops/s)
+    pub ok_rate: Vec<(f64, f64)>,
+    pub notes: Vec<String>,
+}
+
+impl Figures {
+    pub fn of(dir: &Path) -> Result<Figures, String> {
+        let run = Run::load(dir)?;
+        let a = Analysis::from_events(&run.events);
+        let mut lat = a.ok_latencies();
+        lat.sort_unstable_by(|x, y| x.total_cmp(y));
+        let b = a.buckets(a.bucket_width_ns());
+        let mut ok_rate = vec![0.0; b.count];
+        for ((_, o), r) in &b.rate {
+            if *o == crate::analysis::Outcome::Ok {
+                for (acc, v) in ok_rate.iter_mut().zip(r) {
+                    *acc += v;
+                }
+            }
+        }
+        let total = a.counts_total();
+        Ok(Figures {
+            dir: dir.to_path_buf(),
+            name: format!(
+                "{} {}",
+                run.name(),
+                dir.file_name()
+                    .map(|s| s.to_string_lossy())
+                    .unwrap_or_default()
+            ),
+            side: run.variant().unwrap_or_else(|| run.name()),
+            verdict: run.verdict(),
+            duration_s: a.duration_s(),
+            ops_per_s: a.throughput(false),
+            ok_per_s: a.throughput(true),
+            latency: Latency::of(&mut lat.clone()),
+            availability: total.availability(),
+            periods: a.periods(),
+            nodes: run
+                .node_stats
+                .as_ref()
+                .filter(|v| v.is_object())
+                .map(|v| node_summary(v, total.completed())),
+            cdf: plot::cdf_points(&lat),
+            ok_rate: ok_rate
+                .iter()
+                .enumerate()
+                .map(|(i, r)| (b.mid_s(i), *r))
+                .collect(),
+            notes: run.notes,
+        })
+    }
+}
+
+/// Reads every run and writes `out_dir/index.html` (plus the two SVGs). Returns the page.
+pub fn write_comparison(runs: &[PathBuf], out_dir: &Path) -> Result<PathBuf, String> {
+    if runs.len() < 2 {
+        return Err("compare needs at least two run folders".into());
+    }
+    let mut figs = runs
+        .iter()
+        .map(|d| Figures::of(d))
+        .collect::<Result<Vec<_>, _>>()?;
+    // When every run claims the same side, compare them one by one.
+    if figs.iter().all(|f| f.side == figs[0].side) {
+        for f in &mut figs {
+            f.side = f.name.clone();
+        }
+    }
+    std::fs::create_dir_all(out_dir)
+        .map_err(|e| format!("{}: cannot create: {e}", out_dir.display()))?;
+    let sides: Vec<String> = figs.iter().fold(Vec::new(), |mut v, f| {
+        if !v.contains(&f.side) {
+            v.push(f.side.clone());
+        }
+        v
+    });
+    let color = |f: &Figures| {
+        let i = sides.iter().position(|s| *s == f.side).unwrap_or(0);
+        plot::PALETTE[i % plot::PALETTE.len()]
+    };
+    let cdf = plot::lines_svg(
+        "Latency CDF of ok ops",
+        "latency (ms, log)",
+        "fraction of ok ops",
+        &figs
+            .iter()
+            .map(|f| Line {
+                label: f.name.clone(),
+                color: color(f),
+                points: f.cdf.clone(),
+            })
+            .collect::<Vec<_>>(),
+        true,
+    )?;
+    let rate = plot::lines_svg(
+        "Ok throughput over time",
+        "time (s)",
+        "ok ops per second",
+        &figs
+            .iter()
+            .map(|f| Line {
+                label: f.name.clone(),
+                color: color(f),
+                points: f.ok_rate.clone(),
+            })
+            .collect::<Vec<_>>(),
+        false,
+    )?;
+    for (name, svg) in [("latency-cdf.svg", &cdf), ("throughput.svg", &rate)] {
+        std::fs::write(out_dir.join(name), svg)
+            .map_err(|e| format!("{}: cannot write: {e}", out_dir.join(name).display()))?;
+    }
+    let page = out_dir.join("index.html");
+    std::fs::write(&page, render(&figs, &sides, &cdf, &rate))
+        .map_err(|e| format!("{}: cannot write: {e}", page.display()))?;
+    Ok(page)
+}
+
+fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map_or_else(|| "–".into(), f)
+}
+
+fn render(figs: &[Figures], sides: &[String], cdf: &str, rate: &str) -> String {
+    let title = format!("Comparison: {}", sides.join(" vs "));
+    let mut h = page_head(&title);
+    let _ = write!(
+        h,
+        "<header class=\"banner unchecked\"><h1>{}</h1><div class=\"sub\">{} runs</div></header>",
+        esc(&title),
+        figs.len()
+    );
+    h.push_str(
+        "<section id=\"runs\"><h2>Runs</h2><table><tr><th>run</th><th>side</th><th>verdict</th>\
+         <th>duration (s)</th><th>ops/s</th><th>ok/s</th><th>availability</th><th>p50 ms</th>\
+         <th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>messages/op</th>\
+         <th>leader changes</th></tr>",
+    );
+    for f in figs {
+        let report = f
+            .dir
+            .canonicalize()
+            .unwrap_or_else(|_| f.dir.clone())
+            .join("report.html");
+        let l = f.latency;
+        let n = f.nodes.as_ref();
+        let _ = write!(
+            h,
+            "<tr><td><a href=\"file://{}\">{}</a></td><td>{}</td><td>{}</td><td>{:.1}</td>\
+             <td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td></tr>",
+            esc(&report.display().to_string()),
+            esc(&f.name),
+            esc(&f.side),
+            badge(f.verdict.as_deref()),
+            f.duration_s,
+            f.ops_per_s,
+            f.ok_per_s,
+            pct(f.availability),
+            opt(l.map(|l| l.p50), ms),
+            opt(l.map(|l| l.p95), ms),
+            opt(l.map(|l| l.p99), ms),
+            opt(l.map(|l| l.max), ms),
+            opt(n.and_then(|n| n.messages_per_op), |v| format!("{v:.1}")),
+            opt(n.and_then(|n| n.leader_changes), |v| format!("{v:.0}")),
+        );
+    }
+    h.push_str("</table>");
+    let notes: Vec<String> = figs
+        .iter()
+        .flat_map(|f| f.notes.iter().map(move |n| format!("{}: {n}", f.name)))
+        .collect();
+    if !notes.is_empty() {
+        h.push_str("<ul class=\"notes\">");
+        for n in notes {
+            let _ = write!(h, "<li>{}</li>", esc(&n));
+        }
+        h.push_str("</ul>");
+    }
+    h.push_str("</section>");
+    spread(&mut h, figs, sides);
+    let _ = write!(
+        h,
+        "<section id=\"plots\"><h2>Plots</h2><figure id=\"cdf\">{cdf}</figure>\
+         <figure id=\"throughput\">{rate}</figure></section>"
+    );
+    periods(&mut h, figs);
+    h.push_str("</main></body></html>\n");
+    h
+}
+
+/// min / median / max of a metric over a side's runs.
+fn spread_cell(vals: &[f64], f: impl Fn(f64) -> String) -> String {
+    if vals.is_empty() {
+        return "–".into();
+    }
+    let mut v = vals.to_vec();
+    v.sort_unstable_by(|a, b| a.total_cmp(b));
+    let med = v[(v.len() - 1) / 2];
+    format!(
+        "{} <span class=\"muted\">({} – {})</span>",
+        f(med),
+        f(v[0]),
+        f(v[v.len() - 1])
+    )
+}
+
+fn spread(h: &mut String, figs: &[Figures], sides: &[String]) {
+    let multi = sides
+        .iter()
+        .any(|s| figs.iter().filter(|f| &f.side == s).count() > 1);
+    if !multi {
+        return;
+    }
+    h.push_str(
+        "<section id=\"spread\"><h2>Spread per side</h2><p class=\"muted\">median (min – max) \
+         over the side's runs</p><table><tr><th>side</th><th>runs</th><th>ops/s</th>\
+         <th>availability</th><th>p50 ms</th><th>p99 ms</th><th>messages/op</th>\
+         <th>leader changes</th></tr>",
+    );
+    for s in sides {
+        let runs: Vec<&Figures> = figs.iter().filter(|f| &f.side == s).collect();
+        let col = |g: &dyn Fn(&Figures) -> Option<f64>| -> Vec<f64> {
+            runs.iter().filter_map(|f| g(f)).collect()
+        };
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+             <td>{}</td></tr>",
+            esc(s),
+            runs.len(),
+            spread_cell(&col(&|f| Some(f.ops_per_s)), |v| format!("{v:.1}")),
+            spread_cell(&col(&|f| f.availability), |v| pct(Some(v))),
+            spread_cell(&col(&|f| f.latency.map(|l| l.p50)), ms),
+            spread_cell(&col(&|f| f.latency.map(|l| l.p99)), ms),
+            spread_cell(&col(&|f| f.nodes.as_ref()?.messages_per_op), |v| format!(
+                "{v:.1}"
+            )),
+            spread_cell(&col(&|f| f.nodes.as_ref()?.leader_changes), |v| format!(
+                "{v:.0}"
+            )),
+        );
+    }
+    h.push_str("</table></section>");
+}
+
+fn periods(h: &mut String, figs: &[Figures]) {
+    h.push_str(
+        "<section id=\"periods\"><h2>Quiet periods vs faults</h2><p class=\"muted\">An op \
+         counts for the period in which it was invoked.</p><table><tr><th>period</th><th>run</th>\
+         <th>time (s)</th><th>completed</th><th>availability</th><th>p50 ms</th><th>p99 ms</th>\
+         <th>max ms</th></tr>",
+    );
+    let mut by_period: BTreeMap<(usize, String), Vec<(&Figures, &PeriodStats)>> = BTreeMap::new();
+    for f in figs {
+        for p in &f.periods {
+            let rank = match p.name.as_str() {
+                "all" => 0,
+                "quiet" => 1,
+                _ => 2,
+            };
+            by_period
+                .entry((rank, p.name.clone()))
+                .or_default()
+                .push((f, p));
+        }
+    }
+    for ((_, name), rows) in by_period {
+        for (i, (f, p)) in rows.iter().enumerate() {
+            let l = p.latency;
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td>{}</td><td>{}</td></tr>",
+                if i == 0 { esc(&name) } else { String::new() },
+                esc(&f.name),
+                p.seconds,
+                p.counts.completed(),
+                pct(p.counts.availability()),
+                opt(l.map(|l| l.p50), ms),
+                opt(l.map(|l| l.p99), ms),
+                opt(l.map(|l| l.max), ms),
+            );
+        }
+    }
+    h.push_str("</table></section>");
+}
