@@ -97,7 +97,10 @@ pub fn write_index(store_dir: &Path) -> Result<(PathBuf, usize), String> {
     }
     let entries = scan(store_dir);
     let path = store_dir.join("index.html");
-    std::fs::write(&path, render(&entries))
+    // Runs in parallel (suites) may rewrite the index at once: write aside, then rename.
+    let tmp = store_dir.join(format!(".index.html.{}", std::process::id()));
+    std::fs::write(&tmp, render(&entries))
+        .and_then(|_| std::fs::rename(&tmp, &path))
         .map_err(|e| format!("{}: cannot write: {e}", path.display()))?;
     Ok((path, entries.len()))
 }

@@ -48,7 +48,6 @@ pub fn run_report(args: ReportArgs) -> u8 {
 
 /// Writes a finished run's plots and report, then rewrites the store's index. Never fails the
 /// run: problems come back as warnings to log.
-#[allow(dead_code)] // called by test_cmd once the run flow lands
 pub fn after_run(run_dir: &Path, store: &Path) -> Vec<String> {
     let mut warnings = Vec::new();
     match checker::report::write_run_report(run_dir) {

@@ -512,7 +512,9 @@ async fn run_in(
             "run_dir": run.path,
         }),
     )?;
-    // REPORTS HOOK: write report.html and plots into the run folder here.
+    for note in crate::report_cmd::after_run(&run.path, &args.store) {
+        tracing::info!("{note}");
+    }
     let outcome = RunOutcome {
         run_dir: run.path.clone(),
         verdict,
