@@ -302,7 +302,10 @@ pub fn latency_raw_svg(a: &Analysis) -> Result<String, String> {
             .configure_mesh()
             .x_desc("completion time (s)")
             .y_desc("latency (ms, log)")
-            .label_style((FONT, 12))
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(RGBColor(238, 240, 243))
+            .bold_line_style(RGBColor(215, 219, 224))
             .draw()
             .map_err(err)?;
         let mut keys = draw_faults(&mut chart, a, (ylo, yhi))?;
@@ -357,7 +360,10 @@ pub fn latency_quantiles_svg(a: &Analysis) -> Result<String, String> {
             .configure_mesh()
             .x_desc("time (s)")
             .y_desc("latency (ms, log)")
-            .label_style((FONT, 12))
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(RGBColor(238, 240, 243))
+            .bold_line_style(RGBColor(215, 219, 224))
             .draw()
             .map_err(err)?;
         let mut keys = draw_faults(&mut chart, a, (ylo, yhi))?;
@@ -419,7 +425,10 @@ pub fn rate_svg(a: &Analysis) -> Result<String, String> {
             .configure_mesh()
             .x_desc("time (s)")
             .y_desc("completions per second (ops/s)")
-            .label_style((FONT, 12))
+            .label_style((FONT, 13))
+            .axis_desc_style((FONT, 14))
+            .light_line_style(RGBColor(238, 240, 243))
+            .bold_line_style(RGBColor(215, 219, 224))
             .draw()
             .map_err(err)?;
         let mut keys = draw_faults(&mut chart, a, (0.0, hi * 1.1))?;
@@ -491,7 +500,10 @@ pub fn lines_svg(
                     .configure_mesh()
                     .x_desc(x_desc)
                     .y_desc(y_desc)
-                    .label_style((FONT, 12))
+                    .label_style((FONT, 13))
+                    .axis_desc_style((FONT, 14))
+                    .light_line_style(RGBColor(238, 240, 243))
+                    .bold_line_style(RGBColor(215, 219, 224))
                     .draw()
                     .map_err(err)?;
                 for l in lines {

@@ -495,30 +495,60 @@ pub fn replay_command(run_dir: &Path) -> String {
     )
 }
 
+/// Configuration rows: top-level scalars and arrays, with `options`/`config`/`opts` objects
+/// flattened one level; other nested objects stay in the full JSON below the table.
+fn config_rows(m: &serde_json::Map<String, Value>) -> Vec<(String, String)> {
+    const FIRST: [&str; 8] = [
+        "name",
+        "workload",
+        "nodes",
+        "variant",
+        "nemesis",
+        "faults",
+        "seed",
+        "node_args",
+    ];
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for (k, v) in m {
+        match v {
+            Value::Object(sub) if ["options", "config", "opts"].contains(&k.as_str()) => rows
+                .extend(
+                    sub.iter()
+                        .filter(|(_, v)| !v.is_null() && !v.is_object())
+                        .map(|(k, v)| (k.clone(), short(v))),
+                ),
+            Value::Object(_) => {}
+            v => rows.push((k.clone(), short(v))),
+        }
+    }
+    rows.sort_by_key(|(k, _)| (FIRST.iter().position(|f| f == k).unwrap_or(99), k.clone()));
+    rows.dedup_by(|a, b| a.0 == b.0);
+    for (_, v) in &mut rows {
+        if v.chars().count() > 300 {
+            *v = v.chars().take(300).chain(std::iter::once('…')).collect();
+        }
+    }
+    rows
+}
+
 fn config(h: &mut String, run: &Run) {
     h.push_str("<section id=\"config\"><h2>Configuration</h2>");
     match &run.test {
         Some(Value::Object(m)) => {
-            let first = [
-                "name", "workload", "nodes", "variant", "nemesis", "faults", "seed",
-            ];
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort_by_key(|k| (first.iter().position(|f| f == k).unwrap_or(99), k.as_str()));
-            h.push_str("<table>");
-            for k in keys {
-                let mut v = short(&m[k]);
-                if v.len() > 400 {
-                    v.truncate(v.char_indices().nth(400).map_or(v.len(), |(i, _)| i));
-                    v.push('…');
+            h.push_str("<table id=\"config-table\">");
+            for pair in config_rows(m).chunks(2) {
+                h.push_str("<tr>");
+                for (k, v) in pair {
+                    let _ = write!(h, "<th>{}</th><td class=\"l\">{}</td>", esc(k), esc(v));
                 }
-                let _ = write!(
-                    h,
-                    "<tr><th>{}</th><td class=\"l\">{}</td></tr>",
-                    esc(k),
-                    esc(&v)
-                );
+                h.push_str("</tr>");
             }
-            h.push_str("</table>");
+            let pretty = serde_json::to_string_pretty(m).unwrap_or_default();
+            let _ = write!(
+                h,
+                "</table><details><summary>test.json</summary><pre>{}</pre></details>",
+                esc(&pretty)
+            );
         }
         Some(v) => {
             let _ = write!(h, "<pre>{}</pre>", esc(&v.to_string()));
@@ -782,7 +812,7 @@ fn sum_counters(v: &Value, pred: impl Fn(&str) -> bool) -> Option<f64> {
 
 /// Reads node counters leniently: messages are counters named like `*sent*` (or `*msg*`,
 /// `*message*` when none is), leader changes `*leader*change*`, phase-1 rounds `*phase1*`
-/// / `*phase_1*` / `*prepare*`.
+/// / `*phase_1*` (else prepares sent).
 pub fn node_summary(v: &Value, completed_ops: usize) -> NodeSummary {
     let mut s = NodeSummary::default();
     if let Some(m) = v.as_object() {
@@ -802,11 +832,9 @@ pub fn node_summary(v: &Value, completed_ops: usize) -> NodeSummary {
         .map(|m| m / completed_ops as f64);
     s.leader_changes = sum_counters(v, |k| k.contains("leader") && k.contains("change"));
     s.phase1_rounds = sum_counters(v, |k| {
-        k.contains("phase1")
-            || k.contains("phase_1")
-            || k.contains("phase-1")
-            || k.contains("prepare")
-    });
+        k.contains("phase1") || k.contains("phase_1") || k.contains("phase-1")
+    })
+    .or_else(|| sum_counters(v, |k| k.contains("sent") && k.contains("prepare")));
     s
 }
 
@@ -849,6 +877,11 @@ fn nodes(h: &mut String, run: &Run, a: &Analysis) {
         .collect();
     counters.sort();
     counters.dedup();
+    let _ = write!(
+        h,
+        "<details><summary>All node counters ({})</summary>",
+        counters.len()
+    );
     h.push_str("<table id=\"node-stats\"><tr><th>counter</th>");
     for node in m.keys() {
         let _ = write!(h, "<th>{}</th>", esc(node));
@@ -866,7 +899,7 @@ fn nodes(h: &mut String, run: &Run, a: &Analysis) {
         }
         h.push_str("</tr>");
     }
-    h.push_str("</table></section>\n");
+    h.push_str("</table></details></section>\n");
 }
 
 fn files(h: &mut String, run: &Run) {
@@ -916,9 +949,10 @@ fn num(v: &Value, keys: &[&str]) -> Option<f64> {
     keys.iter().find_map(|k| v.get(*k)?.as_f64())
 }
 
-/// Finds the op list in a counterexample: the first array of op-like objects under a known name.
+/// Finds the op list in a counterexample: the first non-empty array of op-like objects under a
+/// known name, plus the impossible op (`op`, `failing_op`, ...) when the list lacks it.
 fn cx_ops(cx: &Value) -> Vec<CxOp> {
-    let names = [
+    const LISTS: [&str; 8] = [
         "shrunk",
         "shrunk_ops",
         "minimal",
@@ -928,24 +962,47 @@ fn cx_ops(cx: &Value) -> Vec<CxOp> {
         "concurrent",
         "prefix",
     ];
-    let is_op = |v: &Value| v.get("f").is_some() || v.get("process").is_some();
-    let Some(list) = names.iter().find_map(|n| {
-        cx.get(*n)?
-            .as_array()
-            .filter(|a| !a.is_empty() && a.iter().all(is_op))
-    }) else {
-        return Vec::new();
-    };
-    let bad = [
+    const BAD: [&str; 6] = [
+        "op",
         "failing_op",
         "failing",
         "impossible_op",
         "impossible",
-        "op",
         "blocked",
-    ]
-    .iter()
-    .find_map(|k| cx.get(*k).filter(|v| v.is_object() || v.is_number()));
+    ];
+    const START: [&str; 8] = [
+        "start_s",
+        "invoke_time",
+        "start_ns",
+        "start",
+        "invoke",
+        "call",
+        "time",
+        "invoke_index",
+    ];
+    const END: [&str; 8] = [
+        "end_s",
+        "complete_time",
+        "end_ns",
+        "end",
+        "complete",
+        "return",
+        "ret",
+        "complete_index",
+    ];
+    let is_op = |v: &Value| v.get("f").is_some() || v.get("process").is_some();
+    let mut list: Vec<Value> = LISTS
+        .iter()
+        .find_map(|n| {
+            cx.get(*n)?
+                .as_array()
+                .filter(|a| !a.is_empty() && a.iter().all(is_op))
+        })
+        .cloned()
+        .unwrap_or_default();
+    let bad = BAD
+        .iter()
+        .find_map(|k| cx.get(*k).filter(|v| v.is_object() || v.is_number()));
     let same = |op: &Value, i: usize| match bad {
         Some(Value::Number(n)) => {
             n.as_u64() == Some(i as u64)
@@ -954,46 +1011,27 @@ fn cx_ops(cx: &Value) -> Vec<CxOp> {
         }
         Some(b) => {
             b == op
-                || ["index", "id"]
+                || ["index", "id", "invoke_index"]
                     .iter()
                     .any(|k| b.get(*k).is_some() && b.get(*k) == op.get(*k))
         }
         None => false,
     };
+    if let Some(b) = bad.filter(|b| is_op(b)) {
+        if !list.iter().enumerate().any(|(i, op)| same(op, i)) {
+            list.push(b.clone());
+        }
+    }
     list.iter()
         .enumerate()
         .map(|(i, op)| {
-            let start = num(
-                op,
-                &[
-                    "invoke_time",
-                    "start_ns",
-                    "start",
-                    "invoke",
-                    "call",
-                    "time",
-                    "invoke_index",
-                ],
-            )
-            .unwrap_or(i as f64);
-            let end = num(
-                op,
-                &[
-                    "complete_time",
-                    "end_ns",
-                    "end",
-                    "complete",
-                    "return",
-                    "ret",
-                    "complete_index",
-                ],
-            );
-            let f = op.get("f").map(short).unwrap_or_else(|| "op".into());
-            let mut label = f;
+            let start = num(op, &START).unwrap_or(i as f64);
+            let end = num(op, &END);
+            let mut label = op.get("f").map(short).unwrap_or_else(|| "op".into());
             if let Some(v) = op.get("value").filter(|v| !v.is_null()) {
                 label = format!("{label} {}", short(v));
             }
-            for k in ["result", "output", "read", "returned"] {
+            for k in ["output", "result", "read", "returned"] {
                 if let Some(r) = op.get(k).filter(|v| !v.is_null()) {
                     label = format!("{label} → {}", short(r));
                     break;
