@@ -9,6 +9,7 @@ mod check_cmd;
 mod client;
 mod cluster;
 mod history;
+mod nemesis;
 mod progress;
 mod store;
 mod proxy;

@@ -111,6 +111,9 @@ pub struct TestArgs {
     /// No progress line and no summary (used by suites and benchmarks).
     #[arg(long, hide = true)]
     pub quiet: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub nemesis: Box<crate::nemesis::NemesisArgs>,
     /// Arguments appended verbatim to every node's command line.
     #[arg(last = true, value_name = "NODE_ARGS")]
     pub node_args: Vec<String>,
@@ -178,6 +181,7 @@ impl TestArgs {
         secs("--recovery-time", self.recovery_time, true)?;
         secs("--ready-timeout", self.ready_timeout, false)?;
         secs("--check-time-limit", self.check_time_limit, false)?;
+        self.nemesis.validate()?;
         store::check_test_name(&self.test_name())
     }
 }
@@ -230,27 +234,30 @@ pub struct RunContext {
     pub cluster: Arc<Cluster>,
     pub history: Arc<History>,
     pub active_faults: ActiveFaults,
+    pub faults: crate::nemesis::Faults,
 }
 
 /// NEMESIS HOOK: starts the fault schedule for the main phase. The task must return promptly
 /// once aborted; faults still active are healed by [`heal_everything`].
-fn start_nemesis(_ctx: &Arc<RunContext>) -> Option<tokio::task::JoinHandle<()>> {
-    None
+fn start_nemesis(ctx: &Arc<RunContext>) -> Option<tokio::task::JoinHandle<()>> {
+    Some(tokio::spawn(crate::nemesis::run(ctx.clone())))
 }
 
 /// NEMESIS HOOK: the final phase's heal: every link healed, every paused node resumed, every
 /// killed node restarted.
 async fn heal_everything(ctx: &Arc<RunContext>) -> Result<()> {
-    ctx.cluster.heal_processes().await?;
-    ctx.active_faults
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clear();
-    Ok(())
+    crate::nemesis::heal(ctx).await
 }
 
 /// `harness test` from the command line: runs, prints, and returns the exit code.
 pub fn run(args: TestArgs) -> u8 {
+    let args = match crate::nemesis::replay_args(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("harness: error: {e:#}");
+            return 2;
+        }
+    };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -336,7 +343,7 @@ async fn run_in(
     tracing::info!(test = name, seed, run_dir = %run.path.display(), "run starting");
     let mut plan = ClusterPlan::new(bin.clone(), args.nodes, &run.path, node_args.clone())?;
     plan.ready_timeout = Duration::from_secs_f64(args.ready_timeout);
-    // NEMESIS HOOK: start the link proxies here and point plan.peer_addr at them.
+    let faults = crate::nemesis::prepare(args, seed, &mut plan, &run.path).await?;
     let started = store::rfc3339_now();
     let argv: serde_json::Map<String, Value> = (0..plan.nodes.len())
         .map(|i| (plan.nodes[i].id.clone(), json!(plan.argv(i))))
@@ -387,6 +394,7 @@ async fn run_in(
         cluster: cluster.clone(),
         history: history.clone(),
         active_faults: Default::default(),
+        faults,
     });
     let limit = Duration::from_secs_f64(args.time_limit);
     let progress = Progress::start(
