@@ -371,36 +371,32 @@ pub fn generate(p: &Plan) -> Result<Schedule, String> {
     while !p.kinds.0.is_empty() && t < limit {
         let len = p.interval_s * rng.gen_range(0.5..1.5);
         if faulty && limit - t >= 0.1 {
-            let kind = *p.kinds.0.choose(&mut rng).expect("kinds not empty");
-            let fit: Vec<Target> = p
-                .targets
-                .0
-                .iter()
-                .copied()
-                .filter(|t| kind.applicable(*t))
-                .collect();
-            let target = *fit.choose(&mut rng).expect("validated");
             let mut order = p.nodes.to_vec();
             order.shuffle(&mut rng);
-            let fault = match kind {
-                FaultKind::Partition => Fault::Partition {
-                    topology: target,
-                    grudge: topology_grudge(target, &order).expect("applicable"),
-                },
-                FaultKind::Pause => Fault::Pause {
-                    target,
-                    nodes: target_nodes(target, &order),
-                },
-                FaultKind::Kill => Fault::Kill {
-                    target,
-                    nodes: target_nodes(target, &order),
-                },
-            };
-            windows.push(Window {
-                start_s: millis(t),
-                stop_s: millis((t + len).min(limit)),
-                fault,
-            });
+            // Only faults that do something on this cluster (a one-node cluster has no links
+            // and no minority); kinds are equally likely, then targets.
+            let options: Vec<Vec<Fault>> = p
+                .kinds
+                .0
+                .iter()
+                .map(|k| {
+                    p.targets
+                        .0
+                        .iter()
+                        .filter(|t| k.applicable(**t))
+                        .filter_map(|t| make_fault(*k, *t, &order))
+                        .collect::<Vec<_>>()
+                })
+                .filter(|fs| !fs.is_empty())
+                .collect();
+            if let Some(faults) = options.choose(&mut rng) {
+                let fault = faults.choose(&mut rng).expect("not empty").clone();
+                windows.push(Window {
+                    start_s: millis(t),
+                    stop_s: millis((t + len).min(limit)),
+                    fault,
+                });
+            }
         }
         t += len;
         faulty = !faulty;
@@ -414,6 +410,25 @@ pub fn generate(p: &Plan) -> Result<Schedule, String> {
         time_limit_s: p.time_limit_s,
         windows,
     })
+}
+
+/// The fault of `kind` on `target` over `order`, or `None` if it would hit nothing.
+fn make_fault(kind: FaultKind, target: Target, order: &[String]) -> Option<Fault> {
+    let fault = match kind {
+        FaultKind::Partition => Fault::Partition {
+            topology: target,
+            grudge: topology_grudge(target, order).filter(|g| !g.is_empty())?,
+        },
+        FaultKind::Pause => Fault::Pause {
+            target,
+            nodes: Some(target_nodes(target, order)).filter(|n| !n.is_empty())?,
+        },
+        FaultKind::Kill => Fault::Kill {
+            target,
+            nodes: Some(target_nodes(target, order)).filter(|n| !n.is_empty())?,
+        },
+    };
+    Some(fault)
 }
 
 fn millis(s: f64) -> f64 {
@@ -647,6 +662,28 @@ mod tests {
             e.contains("--nemesis-targets") && e.contains("pause"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn faults_that_would_hit_nothing_are_never_scheduled() {
+        let one = nodes(1);
+        let k = Kinds(FaultKind::ALL.to_vec());
+        let t = Targets::default();
+        let s = generate(&plan(&one, &k, &t, 3)).unwrap();
+        assert!(!s.windows.is_empty());
+        for w in &s.windows {
+            match &w.fault {
+                Fault::Pause { nodes, .. } | Fault::Kill { nodes, .. } => {
+                    assert_eq!(nodes, &one, "{w:?}")
+                }
+                f => panic!("a one-node cluster cannot be partitioned: {f:?}"),
+            }
+        }
+        let only_partitions = Kinds(vec![FaultKind::Partition]);
+        assert!(generate(&plan(&one, &only_partitions, &t, 3))
+            .unwrap()
+            .windows
+            .is_empty());
     }
 
     #[test]
