@@ -16,7 +16,7 @@ pub const WIDTH: u32 = 1100;
 pub const HEIGHT: u32 = 420;
 const LEGEND_W: u32 = 190;
 /// Upper bound on points in `latency-raw.svg`, to keep it small.
-pub const MAX_RAW_POINTS: usize = 12_000;
+pub const MAX_RAW_POINTS: usize = 8_000;
 
 const FONT: &str = "sans-serif";
 
@@ -275,7 +275,7 @@ pub fn latency_raw_svg(a: &Analysis) -> Result<String, String> {
         let mut ls: Vec<f64> = pts.iter().map(|p| p.1).collect();
         ls.sort_unstable_by(|a, b| a.total_cmp(b));
         let keep_above = quantile_sorted(&ls, 0.999).max(ls[ls.len() - 1] * 0.999);
-        let mut cell = 2.0;
+        let mut cell = 3.0;
         let mut kept = thin(pts, to_px, cell, keep_above);
         while kept.len() > cap && cell < 64.0 {
             cell *= 2.0;

@@ -127,6 +127,22 @@ impl Run {
         r.get(k).or_else(|| r.get("check")?.get(k))
     }
 
+    /// The checker's words. The top-level `explanation` (which may add context such as
+    /// "interrupted") wins unless a later `harness analyze` rewrote `check` without it.
+    pub fn explanation(&self) -> Option<String> {
+        let r = self.results.as_ref()?;
+        let top = r.get("explanation").and_then(Value::as_str);
+        let check = r
+            .get("check")
+            .and_then(|c| c.get("explanation"))
+            .and_then(Value::as_str);
+        match (top, check) {
+            (Some(t), Some(c)) if !t.contains(c) => Some(c.to_string()),
+            (Some(t), _) => Some(t.to_string()),
+            (None, c) => c.map(str::to_string),
+        }
+    }
+
     /// A configuration field from test.json (top level, or under `config`/`opts`).
     pub fn config(&self, k: &str) -> Option<&Value> {
         let t = self.test.as_ref()?;
@@ -441,17 +457,13 @@ fn render(run: &Run, a: &Analysis, svgs: &[Svg], key_file: Option<&str>) -> Stri
 }
 
 fn banner(h: &mut String, run: &Run, name: &str, verdict: Option<&str>) {
-    let explanation = run
-        .result_field("explanation")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(|| {
-            if run.results.is_some() {
-                "results.json holds no explanation".into()
-            } else {
-                "This run has not been checked: results.json is missing.".into()
-            }
-        });
+    let explanation = run.explanation().unwrap_or_else(|| {
+        if run.results.is_some() {
+            "results.json holds no explanation".into()
+        } else {
+            "This run has not been checked: results.json is missing.".into()
+        }
+    });
     let started = run
         .results
         .as_ref()

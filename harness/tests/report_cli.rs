@@ -1,0 +1,179 @@
+//! `harness report`, `harness report --index` and `harness compare` as a user runs them, on
+//! synthetic run folders, with fontconfig pointed at an empty configuration (no fonts at all, as
+//! on a bare CI machine): the plots must still render their text.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("report-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A run folder with 200 ops over 2 s, a partition in the middle, and the files the core writes.
+fn make_run(dir: &Path, variant: &str) {
+    std::fs::create_dir_all(dir.join("nodes")).unwrap();
+    let mut h = String::new();
+    let mut i = 0;
+    let mut line = |h: &mut String, t: u64, rest: &str| {
+        let _ = writeln!(h, r#"{{"index":{i},"time":{t},{rest}}}"#);
+        i += 1;
+    };
+    for n in 0..200u64 {
+        let t = n * 10_000_000;
+        if n == 80 {
+            line(
+                &mut h,
+                t,
+                r#""process":"nemesis","type":"info","f":"start-partition","value":"majority""#,
+            );
+        }
+        if n == 120 {
+            line(
+                &mut h,
+                t,
+                r#""process":"nemesis","type":"info","f":"stop-partition","value":null"#,
+            );
+        }
+        let f = ["read", "write"][(n % 2) as usize];
+        line(
+            &mut h,
+            t,
+            &format!(
+                r#""process":{},"type":"invoke","f":"{f}","value":null"#,
+                n % 4
+            ),
+        );
+        let ty = if (80..120).contains(&n) { "info" } else { "ok" };
+        let lat = 1_000_000 + (n % 7) * 500_000;
+        line(
+            &mut h,
+            t + lat,
+            &format!(r#""process":{},"type":"{ty}","f":"{f}","value":1"#, n % 4),
+        );
+    }
+    std::fs::write(dir.join("history.jsonl"), h).unwrap();
+    let test = format!(
+        r#"{{"name":"cli","workload":"register","node_args":["--variant","{variant}"],"seed":1}}"#
+    );
+    std::fs::write(dir.join("test.json"), test).unwrap();
+    std::fs::write(
+        dir.join("results.json"),
+        r#"{"test":"cli","verdict":"valid","explanation":"ok: fine","ops_per_sec":100.0,"latency_ms":{"p99":3.0}}"#,
+    )
+    .unwrap();
+    std::fs::write(dir.join("nodes/n1.log"), "hello\n").unwrap();
+}
+
+/// Runs the harness with no fonts available to fontconfig.
+fn harness(args: &[&str], fonts: &Path) -> Output {
+    std::fs::write(
+        fonts.join("fonts.conf"),
+        "<?xml version=\"1.0\"?>\n<!DOCTYPE fontconfig SYSTEM \"fonts.dtd\">\n<fontconfig></fontconfig>\n",
+    )
+    .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .env("FONTCONFIG_FILE", fonts.join("fonts.conf"))
+        .env("FONTCONFIG_PATH", fonts)
+        .env("XDG_DATA_HOME", fonts)
+        .output()
+        .unwrap()
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[test]
+fn report_renders_plots_without_fonts() {
+    let root = tmp("fonts");
+    let run = root.join("store/cli/20260101T000000.000Z");
+    make_run(&run, "basic");
+    let out = harness(&["report", s(&run)], &root);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("report.html"));
+    for (f, words) in [
+        (
+            "latency-raw.svg",
+            ["completion time (s)", "latency (ms, log)"],
+        ),
+        ("latency-quantiles.svg", ["time (s)", "latency (ms, log)"]),
+        ("rate.svg", ["time (s)", "completions per second (ops/s)"]),
+    ] {
+        let svg = std::fs::read_to_string(run.join(f)).unwrap();
+        assert!(
+            svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{f}"
+        );
+        for w in words {
+            assert!(svg.contains(w), "{f} lacks axis label {w:?}");
+        }
+        assert!(
+            svg.contains("partition (fault)"),
+            "{f} lacks the fault legend"
+        );
+    }
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    for id in [
+        "verdict", "config", "replay", "stats", "plots", "faults", "nodes", "files",
+    ] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "report lacks #{id}");
+    }
+    // The run has no node stats: the report says so rather than failing.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("node-stats.json"), "{stderr}");
+}
+
+#[test]
+fn index_and_compare_commands() {
+    let root = tmp("index");
+    let store = root.join("store");
+    let a = store.join("cli/20260101T000000.000Z");
+    let b = store.join("cli/20260102T000000.000Z");
+    make_run(&a, "basic");
+    make_run(&b, "multi");
+    let out = harness(&["report", "--index", "--store", s(&store)], &root);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("(2 runs)"));
+    let index = std::fs::read_to_string(store.join("index.html")).unwrap();
+    let (pos_b, pos_a) = (
+        index.find("20260102T000000.000Z").unwrap(),
+        index.find("20260101T000000.000Z").unwrap(),
+    );
+    assert!(pos_b < pos_a, "newest run first");
+
+    let cmp = root.join("cmp");
+    let out = harness(&["compare", s(&a), s(&b), "-o", s(&cmp)], &root);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(cmp.join("index.html")).unwrap();
+    assert!(page.contains("basic vs multi"));
+
+    // Bad input: a clear error naming the problem, exit 2, no panic.
+    let out = harness(&["report", s(&root.join("missing"))], &root);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
+    let out = harness(&["compare", s(&a), "-o", s(&cmp)], &root);
+    assert_eq!(out.status.code(), Some(2));
+    let out = harness(
+        &["report", "--index", "--store", s(&root.join("nostore"))],
+        &root,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nostore"));
+}
