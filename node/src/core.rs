@@ -3,8 +3,9 @@
 //! Inputs are timer ticks, peer messages and client operations ([`Input`]); effects are collected
 //! in an [`Output`]: acceptor records to make durable, peer messages and client replies. The shell
 //! must make `records` (and `snapshot`) durable before it sends any message for which
-//! [`Msg::needs_sync`] holds and before any client reply. The core reads no clock and does no
-//! I/O; time is the number of ticks it has been given, randomness a seeded RNG.
+//! [`Msg::needs_sync`] holds, and must finish one batch's sync before it feeds the core the next
+//! batch. Client replies and other messages may leave at once. The core reads no clock and does
+//! no I/O; time is the number of ticks it has been given, randomness a seeded RNG.
 
 use crate::kv::AppState;
 use crate::protocol::*;
@@ -289,6 +290,8 @@ pub struct Core {
     known_commit: Slot,
     catchup_peer: usize,
     last_catchup: u64,
+    /// When this node last saw itself behind without progress: (tick, applied then).
+    behind_since: (u64, Slot),
     // client requests received here
     origin: u64,
     next_seq: u64,
@@ -355,6 +358,7 @@ impl Core {
             known_commit: applied,
             catchup_peer: 0,
             last_catchup: 0,
+            behind_since: (0, applied),
             next_seq: 0,
             pending: BTreeMap::new(),
             max_round,
@@ -651,8 +655,12 @@ impl Core {
             let p = self.pending.remove(&s).expect("listed above");
             self.reply(p.tag, OpResult::Error(0, "not decided in time".into()));
         }
-        if self.known_commit > self.app.applied
-            && self.catchup_peer != self.cfg.me
+        // Gaps normally fill by themselves (decisions in flight); ask a peer only when this
+        // node has been behind without progress for a while.
+        if self.behind_since.1 != self.app.applied || self.known_commit <= self.app.applied {
+            self.behind_since = (self.now, self.app.applied);
+        } else if self.catchup_peer != self.cfg.me
+            && self.now >= self.behind_since.0 + self.cfg.timing.catchup
             && self.now >= self.last_catchup + self.cfg.timing.catchup
         {
             self.last_catchup = self.now;

@@ -7,3 +7,5 @@
 pub mod core;
 pub mod kv;
 pub mod protocol;
+pub mod shell;
+pub mod storage;

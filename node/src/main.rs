@@ -1,4 +1,93 @@
+//! paxos-node: a replicated key-value store over Basic Paxos or Multi-Paxos that speaks the node
+//! contract (docs/node-contract.md).
+
+use clap::Parser;
+use paxos_node::core::{Bugs, Variant};
+use paxos_node::shell::{self, ShellConfig};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "paxos-node", version, about)]
+struct Args {
+    /// This node's name (n1 ... nN).
+    #[arg(long)]
+    id: String,
+    /// Where peers connect to this node.
+    #[arg(long)]
+    listen: SocketAddr,
+    /// Where clients connect (JSON lines).
+    #[arg(long)]
+    client: SocketAddr,
+    /// Every other node as id=addr, comma separated.
+    #[arg(long, value_delimiter = ',', value_parser = parse_peer)]
+    peers: Vec<(String, SocketAddr)>,
+    /// Directory for durable state (kept across restarts).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// basic: both phases per command; multi: stable leader, phase 2 only.
+    #[arg(long, value_enum, default_value = "multi")]
+    variant: VariantArg,
+    /// Turn on a seeded bug (repeatable): volatile-acceptor, ignore-promised-value,
+    /// accept-below-promise, local-read, lease-read.
+    #[arg(long = "bug", value_parser = parse_bug)]
+    bugs: Vec<String>,
+    /// Timer tick in milliseconds (timeouts are counted in ticks).
+    #[arg(long, default_value_t = 5)]
+    tick_ms: u64,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum VariantArg {
+    Basic,
+    Multi,
+}
+
+fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
+    let (id, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("peer {s:?} is not id=addr"))?;
+    let addr = addr
+        .parse()
+        .map_err(|e| format!("peer {id}: address {addr:?}: {e}"))?;
+    Ok((id.to_string(), addr))
+}
+
+fn parse_bug(s: &str) -> Result<String, String> {
+    Bugs::default().enable(s)?;
+    Ok(s.to_string())
+}
+
 fn main() {
-    eprintln!("paxos-node: not built yet");
-    std::process::exit(2);
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    let args = Args::parse();
+    let mut bugs = Bugs::default();
+    for b in &args.bugs {
+        bugs.enable(b).expect("validated by clap");
+    }
+    let cfg = ShellConfig {
+        id: args.id,
+        listen: args.listen,
+        client: args.client,
+        peers: args.peers,
+        data_dir: args.data_dir,
+        variant: match args.variant {
+            VariantArg::Basic => Variant::Basic,
+            VariantArg::Multi => Variant::Multi,
+        },
+        bugs,
+        tick: Duration::from_millis(args.tick_ms.max(1)),
+    };
+    if let Err(e) = shell::run(cfg) {
+        eprintln!("paxos-node: {e:#}");
+        std::process::exit(1);
+    }
 }

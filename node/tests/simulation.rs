@@ -599,8 +599,12 @@ fn run_seed(seed: u64, n: usize, variant: Variant, bugs: Bugs) -> Result<(), Str
     Ok(())
 }
 
+/// Seeds per variant: `PAXOS_SIM_SEEDS` (default `count`), starting at `PAXOS_SIM_FIRST_SEED`.
 fn seeds(variant: Variant, count: u64) {
-    for seed in 0..count {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let count = env("PAXOS_SIM_SEEDS").unwrap_or(count);
+    let first = env("PAXOS_SIM_FIRST_SEED").unwrap_or(0);
+    for seed in first..first + count {
         let n = if seed % 3 == 2 { 5 } else { 3 };
         if let Err(v) = run_seed(seed, n, variant, Bugs::default()) {
             panic!("seed {seed} {variant:?} n={n}: {v}");
@@ -610,12 +614,12 @@ fn seeds(variant: Variant, count: u64) {
 
 #[test]
 fn multi_paxos_is_safe_under_faults() {
-    seeds(Variant::Multi, 60);
+    seeds(Variant::Multi, 150);
 }
 
 #[test]
 fn basic_paxos_is_safe_under_faults() {
-    seeds(Variant::Basic, 60);
+    seeds(Variant::Basic, 150);
 }
 
 #[test]

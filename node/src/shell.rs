@@ -1,0 +1,474 @@
+//! The tokio shell around the core: peer links (dial every `--peers` address, reconnect, never
+//! assume delivery), the client port (JSON lines, many requests in flight per connection), the
+//! ticker, and the disk. One thread owns the core: it takes every input that is waiting, steps
+//! the core through all of them, writes and syncs the batch's records once, and only then sends
+//! the messages that reveal acceptor state (promises, votes; see [`Msg::needs_sync`]).
+
+use crate::core::{Bugs, Config, Core, Input, Output, Timing, To, Variant};
+use crate::protocol::{Msg, Op, OpResult};
+use crate::storage::Storage;
+use anyhow::{Context, Result};
+use serde_json::{json, Value as Json};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+
+pub struct ShellConfig {
+    pub id: String,
+    pub listen: SocketAddr,
+    pub client: SocketAddr,
+    pub peers: Vec<(String, SocketAddr)>,
+    pub data_dir: PathBuf,
+    pub variant: Variant,
+    pub bugs: Bugs,
+    pub tick: Duration,
+}
+
+type Line = mpsc::UnboundedSender<String>;
+
+enum Event {
+    Tick,
+    Peer { from: usize, msg: Msg },
+    Client { conn: Line, msg_id: Json, op: Op },
+    Stats { conn: Line, msg_id: Json },
+}
+
+/// Peer messages waiting for a link; beyond this the link is slow or cut and messages drop.
+const PEER_QUEUE: usize = 4096;
+
+pub fn run(cfg: ShellConfig) -> Result<()> {
+    // Every node orders the same ids the same way: index = position in the sorted list.
+    let mut ids: Vec<String> = cfg.peers.iter().map(|(id, _)| id.clone()).collect();
+    ids.push(cfg.id.clone());
+    ids.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+    ids.dedup();
+    if ids.len() != cfg.peers.len() + 1 {
+        anyhow::bail!(
+            "--peers: duplicate node id or this node's own id ({})",
+            cfg.id
+        );
+    }
+    let me = ids.iter().position(|i| *i == cfg.id).expect("pushed above");
+    let (mut storage, durable, incarnation) = Storage::open(&cfg.data_dir)?;
+    let core_cfg = Config {
+        me,
+        n: ids.len(),
+        variant: cfg.variant,
+        bugs: cfg.bugs,
+        incarnation,
+        seed: incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ me as u64,
+        timing: Timing::default(),
+    };
+    let core = Core::new(core_cfg, durable);
+    storage.write_snapshot(&core.durable_snapshot())?;
+    tracing::info!(
+        id = %cfg.id, index = me, incarnation, variant = ?cfg.variant, bugs = ?cfg.bugs,
+        "paxos-node starting"
+    );
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (tx, rx) = mpsc::unbounded_channel::<Event>();
+    let mut links: Vec<Option<mpsc::Sender<Arc<[u8]>>>> = vec![None; ids.len()];
+    let index_of: HashMap<String, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), i))
+        .collect();
+    rt.block_on(async {
+        let peer_listener = TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("--listen {}", cfg.listen))?;
+        tokio::spawn(accept_peers(peer_listener, index_of.clone(), tx.clone()));
+        for (id, addr) in &cfg.peers {
+            let (ltx, lrx) = mpsc::channel(PEER_QUEUE);
+            links[index_of[id]] = Some(ltx);
+            tokio::spawn(peer_link(cfg.id.clone(), *addr, lrx));
+        }
+        let ticker_tx = tx.clone();
+        let tick = cfg.tick;
+        tokio::spawn(async move {
+            let mut iv = tokio::time::interval(tick);
+            // A paused process must not see the ticks it missed: its clock stalls with it.
+            iv.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                iv.tick().await;
+                if ticker_tx.send(Event::Tick).is_err() {
+                    break;
+                }
+            }
+        });
+        let client_listener = TcpListener::bind(cfg.client)
+            .await
+            .with_context(|| format!("--client {}", cfg.client))?;
+        tokio::spawn(accept_clients(client_listener, tx.clone()));
+        anyhow::Ok(())
+    })?;
+    drop(tx);
+    let handle = rt.handle().clone();
+    let result = std::thread::Builder::new()
+        .name("core".into())
+        .spawn(move || core_loop(core, storage, rx, links, handle))?
+        .join()
+        .map_err(|_| anyhow::anyhow!("core thread panicked"))?;
+    rt.shutdown_background();
+    result
+}
+
+/// Counters kept by the shell, merged into `stats`.
+#[derive(Default)]
+struct ShellStats {
+    batches: u64,
+    inputs: u64,
+    client_requests: u64,
+    peer_drops: u64,
+}
+
+fn core_loop(
+    mut core: Core,
+    mut storage: Storage,
+    mut rx: mpsc::UnboundedReceiver<Event>,
+    links: Vec<Option<mpsc::Sender<Arc<[u8]>>>>,
+    _rt: tokio::runtime::Handle,
+) -> Result<()> {
+    let mut next_tag = 0u64;
+    let mut waiting: HashMap<u64, (Line, Json)> = HashMap::new();
+    let mut st = ShellStats::default();
+    let mut batch = Vec::with_capacity(1024);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < 4096 {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        st.batches += 1;
+        st.inputs += batch.len() as u64;
+        for ev in batch.drain(..) {
+            match ev {
+                Event::Tick => core.step(Input::Tick),
+                Event::Peer { from, msg } => core.step(Input::Peer { from, msg }),
+                Event::Client { conn, msg_id, op } => {
+                    st.client_requests += 1;
+                    next_tag += 1;
+                    waiting.insert(next_tag, (conn, msg_id));
+                    core.step(Input::Client { tag: next_tag, op });
+                }
+                Event::Stats { conn, msg_id } => {
+                    let mut s: serde_json::Map<String, Json> = core
+                        .stats()
+                        .into_iter()
+                        .map(|(k, v)| (k, Json::from(v)))
+                        .collect();
+                    s.insert("fsyncs".into(), storage.fsyncs.into());
+                    s.insert("fsync_micros".into(), storage.fsync_micros.into());
+                    s.insert("batches".into(), st.batches.into());
+                    s.insert("inputs".into(), st.inputs.into());
+                    s.insert("client_requests".into(), st.client_requests.into());
+                    s.insert("peer_drops".into(), st.peer_drops.into());
+                    let body = json!({"type": "stats_ok", "in_reply_to": msg_id, "stats": s});
+                    let _ = conn.send(body.to_string() + "\n");
+                }
+            }
+        }
+        core.end_batch();
+        let out = core.take_output();
+        if out.is_empty() {
+            continue;
+        }
+        dispatch(out, &mut storage, &links, &mut waiting, &mut st)?;
+    }
+    Ok(())
+}
+
+fn dispatch(
+    out: Output,
+    storage: &mut Storage,
+    links: &[Option<mpsc::Sender<Arc<[u8]>>>],
+    waiting: &mut HashMap<u64, (Line, Json)>,
+    st: &mut ShellStats,
+) -> Result<()> {
+    let mut send = |to: To, msg: &Msg| {
+        let mut bytes = serde_json::to_vec(msg).expect("messages serialize");
+        bytes.push(b'\n');
+        let bytes: Arc<[u8]> = bytes.into();
+        let targets: Vec<&mpsc::Sender<Arc<[u8]>>> = match to {
+            To::One(i) => links.get(i).and_then(|l| l.as_ref()).into_iter().collect(),
+            To::All => links.iter().flatten().collect(),
+        };
+        for l in targets {
+            if l.try_send(bytes.clone()).is_err() {
+                st.peer_drops += 1;
+            }
+        }
+    };
+    // Proposer messages reveal nothing durable: the link tasks send them while this thread
+    // syncs. Everything else waits for the sync.
+    let (early, late): (Vec<_>, Vec<_>) = out.msgs.into_iter().partition(|(_, m)| !m.needs_sync());
+    for (to, m) in &early {
+        send(*to, m);
+    }
+    for (tag, r) in out.replies {
+        if let Some((conn, msg_id)) = waiting.remove(&tag) {
+            let _ = conn.send(reply_line(&msg_id, r));
+        }
+    }
+    storage.append(&out.records)?;
+    if let Some(s) = &out.snapshot {
+        storage.write_snapshot(s)?;
+    }
+    for (to, m) in &late {
+        send(*to, m);
+    }
+    Ok(())
+}
+
+fn reply_line(msg_id: &Json, r: OpResult) -> String {
+    let body = match r {
+        OpResult::Read(v) => json!({"type": "read_ok", "value": v, "in_reply_to": msg_id}),
+        OpResult::Write => json!({"type": "write_ok", "in_reply_to": msg_id}),
+        OpResult::Cas => json!({"type": "cas_ok", "in_reply_to": msg_id}),
+        OpResult::Error(code, text) => {
+            json!({"type": "error", "code": code, "text": text, "in_reply_to": msg_id})
+        }
+    };
+    body.to_string() + "\n"
+}
+
+async fn accept_peers(
+    l: TcpListener,
+    index_of: HashMap<String, usize>,
+    tx: mpsc::UnboundedSender<Event>,
+) {
+    loop {
+        let Ok((s, _)) = l.accept().await else {
+            continue;
+        };
+        let _ = s.set_nodelay(true);
+        tokio::spawn(read_peer(s, index_of.clone(), tx.clone()));
+    }
+}
+
+/// Reads one inbound peer connection: a hello line with the sender's id, then messages.
+async fn read_peer(
+    s: TcpStream,
+    index_of: HashMap<String, usize>,
+    tx: mpsc::UnboundedSender<Event>,
+) {
+    let mut lines = BufReader::with_capacity(1 << 16, s).lines();
+    let Ok(Some(hello)) = lines.next_line().await else {
+        return;
+    };
+    let Some(&from) = index_of.get(hello.trim()) else {
+        tracing::warn!("peer connection from unknown node {hello:?}; closing it");
+        return;
+    };
+    while let Ok(Some(line)) = lines.next_line().await {
+        match serde_json::from_str::<Msg>(&line) {
+            Ok(msg) => {
+                if tx.send(Event::Peer { from, msg }).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("bad message from {hello}: {e}; closing the link");
+                return;
+            }
+        }
+    }
+}
+
+/// Keeps one outbound link to a peer (through the harness's proxy): dial, write, and on any
+/// error drop what is queued and dial again.
+async fn peer_link(me: String, addr: SocketAddr, mut rx: mpsc::Receiver<Arc<[u8]>>) {
+    let mut backoff = Duration::from_millis(10);
+    loop {
+        let conn = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr)).await;
+        let Ok(Ok(s)) = conn else {
+            while rx.try_recv().is_ok() {}
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_millis(200));
+            continue;
+        };
+        backoff = Duration::from_millis(10);
+        let _ = s.set_nodelay(true);
+        let mut w = BufWriter::with_capacity(1 << 16, s);
+        if w.write_all(format!("{me}\n").as_bytes()).await.is_err() || w.flush().await.is_err() {
+            continue;
+        }
+        'conn: loop {
+            let Some(first) = rx.recv().await else { return };
+            if w.write_all(&first).await.is_err() {
+                break 'conn;
+            }
+            while let Ok(m) = rx.try_recv() {
+                if w.write_all(&m).await.is_err() {
+                    break 'conn;
+                }
+            }
+            if w.flush().await.is_err() {
+                break 'conn;
+            }
+        }
+    }
+}
+
+async fn accept_clients(l: TcpListener, tx: mpsc::UnboundedSender<Event>) {
+    loop {
+        let Ok((s, _)) = l.accept().await else {
+            continue;
+        };
+        let _ = s.set_nodelay(true);
+        tokio::spawn(serve_client(s, tx.clone()));
+    }
+}
+
+async fn serve_client(s: TcpStream, tx: mpsc::UnboundedSender<Event>) {
+    let (r, w) = s.into_split();
+    let (ltx, mut lrx) = mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        let mut w = BufWriter::new(w);
+        while let Some(line) = lrx.recv().await {
+            if w.write_all(line.as_bytes()).await.is_err() {
+                return;
+            }
+            while let Ok(line) = lrx.try_recv() {
+                if w.write_all(line.as_bytes()).await.is_err() {
+                    return;
+                }
+            }
+            if w.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut lines = BufReader::new(r).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match parse_request(&line) {
+            Ok(Request::Op(msg_id, op)) => {
+                let _ = tx.send(Event::Client {
+                    conn: ltx.clone(),
+                    msg_id,
+                    op,
+                });
+            }
+            Ok(Request::Stats(msg_id)) => {
+                let _ = tx.send(Event::Stats {
+                    conn: ltx.clone(),
+                    msg_id,
+                });
+            }
+            Err((msg_id, code, text)) => {
+                let _ = ltx.send(reply_line(&msg_id, OpResult::Error(code, text)));
+            }
+        }
+    }
+}
+
+enum Request {
+    Op(Json, Op),
+    Stats(Json),
+}
+
+/// Parses one client line; errors carry the reply (code 12 malformed, 10 not supported).
+fn parse_request(line: &str) -> Result<Request, (Json, u32, String)> {
+    let v: Json =
+        serde_json::from_str(line).map_err(|e| (Json::Null, 12, format!("not JSON: {e}")))?;
+    let msg_id = v.get("msg_id").cloned().unwrap_or(Json::Null);
+    let bad = |what: &str| (msg_id.clone(), 12, what.to_string());
+    let key = || -> Result<String, (Json, u32, String)> {
+        match v.get("key") {
+            Some(Json::String(s)) => Ok(s.clone()),
+            Some(Json::Null) | None => Err(bad("missing \"key\"")),
+            Some(other) => Ok(other.to_string()),
+        }
+    };
+    let field = |name: &str| {
+        v.get(name)
+            .cloned()
+            .ok_or_else(|| bad(&format!("missing \"{name}\"")))
+    };
+    if msg_id.is_null() {
+        return Err(bad("missing \"msg_id\""));
+    }
+    let op = match v.get("type").and_then(Json::as_str) {
+        Some("read") => Op::Read { key: key()? },
+        Some("write") => Op::Write {
+            key: key()?,
+            value: field("value")?,
+        },
+        Some("cas") => Op::Cas {
+            key: key()?,
+            from: field("from")?,
+            to: field("to")?,
+        },
+        Some("stats") => return Ok(Request::Stats(msg_id)),
+        Some(t) => {
+            return Err((
+                msg_id.clone(),
+                10,
+                format!("unsupported request type {t:?}"),
+            ))
+        }
+        None => return Err(bad("missing \"type\"")),
+    };
+    Ok(Request::Op(msg_id, op))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_contract_requests_and_names_what_is_wrong() {
+        let Ok(Request::Op(id, Op::Cas { key, from, to })) =
+            parse_request(r#"{"type":"cas","key":"k","from":3,"to":4,"msg_id":3}"#)
+        else {
+            panic!("cas did not parse");
+        };
+        assert_eq!(
+            (id, key, from, to),
+            (json!(3), "k".to_string(), json!(3), json!(4))
+        );
+        assert!(matches!(
+            parse_request(r#"{"type":"stats","msg_id":9}"#),
+            Ok(Request::Stats(_))
+        ));
+        let Err((id, code, text)) = parse_request(r#"{"type":"write","key":"k","msg_id":2}"#)
+        else {
+            panic!("write without value accepted");
+        };
+        assert_eq!((id, code), (json!(2), 12));
+        assert!(text.contains("value"), "{text}");
+        let Err((_, code, _)) = parse_request(r#"{"type":"txn","msg_id":2}"#) else {
+            panic!("txn accepted");
+        };
+        assert_eq!(code, 10);
+        assert!(parse_request("{oops").is_err());
+    }
+
+    #[test]
+    fn replies_follow_the_contract() {
+        assert_eq!(
+            reply_line(&json!(1), OpResult::Read(Json::Null)),
+            "{\"in_reply_to\":1,\"type\":\"read_ok\",\"value\":null}\n"
+        );
+        let e = reply_line(&json!(3), OpResult::Error(22, "x".into()));
+        let v: Json = serde_json::from_str(&e).unwrap();
+        assert_eq!(
+            (v["type"].as_str(), v["code"].as_u64()),
+            (Some("error"), Some(22))
+        );
+    }
+}
