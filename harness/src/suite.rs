@@ -16,6 +16,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 use summary::{Outcome, RunRecord, RunStats, Summary};
 
+use crate::test_cmd::TestArgs;
+
 #[derive(clap::Args, Debug)]
 pub struct SuiteArgs {
     /// The suite file (TOML); see suites/smoke.toml.
@@ -36,7 +38,8 @@ pub struct SuiteArgs {
 }
 
 pub fn run(args: SuiteArgs) -> u8 {
-    match run_suite(&args, &CoreRunner) {
+    let result = CoreRunner::new().and_then(|runner| run_suite(&args, &runner));
+    match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("harness suite: {e}");
@@ -45,29 +48,34 @@ pub fn run(args: SuiteArgs) -> u8 {
     }
 }
 
-/// Runs one test of the matrix. The real one calls the harness core; tests use a fake.
+/// Runs one test of the matrix. The real one calls the harness core; unit tests use a fake.
 pub trait Runner: Sync {
     /// Checks every run's configuration before anything starts (bad input is exit 2 up front).
     fn validate(&self, runs: &[RunSpec]) -> Result<(), String>;
-    /// Runs one test whose run folder goes under `store`; returns that run folder, which holds
-    /// `results.json`.
-    fn run(&self, run: &RunSpec, store: &Path) -> Result<PathBuf, String>;
+    /// Runs one test, its run folder under `store`; returns that folder and what it concluded.
+    fn run(&self, run: &RunSpec, store: &Path) -> Result<(PathBuf, RunStats), String>;
+    /// True once the user asked to stop (Ctrl-C): start no more runs.
+    fn interrupted(&self) -> bool {
+        false
+    }
 }
 
-/// The harness core's `run_test`, called in-process.
-struct CoreRunner;
+/// The harness core's `run_test`, called in-process on one shared runtime.
+struct CoreRunner {
+    rt: tokio::runtime::Runtime,
+}
 
 impl CoreRunner {
-    fn test_args(run: &RunSpec, store: &Path) -> Result<crate::test_cmd::TestArgs, String> {
-        use clap::Parser;
-        #[derive(clap::Parser)]
-        #[command(name = "harness test")]
-        struct TestCli {
-            #[command(flatten)]
-            args: crate::test_cmd::TestArgs,
-        }
-        let argv = std::iter::once("harness test".to_string()).chain(run.harness_args(store));
-        TestCli::try_parse_from(argv).map(|c| c.args).map_err(|e| {
+    fn new() -> Result<Self, String> {
+        let rt = tokio::runtime::Runtime::new()
+            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+        Ok(CoreRunner { rt })
+    }
+
+    fn test_args(run: &RunSpec, store: &Path) -> Result<TestArgs, String> {
+        let mut argv = run.harness_args(store);
+        argv.insert(0, "--quiet".into());
+        TestArgs::from_argv(argv).map_err(|e| {
             let msg = e.render().to_string();
             let first = msg
                 .lines()
@@ -85,19 +93,49 @@ impl CoreRunner {
 impl Runner for CoreRunner {
     fn validate(&self, runs: &[RunSpec]) -> Result<(), String> {
         let tmp = Path::new("results");
-        runs.iter()
-            .try_for_each(|r| Self::test_args(r, tmp).map(drop))
+        runs.iter().try_for_each(|r| {
+            let a = Self::test_args(r, tmp)?;
+            a.nemesis
+                .validate()
+                .map_err(|e| format!("run {}: {e:#}", r.name))
+        })
     }
 
-    fn run(&self, run: &RunSpec, store: &Path) -> Result<PathBuf, String> {
+    fn run(&self, run: &RunSpec, store: &Path) -> Result<(PathBuf, RunStats), String> {
         let args = Self::test_args(run, store)?;
-        core_run_test(args)
+        let o = self
+            .rt
+            .block_on(crate::test_cmd::run_test(&args))
+            .map_err(|e| format!("{e:#}"))?;
+        if o.interrupted {
+            return Err(format!(
+                "interrupted (partial run in {})",
+                o.run_dir.display()
+            ));
+        }
+        // results.json has the counterexample too; the outcome is the fallback.
+        let stats = read_results(&o.run_dir).unwrap_or_else(|_| RunStats {
+            verdict: Some(verdict_name(o.verdict).to_string()),
+            explanation: o.explanation.clone(),
+            ops_per_sec: Some(o.ops_per_sec),
+            p99_ms: o.p99_ms,
+            availability: Some(o.availability),
+            first_violation_s: None,
+        });
+        Ok((o.run_dir, stats))
+    }
+
+    fn interrupted(&self) -> bool {
+        crate::cluster::interrupted()
     }
 }
 
-/// Until the core's `run_test` lands the suite cannot run a test.
-fn core_run_test(_args: crate::test_cmd::TestArgs) -> Result<PathBuf, String> {
-    Err("the harness core (run_test) is not built yet".into())
+fn verdict_name(v: checker::Verdict) -> &'static str {
+    match v {
+        checker::Verdict::Valid => "valid",
+        checker::Verdict::Invalid => "invalid",
+        checker::Verdict::Unknown => "unknown",
+    }
 }
 
 /// Everything but the process exit: load, expand, run, summarize.
@@ -153,6 +191,10 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
         c.pass,
         c.fail + c.unknown + c.error + c.pending
     );
+    if c.pending > 0 && c.fail == 0 {
+        eprintln!("harness suite: interrupted; {} runs not run", c.pending);
+        return Ok(130);
+    }
     Ok(s.exit_code)
 }
 
@@ -219,11 +261,11 @@ impl<'a> Execution<'a> {
                     let Some(run) = self.suite.runs.get(i) else {
                         break;
                     };
+                    if runner.interrupted() {
+                        break;
+                    }
                     let t0 = Instant::now();
-                    let store = self.dir.join(&run.name);
-                    let result = std::fs::create_dir_all(&store)
-                        .map_err(|e| format!("cannot create {}: {e}", store.display()))
-                        .and_then(|()| runner.run(run, &store));
+                    let result = runner.run(run, self.dir);
                     let rec = self.record(run, result, t0.elapsed().as_secs_f64());
                     self.finish(i, rec);
                 });
@@ -232,12 +274,14 @@ impl<'a> Execution<'a> {
         self.write_summaries(true)
     }
 
-    fn record(&self, run: &RunSpec, result: Result<PathBuf, String>, secs: f64) -> RunRecord {
+    fn record(
+        &self,
+        run: &RunSpec,
+        result: Result<(PathBuf, RunStats), String>,
+        secs: f64,
+    ) -> RunRecord {
         let (stats, run_dir, error) = match result {
-            Ok(run_dir) => match read_results(&run_dir) {
-                Ok(stats) => (stats, Some(run_dir), None),
-                Err(e) => (RunStats::default(), Some(run_dir), Some(e)),
-            },
+            Ok((run_dir, stats)) => (stats, Some(run_dir), None),
             Err(e) => (RunStats::default(), None, Some(e)),
         };
         let outcome = match (&error, stats.verdict.as_deref()) {
@@ -376,11 +420,11 @@ mod tests {
                 None => Ok(()),
             }
         }
-        fn run(&self, run: &RunSpec, store: &Path) -> Result<PathBuf, String> {
+        fn run(&self, run: &RunSpec, store: &Path) -> Result<(PathBuf, RunStats), String> {
             if run.entry == "broken" {
                 return Err("node binary missing".into());
             }
-            let dir = store.join("t").join("20260101T000000.000Z");
+            let dir = store.join(&run.name).join("20260101T000000.000Z");
             std::fs::create_dir_all(&dir).unwrap();
             let verdict = match (run.entry.as_str(), run.seed) {
                 ("undecided", _) => "unknown",
@@ -390,12 +434,13 @@ mod tests {
             };
             let v = serde_json::json!({"verdict": verdict,
                 "check": {"verdict": verdict, "explanation": format!("because {}", run.name),
-                          "counterexample": {"op": {"time": 2_000_000_000u64 + run.seed}}},
+                          "counterexample": {"op": {"end_s": 2.0 + run.seed as f64}}},
                 "counts": {"ok": 3, "fail": 1, "info": 0}, "ops_per_sec": 10.0,
                 "latency_ms": {"p99": 2.0}});
             std::fs::write(dir.join("results.json"), v.to_string()).unwrap();
             std::fs::write(dir.join("report.html"), "<html></html>").unwrap();
-            Ok(dir)
+            let stats = read_results(&dir)?;
+            Ok((dir, stats))
         }
     }
 
@@ -435,7 +480,7 @@ mod tests {
         // Summaries keep the file's order whatever order the workers finished in.
         assert_eq!(runs[0]["name"], "ok-basic-register-none-s1");
         assert_eq!(runs[7]["name"], "bug-multi-register-none-s3");
-        assert_eq!(runs[7]["first_violation_s"], 2.000000003);
+        assert_eq!(runs[7]["first_violation_s"], 5.0);
         assert_eq!(runs[7]["availability"], 0.75);
         let rd = runs[0]["run_dir"].as_str().unwrap();
         assert!(
@@ -517,16 +562,68 @@ mod tests {
     #[test]
     fn core_args_are_the_test_commands_flags() {
         let s = spec::parse(
-            "[[test]]\nname = \"x\"\nfaults = [\"none\", \"partition,pause,kill\"]\nbugs = [\"local-read\"]\nexpect = \"invalid\"\n",
+            "[[test]]\nname = \"x\"\nnodes = 3\ntime_limit = 2.5\nconcurrency = 4\nrate = 50\n\
+             recovery_time = 1.5\nop_timeout = 0.5\nseeds = [9]\nnode_args = [\"--v\"]\n\
+             bugs = [\"local-read\"]\nexpect = \"invalid\"\nvariants = [\"basic\"]\n\
+             workloads = [\"kv\"]\nfaults = [\"none\"]\n",
             Path::new("x.toml"),
         )
         .unwrap();
-        // Every expanded run must be accepted by `harness test` as it stands.
-        for r in &s.runs {
-            if let Err(e) = CoreRunner::test_args(r, Path::new("results")) {
-                // Tolerated only while the core is a placeholder.
-                assert!(e.contains("unexpected argument"), "{e}");
-            }
-        }
+        let r = &s.runs[0];
+        let store = Path::new("/tmp/suite-store");
+        let a = CoreRunner::test_args(r, store).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a.nodes, 3);
+        assert_eq!(a.time_limit, 2.5);
+        assert_eq!(a.concurrency, 4);
+        assert_eq!(a.rate, Some(50.0));
+        assert_eq!(a.recovery_time, 1.5);
+        assert_eq!(a.op_timeout, 0.5);
+        assert_eq!(a.seed, Some(9));
+        assert_eq!(a.variant, crate::test_cmd::Variant::Basic);
+        assert_eq!(a.workload, workloads::Workload::Kv);
+        assert_eq!(a.store, store);
+        assert_eq!(a.name.as_deref(), Some(r.name.as_str()));
+        assert!(a.quiet, "suites draw their own progress line");
+        assert_eq!(a.node_args, ["--v", "--bug", "local-read"]);
+        assert_eq!(a.test_name(), r.name);
+        assert!(a.nemesis.nemesis.0.is_empty(), "faults = [\"none\"]");
+
+        let s = spec::parse(
+            "[[test]]\nname = \"n\"\nfaults = [\"partition,kill\"]\nnemesis_interval = 2\n\
+             nemesis_targets = [\"one\", \"majority\"]\npartition_mode = \"reset\"\n\
+             net_latency = 1.5\nnet_jitter = 0.5\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        let a = CoreRunner::test_args(&s.runs[0], store).unwrap_or_else(|e| panic!("{e}"));
+        use crate::schedule::{FaultKind, Target};
+        let n = &a.nemesis;
+        assert_eq!(n.nemesis.0, [FaultKind::Partition, FaultKind::Kill]);
+        assert_eq!(n.nemesis_interval, 2.0);
+        assert_eq!(n.nemesis_targets.0, [Target::One, Target::Majority]);
+        assert_eq!(n.partition_mode, crate::proxy::PartitionMode::Reset);
+        assert_eq!((n.net_latency, n.net_jitter), (1.5, 0.5));
+        assert!(CoreRunner::new().unwrap().validate(&s.runs).is_ok());
+    }
+
+    #[test]
+    fn core_validation_names_the_run() {
+        let s = spec::parse(
+            "[[test]]\nname = \"n\"\nfaults = [\"kill\"]\nnemesis_targets = [\"bridge\"]\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        let e = CoreRunner::new().unwrap().validate(&s.runs).unwrap_err();
+        assert!(e.starts_with("run n-multi-register-kill-s1: "), "{e}");
+        let s = spec::parse(
+            "[[test]]\nname = \"m\"\npartition_mode = \"loud\"\n",
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        let e = CoreRunner::new().unwrap().validate(&s.runs).unwrap_err();
+        assert!(
+            e.contains("harness test rejects its arguments") && e.contains("loud"),
+            "{e}"
+        );
     }
 }

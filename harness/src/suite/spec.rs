@@ -187,6 +187,7 @@ impl RunSpec {
         push("--seed", self.seed.to_string());
         push("--nemesis", self.faults_label());
         push("--store", store.display().to_string());
+        push("--name", self.name.clone());
         if let Some(n) = self.nodes {
             push("--nodes", n.to_string());
         }
@@ -944,6 +945,7 @@ harness_args = ["--op-timeout", "2"]
             "--seed 1",
             "--nemesis pause,kill",
             "--store /tmp/st",
+            "--name x-multi-register-pause+kill-s1",
             "--nodes 3",
             "--time-limit 2.5",
             "--concurrency 4",

@@ -79,8 +79,7 @@ impl RunStats {
             .or_else(|| availability_from_counts(v.get("counts")?));
         let first_violation_s = check
             .and_then(|c| c.get("counterexample"))
-            .and_then(min_time_ns)
-            .map(|ns| ns as f64 / 1e9);
+            .and_then(violation_time);
         RunStats {
             verdict,
             explanation,
@@ -98,19 +97,29 @@ fn availability_from_counts(c: &Value) -> Option<f64> {
     (total > 0).then(|| n("ok") as f64 / total as f64)
 }
 
-/// The earliest `time` (history nanoseconds) anywhere in a counterexample.
-fn min_time_ns(v: &Value) -> Option<u64> {
-    match v {
-        Value::Object(m) => m
-            .iter()
-            .filter_map(|(k, x)| match (k.as_str(), x) {
-                ("time", Value::Number(n)) => n.as_u64(),
-                _ => min_time_ns(x),
-            })
-            .min(),
-        Value::Array(a) => a.iter().filter_map(min_time_ns).min(),
-        _ => None,
+/// Seconds into the run when the violation was observed: the completion of the checker's failing
+/// op (`op.end_s`); failing that, the earliest time anywhere in the counterexample (`start_s`
+/// seconds or `time` nanoseconds).
+fn violation_time(cx: &Value) -> Option<f64> {
+    if let Some(t) = cx.pointer("/op/end_s").and_then(Value::as_f64) {
+        return Some(t);
     }
+    fn earliest(v: &Value) -> Option<f64> {
+        let times: Vec<f64> = match v {
+            Value::Object(m) => m
+                .iter()
+                .filter_map(|(k, x)| match (k.as_str(), x) {
+                    ("start_s" | "end_s", Value::Number(n)) => n.as_f64(),
+                    ("time", Value::Number(n)) => n.as_f64().map(|ns| ns / 1e9),
+                    _ => earliest(x),
+                })
+                .collect(),
+            Value::Array(a) => a.iter().filter_map(earliest).collect(),
+            _ => return None,
+        };
+        times.into_iter().reduce(f64::min)
+    }
+    earliest(cx)
 }
 
 #[derive(Clone, Debug, Default, Serialize, PartialEq, Eq)]
@@ -640,8 +649,8 @@ mod tests {
         let v: Value = serde_json::json!({
             "test": "t", "verdict": "invalid",
             "check": {"verdict": "invalid", "explanation": "stale read",
-                      "counterexample": {"op": {"time": 5_000_000_000u64, "index": 9},
-                                         "prefix": [{"time": 3_500_000_000u64}, {"time": 9_000_000_000u64}]}},
+                      "counterexample": {"op": {"start_s": 5.5, "end_s": 6.25},
+                                         "shrunk": [{"start_s": 3.5}, {"start_s": 5.5}]}},
             "counts": {"ok": 90, "fail": 5, "info": 5},
             "ops_per_sec": 250.5,
             "latency_ms": {"p50": 1.0, "p99": 8.5}
@@ -652,7 +661,17 @@ mod tests {
         assert_eq!(s.ops_per_sec, Some(250.5));
         assert_eq!(s.p99_ms, Some(8.5));
         assert_eq!(s.availability, Some(0.9));
-        assert_eq!(s.first_violation_s, Some(3.5));
+        assert_eq!(
+            s.first_violation_s,
+            Some(6.25),
+            "when the failing op completed"
+        );
+        let older = serde_json::json!({"check": {"counterexample":
+            {"prefix": [{"time": 3_500_000_000u64}, {"start_s": 4.0}]}}});
+        assert_eq!(
+            RunStats::from_results_json(&older).first_violation_s,
+            Some(3.5)
+        );
         let empty = RunStats::from_results_json(&serde_json::json!({}));
         assert_eq!(empty, RunStats::default());
     }
