@@ -101,9 +101,7 @@ pub async fn prepare(
         jitter: ms(n.net_jitter),
         seed,
     };
-    let net = Network::start(&nodes, opts)
-        .await
-        .context("cannot start the link proxies")?;
+    let net = Network::start_dedicated(&nodes, opts).context("cannot start the link proxies")?;
     for ((from, to), addr) in plan.peer_addr.iter_mut() {
         *addr = net
             .proxy_addr(from, to)

@@ -329,3 +329,50 @@ async fn each_topology_cuts_exactly_its_links() {
         drop(conns);
     }
 }
+
+/// The set-up `harness test` uses: proxies on a runtime of their own, callers without one.
+#[test]
+fn dedicated_runtime_proxies_forward_and_cut() {
+    use std::io::{Read, Write};
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = echo.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut s in echo.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let net =
+        Network::start_links_dedicated(&[(link("a", "b"), target)], NetOptions::default()).unwrap();
+    let addr = net.proxy_addr("a", "b").unwrap();
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    c.write_all(b"hello").unwrap();
+    let mut buf = [0u8; 5];
+    c.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"hello");
+
+    net.set_cut(&[link("a", "b")].into());
+    std::thread::sleep(Duration::from_millis(100));
+    c.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    c.write_all(b"again").unwrap();
+    assert!(c.read(&mut buf).is_err(), "no echo across a cut link");
+    net.heal_all();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    assert!(matches!(c.read(&mut buf), Ok(0) | Err(_)), "closed at heal");
+    drop(net);
+    // Dropping the network stops its proxies.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = std::net::TcpStream::connect(addr);
+    if let Ok(c) = c.as_mut() {
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert!(matches!(c.read(&mut buf), Ok(0) | Err(_)), "proxy gone");
+    }
+}

@@ -22,7 +22,8 @@ pub struct Args {
     /// Message size in bytes (request, reply and one-way messages).
     #[arg(long, default_value_t = 64)]
     size: usize,
-    /// Worker threads of the proxy's tokio runtime (0: a current-thread runtime).
+    /// Worker threads of a multi-thread runtime for the proxies (0: a dedicated current-thread
+    /// runtime, as `harness test` uses).
     #[arg(long, default_value_t = 0)]
     proxy_threads: usize,
 }
@@ -43,32 +44,26 @@ fn bench(a: &Args) -> std::io::Result<()> {
             "--runs, --round-trips, --messages and --size must be positive",
         ));
     }
-    let rt = if a.proxy_threads == 0 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(a.proxy_threads)
-            .enable_all()
-            .build()?
-    };
-    // A current-thread runtime only runs while something drives it: park a thread in it.
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let handle = rt.handle().clone();
-    let driver = std::thread::spawn(move || {
-        rt.block_on(async {
-            let _ = stop_rx.await;
-        })
-    });
-
     let echo = spawn_server(Server::Echo(a.size))?;
     let sink = spawn_server(Server::Sink)?;
     let links = vec![
         (("c".to_string(), "echo".to_string()), echo),
         (("c".to_string(), "sink".to_string()), sink),
     ];
-    let net = handle.block_on(Network::start_links(&links, NetOptions::default()))?;
+    // Default: the harness's own set-up, a dedicated one-thread runtime for all proxies.
+    let (net, rt) = if a.proxy_threads == 0 {
+        (
+            Network::start_links_dedicated(&links, NetOptions::default())?,
+            None,
+        )
+    } else {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(a.proxy_threads)
+            .enable_all()
+            .build()?;
+        let net = rt.block_on(Network::start_links(&links, NetOptions::default()))?;
+        (net, Some(rt))
+    };
     let echo_proxy = net.proxy_addr("c", "echo").expect("link exists");
     let sink_proxy = net.proxy_addr("c", "sink").expect("link exists");
 
@@ -79,7 +74,7 @@ fn bench(a: &Args) -> std::io::Result<()> {
         a.messages,
         a.size,
         if a.proxy_threads == 0 {
-            "current-thread".to_string()
+            "dedicated current-thread (as in harness test)".to_string()
         } else {
             format!("multi-thread x{}", a.proxy_threads)
         }
@@ -129,8 +124,7 @@ fn bench(a: &Args) -> std::io::Result<()> {
         median(prate)
     );
     drop(net);
-    let _ = stop_tx.send(());
-    let _ = driver.join();
+    drop(rt);
     Ok(())
 }
 
