@@ -9,8 +9,10 @@
 //! event of its start action to the last event of its stop action, so ops near the edges are
 //! attributed to the fault rather than to quiet time. A fault never stopped lasts to the end.
 
-use crate::history::{Event, EventType};
+use crate::history::{Event, EventType, HistoryError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::BufRead;
+use std::path::Path;
 
 /// How a client operation ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -175,54 +177,56 @@ pub struct Analysis {
 
 impl Analysis {
     pub fn from_events(events: &[Event]) -> Analysis {
-        let mut a = Analysis::default();
-        let mut f_ids: HashMap<&str, u32> = HashMap::new();
-        let mut open: HashMap<u64, Op> = HashMap::new();
-        let mut faults = FaultTracker::default();
+        let mut b = Builder::default();
         for e in events {
-            a.end_ns = a.end_ns.max(e.time);
-            let Some(p) = e.process.client() else {
-                a.nemesis_events += 1;
-                faults.event(e);
-                continue;
-            };
-            a.client_events += 1;
-            match e.kind {
-                EventType::Invoke => {
-                    let next = f_ids.len() as u32;
-                    let f = *f_ids.entry(e.f.as_str()).or_insert_with(|| {
-                        a.fs.push(e.f.clone());
-                        next
-                    });
-                    let op = Op {
-                        process: p,
-                        f,
-                        start_ns: e.time,
-                        end_ns: e.time,
-                        outcome: Outcome::Pending,
-                    };
-                    if let Some(prev) = open.insert(p, op) {
-                        a.ops.push(prev);
-                    }
-                }
-                kind => match open.remove(&p) {
-                    Some(mut op) => {
-                        op.end_ns = e.time.max(op.start_ns);
-                        op.outcome = match kind {
-                            EventType::Ok => Outcome::Ok,
-                            EventType::Fail => Outcome::Fail,
-                            _ => Outcome::Info,
-                        };
-                        a.ops.push(op);
-                    }
-                    None => a.unmatched_completions += 1,
-                },
+            match e.process.client() {
+                Some(p) => b.client(e.time, p, e.kind, &e.f),
+                None => b.nemesis(e),
             }
         }
-        a.ops.extend(open.into_values());
-        a.ops.sort_by_key(|o| (o.start_ns, o.process));
-        a.faults = faults.finish(a.end_ns);
-        a
+        b.finish()
+    }
+
+    /// Reads a JSON-lines history straight into an analysis without keeping its events (a
+    /// million-op history stays cheap). Like [`crate::history::read_jsonl_prefix`], stops at the
+    /// first line that does not parse and returns that error beside the prefix's analysis.
+    pub fn from_jsonl(path: &Path) -> Result<(Analysis, Option<HistoryError>), HistoryError> {
+        let file = path.display().to_string();
+        let io = |source| HistoryError::Io {
+            file: file.clone(),
+            source,
+        };
+        let mut r =
+            std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io)?);
+        let mut b = Builder::default();
+        let mut line = String::new();
+        for n in 1.. {
+            line.clear();
+            if r.read_line(&mut line).map_err(io)? == 0 {
+                break;
+            }
+            if line.trim().is_empty() {
+                continue;
+            }
+            let parsed = serde_json::from_str::<LiteEvent>(&line)
+                .map_err(|e| e.to_string())
+                .and_then(|lite| match lite.process.as_u64() {
+                    Some(p) => {
+                        b.client(lite.time, p, lite.kind, &lite.f);
+                        Ok(())
+                    }
+                    None => crate::history::parse_line(&line).map(|e| b.nemesis(&e)),
+                });
+            if let Err(msg) = parsed {
+                let err = HistoryError::Parse {
+                    file: file.clone(),
+                    line: n,
+                    msg,
+                };
+                return Ok((b.finish(), Some(err)));
+            }
+        }
+        Ok((b.finish(), None))
     }
 
     pub fn f_name(&self, f: u32) -> &str {
@@ -541,6 +545,82 @@ impl FaultTracker {
     }
 }
 
+/// Just what the analysis needs from a client line; the rest is skipped without allocating.
+#[derive(serde::Deserialize)]
+struct LiteEvent<'a> {
+    time: u64,
+    process: serde_json::Value,
+    #[serde(rename = "type")]
+    kind: EventType,
+    #[serde(borrow)]
+    f: std::borrow::Cow<'a, str>,
+}
+
+/// Pairs invocations with completions and collects faults, one event at a time.
+#[derive(Default)]
+struct Builder {
+    a: Analysis,
+    f_ids: HashMap<String, u32>,
+    open: HashMap<u64, Op>,
+    faults: FaultTracker,
+}
+
+impl Builder {
+    fn client(&mut self, time: u64, p: u64, kind: EventType, f: &str) {
+        let a = &mut self.a;
+        a.end_ns = a.end_ns.max(time);
+        a.client_events += 1;
+        if kind == EventType::Invoke {
+            let f = match self.f_ids.get(f) {
+                Some(id) => *id,
+                None => {
+                    let id = a.fs.len() as u32;
+                    a.fs.push(f.to_string());
+                    self.f_ids.insert(f.to_string(), id);
+                    id
+                }
+            };
+            let op = Op {
+                process: p,
+                f,
+                start_ns: time,
+                end_ns: time,
+                outcome: Outcome::Pending,
+            };
+            if let Some(prev) = self.open.insert(p, op) {
+                a.ops.push(prev);
+            }
+            return;
+        }
+        match self.open.remove(&p) {
+            Some(mut op) => {
+                op.end_ns = time.max(op.start_ns);
+                op.outcome = match kind {
+                    EventType::Ok => Outcome::Ok,
+                    EventType::Fail => Outcome::Fail,
+                    _ => Outcome::Info,
+                };
+                a.ops.push(op);
+            }
+            None => a.unmatched_completions += 1,
+        }
+    }
+
+    fn nemesis(&mut self, e: &Event) {
+        self.a.end_ns = self.a.end_ns.max(e.time);
+        self.a.nemesis_events += 1;
+        self.faults.event(e);
+    }
+
+    fn finish(mut self) -> Analysis {
+        let mut a = self.a;
+        a.ops.extend(self.open.into_values());
+        a.ops.sort_by_key(|o| (o.start_ns, o.process));
+        a.faults = std::mem::take(&mut self.faults).finish(a.end_ns);
+        a
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -625,6 +705,30 @@ mod tests {
                 ("kill", Some("n2"), 5, 7, false)
             ]
         );
+    }
+
+    #[test]
+    fn reading_a_file_matches_reading_events() {
+        let lines = [
+            r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","value":1}"#,
+            r#"{"index":1,"time":3,"process":"nemesis","type":"info","f":"kill","value":["n1"]}"#,
+            r#"{"index":2,"time":5,"process":0,"type":"ok","f":"write","value":1}"#,
+            r#"{"index":3,"time":6,"process":1,"type":"invoke","f":"r\u0065ad","value":null}"#,
+            r#"{"index":4,"time":7,"process":1,"type":"ok","f":"read","val"#,
+        ];
+        let path = std::env::temp_dir().join(format!("analysis-{}.jsonl", std::process::id()));
+        std::fs::write(&path, lines.join("\n")).unwrap();
+        let (a, err) = Analysis::from_jsonl(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        let b = Analysis::from_events(&events(&lines[..4]));
+        let err = err.unwrap().to_string();
+        assert!(err.contains(".jsonl:5: EOF"), "{err}");
+        assert_eq!(
+            (a.fs.clone(), a.ops.len(), a.faults.clone()),
+            (b.fs.clone(), b.ops.len(), b.faults.clone())
+        );
+        assert_eq!(a.fs, vec!["write", "read"]);
+        assert_eq!(a.counts_total().pending, 1);
     }
 
     #[test]

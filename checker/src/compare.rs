@@ -3,7 +3,7 @@
 //! fault kind, node message counts and leader changes. Runs are grouped into sides by node
 //! variant (or test name); a side with several runs also gets its spread (min, median, max).
 
-use crate::analysis::{Analysis, Latency, PeriodStats};
+use crate::analysis::{Latency, PeriodStats};
 use crate::plot::{self, Line};
 use crate::report::{badge, esc, ms, node_summary, page_head, pct, NodeSummary, Run};
 use std::collections::BTreeMap;
@@ -33,8 +33,8 @@ pub struct Figures {
 
 impl Figures {
     pub fn of(dir: &Path) -> Result<Figures, String> {
-        let run = Run::load(dir)?;
-        let a = Analysis::from_events(&run.events);
+        let mut run = Run::load(dir)?;
+        let a = std::mem::take(&mut run.analysis);
         let mut lat = a.ok_latencies();
         lat.sort_unstable_by(|x, y| x.total_cmp(y));
         let b = a.buckets(a.bucket_width_ns());

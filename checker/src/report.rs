@@ -6,10 +6,10 @@
 //! with what is missing rather than failing.
 
 use crate::analysis::{Analysis, Counts, Latency, PeriodStats};
-use crate::history::{read_jsonl_prefix, Event};
 use crate::plot;
 use serde_json::Value;
 use std::fmt::Write as _;
+use std::io::BufRead as _;
 use std::path::{Path, PathBuf};
 
 /// A run folder as read from disk, leniently: anything missing becomes a note.
@@ -21,7 +21,8 @@ pub struct Run {
     pub results: Option<Value>,
     /// `node-stats.json`
     pub node_stats: Option<Value>,
-    pub events: Vec<Event>,
+    /// The history's analysis (empty when there is no history).
+    pub analysis: Analysis,
     /// What is missing or odd, in plain words.
     pub notes: Vec<String>,
 }
@@ -36,16 +37,16 @@ impl Run {
                 .push("no history.jsonl: the run recorded no operations".into());
             return Ok(run);
         }
-        match read_jsonl_prefix(&hist) {
-            Ok((events, bad)) => {
+        match Analysis::from_jsonl(&hist) {
+            Ok((a, bad)) => {
                 if let Some(e) = bad {
                     run.notes.push(format!(
                         "{e} (the history is cut short, as when a run is aborted; the {} events \
                          before it are shown)",
-                        events.len()
+                        a.client_events + a.nemesis_events
                     ));
                 }
-                run.events = events;
+                run.analysis = a;
             }
             Err(e) => run.notes.push(format!("history unreadable: {e}")),
         }
@@ -88,7 +89,7 @@ impl Run {
             test,
             results,
             node_stats,
-            events: Vec::new(),
+            analysis: Analysis::default(),
             notes,
         })
     }
@@ -176,7 +177,7 @@ pub struct Written {
 /// folder from its files.
 pub fn write_run_report(run_dir: &Path) -> Result<Written, String> {
     let mut run = Run::load(run_dir)?;
-    let a = Analysis::from_events(&run.events);
+    let a = std::mem::take(&mut run.analysis);
     add_analysis_notes(&mut run, &a);
     let mut svgs = Vec::new();
     for (file, title, svg) in [
@@ -219,7 +220,7 @@ fn write(path: &Path, s: &str) -> Result<(), String> {
 
 fn add_analysis_notes(run: &mut Run, a: &Analysis) {
     let c = a.counts_total();
-    if a.ops.is_empty() && !run.events.is_empty() {
+    if a.ops.is_empty() && a.nemesis_events > 0 {
         run.notes
             .push("the history holds no client operations".into());
     } else if a.ops.is_empty() && run.dir.join("history.jsonl").exists() {
@@ -287,9 +288,12 @@ fn write_key_history(run: &Run, dir: &Path) -> Result<Option<String>, String> {
     let Some(key) = cx.and_then(|c| c.get("key")).and_then(Value::as_str) else {
         return Ok(None);
     };
-    if key.is_empty() || run.events.is_empty() {
+    if key.is_empty() {
         return Ok(None);
     }
+    let Ok(history) = std::fs::File::open(dir.join("history.jsonl")) else {
+        return Ok(None);
+    };
     let safe: String = key
         .chars()
         .map(|c| {
@@ -302,14 +306,23 @@ fn write_key_history(run: &Run, dir: &Path) -> Result<Option<String>, String> {
         .take(60)
         .collect();
     let name = format!("history-key-{safe}.jsonl");
+    #[derive(serde::Deserialize)]
+    struct KeyOf<'a> {
+        process: Value,
+        #[serde(borrow, default)]
+        key: Option<std::borrow::Cow<'a, str>>,
+    }
     let mut out = String::new();
-    for e in run
-        .events
-        .iter()
-        .filter(|e| e.key.as_deref() == Some(key) || e.is_nemesis())
+    for line in std::io::BufReader::new(history)
+        .lines()
+        .map_while(Result::ok)
     {
-        out.push_str(&crate::history::to_line(e));
-        out.push('\n');
+        let keep = serde_json::from_str::<KeyOf>(&line)
+            .is_ok_and(|e| !e.process.is_u64() || e.key.as_deref() == Some(key));
+        if keep {
+            out.push_str(&line);
+            out.push('\n');
+        }
     }
     write(&dir.join(&name), &out)?;
     Ok(Some(name))
