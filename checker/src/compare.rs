@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 pub struct Figures {
     pub dir: PathBuf,
     pub name: String,
+    /// Short name for legends: the side, numbered when a side has several runs.
+    pub label: String,
     /// The side this run belongs to.
     pub side: String,
     pub verdict: Option<String>,
@@ -56,6 +58,7 @@ impl Figures {
                     .map(|s| s.to_string_lossy())
                     .unwrap_or_default()
             ),
+            label: String::new(),
             side: run.variant().unwrap_or_else(|| run.name()),
             verdict: run.verdict(),
             duration_s: a.duration_s(),
@@ -103,6 +106,19 @@ pub fn write_comparison(runs: &[PathBuf], out_dir: &Path) -> Result<PathBuf, Str
         }
         v
     });
+    for (i, side) in sides.iter().enumerate() {
+        let n = figs.iter().filter(|f| &f.side == side).count();
+        for (k, f) in figs.iter_mut().filter(|f| &f.side == side).enumerate() {
+            f.label = if n == 1 {
+                side.clone()
+            } else {
+                format!("{side} #{}", k + 1)
+            };
+            if f.label.chars().count() > 24 {
+                f.label = format!("run {}", i + k + 1);
+            }
+        }
+    }
     let color = |f: &Figures| {
         let i = sides.iter().position(|s| *s == f.side).unwrap_or(0);
         plot::PALETTE[i % plot::PALETTE.len()]
@@ -114,7 +130,7 @@ pub fn write_comparison(runs: &[PathBuf], out_dir: &Path) -> Result<PathBuf, Str
         &figs
             .iter()
             .map(|f| Line {
-                label: f.name.clone(),
+                label: f.label.clone(),
                 color: color(f),
                 points: f.cdf.clone(),
             })
@@ -128,7 +144,7 @@ pub fn write_comparison(runs: &[PathBuf], out_dir: &Path) -> Result<PathBuf, Str
         &figs
             .iter()
             .map(|f| Line {
-                label: f.name.clone(),
+                label: f.label.clone(),
                 color: color(f),
                 points: f.ok_rate.clone(),
             })
@@ -159,7 +175,7 @@ fn render(figs: &[Figures], sides: &[String], cdf: &str, rate: &str) -> String {
         figs.len()
     );
     h.push_str(
-        "<section id=\"runs\"><h2>Runs</h2><table><tr><th>run</th><th>side</th><th>verdict</th>\
+        "<section id=\"runs\"><h2>Runs</h2><table><tr><th>run</th><th>folder</th><th>verdict</th>\
          <th>duration (s)</th><th>ops/s</th><th>ok/s</th><th>availability</th><th>p50 ms</th>\
          <th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>messages/op</th>\
          <th>leader changes</th></tr>",
@@ -178,8 +194,8 @@ fn render(figs: &[Figures], sides: &[String], cdf: &str, rate: &str) -> String {
              <td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td></tr>",
             esc(&report.display().to_string()),
+            esc(&f.label),
             esc(&f.name),
-            esc(&f.side),
             badge(f.verdict.as_deref()),
             f.duration_s,
             f.ops_per_s,
@@ -301,7 +317,7 @@ fn periods(h: &mut String, figs: &[Figures]) {
                 "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td>\
                  <td>{}</td><td>{}</td></tr>",
                 if i == 0 { esc(&name) } else { String::new() },
-                esc(&f.name),
+                esc(&f.label),
                 p.seconds,
                 p.counts.completed(),
                 pct(p.counts.availability()),
