@@ -5,10 +5,8 @@
 #[allow(dead_code)]
 #[path = "../src/cluster.rs"]
 mod cluster;
-#[allow(dead_code)]
 #[path = "../src/proxy.rs"]
 mod proxy;
-#[allow(dead_code)]
 #[path = "../src/schedule.rs"]
 mod schedule;
 
