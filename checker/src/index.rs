@@ -2,7 +2,7 @@
 //! verdict, throughput and p99, linking to each run's report. Reads only the small JSON files of
 //! each run, so it stays quick over many runs.
 
-use crate::report::{badge, esc, ms, page_head, Run};
+use crate::report::{badge, esc, ms, page_head, short_time, Run};
 use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -130,9 +130,9 @@ fn render(entries: &[Entry]) -> String {
         h.push_str("<p class=\"muted\">No runs stored yet.</p>");
     } else {
         h.push_str(
-            "<table id=\"runs\"><tr><th>started</th><th>test</th><th>variant</th>\
-             <th>verdict</th><th>duration (s)</th><th>ops/s</th><th>p99 (ms)</th>\
-             <th>report</th></tr>",
+            "<table id=\"runs\"><tr><th>started (UTC)</th><th class=\"l\">test</th>\
+             <th class=\"l\">variant</th><th class=\"l\">verdict</th><th>duration (s)</th><th>ops/s</th><th>p99 (ms)</th>\
+             <th class=\"l\">report</th></tr>",
         );
         for e in entries {
             let link = if e.has_report {
@@ -145,9 +145,10 @@ fn render(entries: &[Entry]) -> String {
             };
             let _ = write!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{link}</td></tr>",
-                esc(&e.started),
+                "<tr><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
+                 <td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
+                 <td class=\"l\">{link}</td></tr>",
+                esc(&short_time(&e.started)),
                 esc(&e.test),
                 esc(e.variant.as_deref().unwrap_or("–")),
                 badge(e.verdict.as_deref()),

@@ -368,6 +368,29 @@ pub fn short(v: &Value) -> String {
     }
 }
 
+/// `2026-11-22T19:43:08.026Z` or a run folder name `20261122T194308.026Z` →
+/// `2026-11-22 19:43:08`; anything else unchanged.
+pub fn short_time(t: &str) -> String {
+    fn digits(s: Option<&str>) -> Option<&str> {
+        s.filter(|s| s.chars().all(|c| c.is_ascii_digit()))
+    }
+    if let (Some(d), Some("T"), Some(hms)) = (t.get(..10), t.get(10..11), t.get(11..19)) {
+        return format!("{d} {hms}");
+    }
+    match (digits(t.get(..8)), t.get(8..9), digits(t.get(9..15))) {
+        (Some(d), Some("T"), Some(hms)) => format!(
+            "{}-{}-{} {}:{}:{}",
+            &d[..4],
+            &d[4..6],
+            &d[6..],
+            &hms[..2],
+            &hms[2..4],
+            &hms[4..]
+        ),
+        _ => t.to_string(),
+    }
+}
+
 /// The page's CSS, shared with the index and comparison pages.
 pub const CSS: &str = r#"
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#1d2329;background:#f4f5f7}
@@ -384,7 +407,7 @@ table{border-collapse:collapse;background:#fff;margin:6px 0 12px;font-variant-nu
 th,td{padding:4px 10px;border:1px solid #e0e3e7;text-align:right;vertical-align:top}
 th{background:#eef0f3;font-weight:600}
 td:first-child,th:first-child{text-align:left}
-td.l{text-align:left;max-width:700px;overflow-wrap:anywhere}
+td.l,th.l{text-align:left;max-width:700px;overflow-wrap:anywhere}
 pre{background:#fff;border:1px solid #e0e3e7;padding:8px 10px;overflow-x:auto;border-radius:4px}
 .notes{background:#fff8e1;border:1px solid #f0d98c;border-radius:6px;padding:8px 12px 8px 30px}
 figure{background:#fff;border:1px solid #e0e3e7;border-radius:6px;margin:10px 0;padding:6px}
@@ -492,7 +515,7 @@ fn banner(h: &mut String, run: &Run, name: &str, verdict: Option<&str>) {
         verdict_class(verdict),
         esc(&verdict.unwrap_or("not checked").to_uppercase()),
         esc(name),
-        esc(&started),
+        esc(&short_time(&started)),
         esc(&dir),
         esc(&explanation)
     );
@@ -746,7 +769,7 @@ fn fault_timeline_svg(a: &Analysis) -> String {
     }
     lanes.sort();
     let (left, width, lane_h) = (150.0, 900.0, 22.0);
-    let height = lanes.len() as f64 * lane_h + 34.0;
+    let height = lanes.len() as f64 * lane_h + 44.0;
     let end = a.duration_s().max(0.001);
     let x = |ns: u64| left + ns as f64 / 1e9 / end * width;
     let mut s = format!(
@@ -793,20 +816,30 @@ fn fault_timeline_svg(a: &Analysis) -> String {
         "<line x1=\"{left}\" x2=\"{}\" y1=\"{axis_y}\" y2=\"{axis_y}\" stroke=\"#555\"/>",
         left + width
     );
-    for i in 0..=10 {
-        let t = end * i as f64 / 10.0;
-        let xx = left + width * i as f64 / 10.0;
+    let raw = end / 10.0;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(raw);
+    for i in 0..=((end / step).floor() as usize).min(50) {
+        let t = step * i as f64;
+        let xx = left + t / end * width;
         let _ = write!(
             s,
-            "<text x=\"{xx}\" y=\"{}\" text-anchor=\"middle\">{t:.1}</text>",
-            axis_y + 16.0
+            "<line x1=\"{xx:.1}\" x2=\"{xx:.1}\" y1=\"{axis_y}\" y2=\"{}\" stroke=\"#555\"/>\
+             <text x=\"{xx:.1}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            axis_y + 4.0,
+            axis_y + 16.0,
+            (t * 1000.0).round() / 1000.0
         );
     }
     let _ = write!(
         s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">time (s)</text></svg>",
-        left - 8.0,
-        axis_y + 16.0
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">time (s)</text></svg>",
+        left + width / 2.0,
+        axis_y + 32.0
     );
     s
 }
@@ -1249,6 +1282,16 @@ mod tests {
         assert_eq!(s.leader_changes, Some(1.0));
         assert_eq!(s.phase1_rounds, Some(2.0));
         assert_eq!(s.silent, vec!["n3"]);
+    }
+
+    #[test]
+    fn times_read_short() {
+        assert_eq!(
+            short_time("2026-11-22T19:43:08.0264Z"),
+            "2026-11-22 19:43:08"
+        );
+        assert_eq!(short_time("20261122T192126.160Z"), "2026-11-22 19:21:26");
+        assert_eq!(short_time("yesterday"), "yesterday");
     }
 
     #[test]
