@@ -154,12 +154,8 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
         }
     }
     if args.list {
+        let dir = args.store.join(&suite.name).join("<timestamp>");
         for r in &suite.runs {
-            let dir = args
-                .store
-                .join(&suite.name)
-                .join("<timestamp>")
-                .join(&r.name);
             println!(
                 "{}\texpect={}\tharness test {}",
                 r.name,

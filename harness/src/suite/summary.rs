@@ -133,6 +133,54 @@ pub struct Counts {
     pub pending: usize,
 }
 
+/// How the runs of one `[[test]]` entry went: for a seeded-bug entry, its detection rate.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct EntryStats {
+    pub entry: String,
+    pub expect: String,
+    pub runs: usize,
+    /// Runs whose verdict was the expected one.
+    pub met: usize,
+    pub rate: f64,
+    /// Median over the runs found invalid of the time to the first violation.
+    pub median_first_violation_s: Option<f64>,
+}
+
+fn entry_stats(runs: &[RunRecord]) -> Vec<EntryStats> {
+    let mut order: Vec<&str> = Vec::new();
+    for r in runs {
+        if !order.contains(&r.entry.as_str()) {
+            order.push(&r.entry);
+        }
+    }
+    order
+        .into_iter()
+        .map(|entry| {
+            let mine: Vec<&RunRecord> = runs.iter().filter(|r| r.entry == entry).collect();
+            let met = mine.iter().filter(|r| r.outcome == Outcome::Pass).count();
+            let mut times: Vec<f64> = mine
+                .iter()
+                .filter(|r| r.verdict.as_deref() == Some("invalid"))
+                .filter_map(|r| r.first_violation_s)
+                .collect();
+            times.sort_by(f64::total_cmp);
+            let median = match times.len() {
+                0 => None,
+                n if n % 2 == 1 => Some(times[n / 2]),
+                n => Some((times[n / 2 - 1] + times[n / 2]) / 2.0),
+            };
+            EntryStats {
+                entry: entry.to_string(),
+                expect: mine[0].expect.clone(),
+                runs: mine.len(),
+                met,
+                rate: met as f64 / mine.len() as f64,
+                median_first_violation_s: median,
+            }
+        })
+        .collect()
+}
+
 /// Which suite, where and when.
 #[derive(Clone, Debug, Serialize)]
 pub struct Head {
@@ -152,6 +200,7 @@ pub struct Summary {
     pub finished: bool,
     pub counts: Counts,
     pub exit_code: u8,
+    pub entries: Vec<EntryStats>,
     pub runs: Vec<RunRecord>,
 }
 
@@ -176,6 +225,7 @@ impl Summary {
             finished,
             exit_code: exit_code(&counts),
             counts,
+            entries: entry_stats(&runs),
             runs,
         }
     }
@@ -392,6 +442,30 @@ pub fn markdown(s: &Summary) -> String {
         }
         let _ = writeln!(m, " {link} |");
     }
+    m.push_str("\n### By entry\n\n| entry | expected | runs | met | rate |");
+    m.push_str(if bug_runs {
+        " median time to first violation |\n|---|---|---:|---:|---:|---:|\n"
+    } else {
+        "\n|---|---|---:|---:|---:|\n"
+    });
+    for e in &s.entries {
+        let _ = write!(
+            m,
+            "| {} | {} | {} | {} | {:.0}% |",
+            cell(&e.entry),
+            e.expect,
+            e.runs,
+            e.met,
+            e.rate * 100.0
+        );
+        if bug_runs {
+            let t = e
+                .median_first_violation_s
+                .map_or("—".into(), |x| format!("{x:.1} s"));
+            let _ = write!(m, " {t} |");
+        }
+        m.push('\n');
+    }
     let bad: Vec<_> = s
         .runs
         .iter()
@@ -606,6 +680,38 @@ mod tests {
     }
 
     #[test]
+    fn entry_stats_give_detection_rate_and_median_time() {
+        let mut runs = Vec::new();
+        for (i, (outcome, verdict, t)) in [
+            (Outcome::Pass, "invalid", Some(3.0)),
+            (Outcome::Pass, "invalid", Some(1.0)),
+            (Outcome::Fail, "valid", None),
+            (Outcome::Pass, "invalid", Some(10.0)),
+            (Outcome::Pass, "invalid", Some(2.0)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut r = rec(&format!("b{i}"), outcome, Some(verdict), "invalid");
+            r.entry = "bug".into();
+            r.first_violation_s = t;
+            runs.push(r);
+        }
+        let mut ok = rec("ok", Outcome::Pass, Some("valid"), "valid");
+        ok.entry = "ok".into();
+        runs.push(ok);
+        let e = entry_stats(&runs);
+        assert_eq!(e.len(), 2);
+        assert_eq!((e[0].entry.as_str(), e[0].runs, e[0].met), ("bug", 5, 4));
+        assert_eq!(e[0].rate, 0.8);
+        assert_eq!(e[0].median_first_violation_s, Some(2.5));
+        assert_eq!(
+            (e[1].runs, e[1].met, e[1].median_first_violation_s),
+            (1, 1, None)
+        );
+    }
+
+    #[test]
     fn escaping_removes_what_xml_cannot_hold() {
         assert_eq!(esc("a<b>&\"'"), "a&lt;b&gt;&amp;&quot;&apos;");
         assert_eq!(esc("x\u{0}y\u{1b}"), "x\u{FFFD}y\u{FFFD}");
@@ -620,7 +726,8 @@ mod tests {
             "{md}"
         );
         assert!(md.contains("1 of 5 runs met their expectation · 1 failed · 1 unknown · 1 errors · 1 not run yet · 1m15s"), "{md}");
-        let rows: Vec<&str> = md.lines().filter(|l| l.starts_with("| ")).collect();
+        let runs_table = md.split("### By entry").next().unwrap();
+        let rows: Vec<&str> = runs_table.lines().filter(|l| l.starts_with("| ")).collect();
         assert_eq!(rows.len(), 1 + 4, "header + one row per run:\n{md}");
         assert!(rows[0].contains("first violation"), "bug runs add a column");
         let a = rows[1];
@@ -638,6 +745,14 @@ mod tests {
         let cells = |l: &str| l.replace("\\|", "").matches('|').count();
         assert!(rows.iter().all(|r| cells(r) == cells(rows[0])), "{md}");
         assert!(md.contains("### Runs that did not meet their expectation"));
+        // Every sample run is entry "e": 1 of 4 met, median over the one invalid run.
+        assert!(
+            md.contains(
+                "| entry | expected | runs | met | rate | median time to first violation |"
+            ),
+            "{md}"
+        );
+        assert!(md.contains("| e | valid | 4 | 1 | 25% | 4.2 s |"), "{md}");
         assert!(
             md.contains("- **b-bad<&>**: invalid (expected valid): read of 3"),
             "{md}"
