@@ -1090,7 +1090,11 @@ fn cx_ops(cx: &Value) -> Vec<CxOp> {
                 label = format!("{label} {}", short(v));
             }
             for k in ["output", "result", "read", "returned"] {
-                if let Some(r) = op.get(k).filter(|v| !v.is_null()) {
+                // A write's output echoes its value; show outputs that say something.
+                if let Some(r) = op
+                    .get(k)
+                    .filter(|v| !v.is_null() && op.get("value") != Some(v))
+                {
                     label = format!("{label} → {}", short(r));
                     break;
                 }
@@ -1122,7 +1126,11 @@ fn counterexample(h: &mut String, run: &Run, key_file: Option<&str>) {
         h.push_str("<p class=\"muted\">The checker gave no counterexample.</p></section>\n");
         return;
     };
-    if let Some(k) = cx.get("key").map(short) {
+    if let Some(k) = cx
+        .get("key")
+        .map(short)
+        .filter(|k| !k.is_empty() && k != "null")
+    {
         let _ = write!(h, "<p>Key <code>{}</code>. ", esc(&k));
         match key_file {
             Some(f) => {
@@ -1233,10 +1241,26 @@ fn cx_timeline_svg(ops: &[CxOp]) -> String {
             esc(&label)
         );
     }
+    let secs = ops.iter().any(|o| o.start.fract() != 0.0);
+    for (t, anchor) in [(t0, "start"), (t1, "end")] {
+        let label = if secs {
+            format!("{t:.3} s")
+        } else {
+            format!("{t}")
+        };
+        let _ = write!(
+            s,
+            "<text x=\"{:.1}\" y=\"{}\" text-anchor=\"{anchor}\" fill=\"#6b7480\">{}</text>",
+            x(t),
+            height - 6.0,
+            esc(&label)
+        );
+    }
     let _ = write!(
         s,
-        "<text x=\"{left}\" y=\"{}\" fill=\"#6b7480\">time →  (bars: invocation to completion; \
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" fill=\"#6b7480\">time →  (bars: invocation to completion; \
          dashed: never completed)</text></svg></figure>",
+        left + width * 0.46,
         height - 6.0
     );
     s

@@ -177,3 +177,51 @@ fn index_and_compare_commands() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nostore"));
 }
+
+/// The real checker's counterexample for an impossible read, drawn by the real report.
+#[test]
+fn invalid_run_draws_the_checkers_counterexample() {
+    let root = tmp("invalid");
+    let run = root.join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let lines = [
+        r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","value":1}"#,
+        r#"{"index":1,"time":1000000,"process":0,"type":"ok","f":"write","value":1}"#,
+        r#"{"index":2,"time":2000000,"process":1,"type":"invoke","f":"write","value":3}"#,
+        r#"{"index":3,"time":3000000,"process":1,"type":"ok","f":"write","value":3}"#,
+        r#"{"index":4,"time":4000000,"process":2,"type":"invoke","f":"read","value":null}"#,
+        r#"{"index":5,"time":5000000,"process":2,"type":"ok","f":"read","value":1}"#,
+    ];
+    std::fs::write(run.join("history.jsonl"), lines.join("\n") + "\n").unwrap();
+    let events: Vec<_> = lines
+        .iter()
+        .map(|l| checker::history::parse_line(l).unwrap())
+        .collect();
+    let check = workloads::check(
+        workloads::Workload::Register,
+        &events,
+        &checker::CheckOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(check.verdict, checker::Verdict::Invalid);
+    let results = serde_json::json!({"test": "bad-read", "verdict": "invalid", "check": check});
+    std::fs::write(run.join("results.json"), results.to_string()).unwrap();
+
+    let out = harness(&["report", s(&run)], &root);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let cx = &html[html
+        .find("id=\"counterexample\"")
+        .expect("counterexample section")..];
+    let cx = &cx[..cx.find("</section>").unwrap()];
+    let impossible = cx
+        .find("class=\"op impossible\"")
+        .expect("impossible op marked");
+    assert!(cx[impossible..].contains("read"), "{cx}");
+    assert!(cx.matches("class=\"op").count() >= 2, "{cx}");
+    assert!(html.contains("class=\"banner invalid\""));
+}
