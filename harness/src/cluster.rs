@@ -262,9 +262,19 @@ pub struct ClusterPlan {
     pub ready_timeout: Duration,
 }
 
-/// A free loopback port, chosen by the kernel. Held until the plan is built so one plan never
-/// gets the same port twice.
+/// A free loopback port for a node, held until the plan is built so one plan never gets the same
+/// port twice. Chosen below the kernel's ephemeral range (32768+ on Linux): the proxies and every
+/// outgoing connection take ephemeral ports, so they can never grab a node's port, not even while
+/// a killed node is down and about to be restarted on it.
 fn free_listener() -> Result<TcpListener> {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for _ in 0..200 {
+        let port = rng.gen_range(20_000..32_000);
+        if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
+            return Ok(l);
+        }
+    }
     TcpListener::bind("127.0.0.1:0").context("cannot bind a free loopback port")
 }
 
