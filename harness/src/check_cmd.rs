@@ -1,17 +1,452 @@
-//! (placeholder until its issue lands)
+//! `harness check PATH...` checks stored or imported histories for linearizability, and
+//! `harness analyze RUN_DIR` re-checks a stored run and rewrites its `results.json` verdict.
+//!
+//! Exit codes: 0 every file valid, 1 any invalid, 3 any unknown and none invalid, 2 bad input or
+//! usage (bad input wins: a file we could not read makes the whole answer untrustworthy).
 
-#[derive(clap::Args)]
-pub struct CheckArgs {}
+use checker::formats::{self, Format, ImportOptions, Imported, ModelKind};
+use checker::history::{Event, EventType};
+use checker::linearizability::check_events;
+use checker::{CheckOptions, CheckResult, Verdict};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use workloads::append::Append;
+use workloads::knossos::{MultiRegister, Mutex};
+use workloads::models::{Kv, Register};
+use workloads::Workload;
 
-pub fn run_check(_args: CheckArgs) -> u8 {
-    eprintln!("harness: 'check_cmd' is not implemented yet");
-    2
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum ModelArg {
+    /// One read/write/cas register.
+    Register,
+    /// Independent read/write/cas registers per key.
+    Kv,
+    /// Porcupine's key-value store of strings: get (read), put (write), append.
+    Append,
+    /// Knossos' multi-register: txns of reads and writes over several registers.
+    MultiRegister,
+    /// Knossos' mutex: acquire and release.
+    Mutex,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum FormatArg {
+    /// Ours: one JSON event per line (history.jsonl).
+    Jsonl,
+    /// Jepsen/Knossos history.edn (Knossos semantics: a nil read is unknown, register starts at 0).
+    JepsenEdn,
+    /// Jepsen's jepsen.util console lines, as in Porcupine's etcd data.
+    JepsenLog,
+    /// Porcupine's get/put/append key-value text histories.
+    PorcupineKv,
+}
+
+impl FormatArg {
+    fn format(self) -> Format {
+        match self {
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::JepsenEdn => Format::JepsenEdn,
+            FormatArg::JepsenLog => Format::JepsenLog,
+            FormatArg::PorcupineKv => Format::PorcupineKv,
+        }
+    }
 }
 
 #[derive(clap::Args)]
-pub struct AnalyzeArgs {}
+pub struct CheckArgs {
+    /// History files to check (all in one process).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Sequential model; default: the one the data implies (kv if events carry keys).
+    #[arg(long, value_enum)]
+    pub model: Option<ModelArg>,
+    /// Input format; default: guessed per file (.edn, jepsen.util lines, Porcupine kv maps), else jsonl.
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// Initial value of every register: an integer, nil, or JSON (default: 0 for jepsen-edn,
+    /// absent otherwise; "" for append).
+    #[arg(long, value_name = "V", allow_hyphen_values = true)]
+    pub init: Option<String>,
+    /// Give up on a file after S seconds (verdict unknown).
+    #[arg(long, value_name = "S")]
+    pub time_limit: Option<f64>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run_analyze(_args: AnalyzeArgs) -> u8 {
-    eprintln!("harness: 'check_cmd' is not implemented yet");
-    2
+/// Events by type, for the summary line and results.json.
+fn counts(events: &[Event]) -> Value {
+    let (mut invoke, mut ok, mut fail, mut info, mut nemesis) = (0, 0, 0, 0, 0);
+    for e in events {
+        if e.is_nemesis() {
+            nemesis += 1;
+            continue;
+        }
+        match e.kind {
+            EventType::Invoke => invoke += 1,
+            EventType::Ok => ok += 1,
+            EventType::Fail => fail += 1,
+            EventType::Info => info += 1,
+        }
+    }
+    json!({"invoke": invoke, "ok": ok, "fail": fail, "info": info, "nemesis": nemesis})
+}
+
+fn check_options(time_limit: Option<f64>) -> Result<CheckOptions, String> {
+    let time_limit = match time_limit {
+        None => None,
+        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+        Some(s) => {
+            return Err(format!(
+                "--time-limit {s}: expected a positive number of seconds"
+            ))
+        }
+    };
+    Ok(CheckOptions {
+        time_limit,
+        ..CheckOptions::default()
+    })
+}
+
+/// Runs the model the file (or `--model`) calls for.
+fn check_imported(
+    h: &Imported,
+    model: ModelKind,
+    opts: &CheckOptions,
+) -> Result<CheckResult, String> {
+    match model {
+        ModelKind::Register => check_events(&Register::new(h.init.clone()), &h.events, opts),
+        ModelKind::Kv => check_events(&Kv::new(h.init.clone()), &h.events, opts),
+        ModelKind::Append => {
+            let init = match &h.init {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                v => return Err(format!("--init {v}: the append model needs a string")),
+            };
+            check_events(&Append::new(init), &h.events, opts)
+        }
+        ModelKind::MultiRegister => {
+            check_events(&MultiRegister::new(h.init.clone()), &h.events, opts)
+        }
+        ModelKind::Mutex => check_events(&Mutex, &h.events, opts),
+    }
+}
+
+/// The checker names events by index ("event 12: ..."); point at the file's line instead.
+fn locate(msg: &str, file: &str, h: &Imported) -> String {
+    let rest = msg.strip_prefix("event ").unwrap_or("");
+    let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let line = digits
+        .parse::<usize>()
+        .ok()
+        .and_then(|i| h.line_of(i))
+        .filter(|_| rest[digits.len()..].starts_with(':'));
+    match line {
+        Some(line) => format!("{file}:{line}{}", &rest[digits.len()..]),
+        None => format!("{file}: {msg}"),
+    }
+}
+
+/// What happened to one file.
+struct FileOutcome {
+    path: String,
+    format: Option<Format>,
+    model: Option<ModelKind>,
+    parse: Duration,
+    check: Duration,
+    counts: Option<Value>,
+    synthetic_times: bool,
+    result: Result<CheckResult, String>,
+}
+
+fn check_file(
+    path: &Path,
+    args: &CheckArgs,
+    opts: &CheckOptions,
+    import: &ImportOptions,
+) -> FileOutcome {
+    let file = path.display().to_string();
+    let started = Instant::now();
+    let imported = formats::import_file(path, args.format.map(FormatArg::format), import);
+    let parse = started.elapsed();
+    let mut out = FileOutcome {
+        path: file.clone(),
+        format: None,
+        model: None,
+        parse,
+        check: Duration::ZERO,
+        counts: None,
+        synthetic_times: false,
+        result: Err(String::new()),
+    };
+    let h = match imported {
+        Ok(h) => h,
+        Err(e) => {
+            out.result = Err(e.to_string());
+            return out;
+        }
+    };
+    let model = match args.model {
+        Some(ModelArg::Register) => ModelKind::Register,
+        Some(ModelArg::Kv) => ModelKind::Kv,
+        Some(ModelArg::Append) => ModelKind::Append,
+        Some(ModelArg::MultiRegister) => ModelKind::MultiRegister,
+        Some(ModelArg::Mutex) => ModelKind::Mutex,
+        None => h.model,
+    };
+    out.format = Some(h.format);
+    out.model = Some(model);
+    out.counts = Some(counts(&h.events));
+    out.synthetic_times = h.synthetic_times;
+    let started = Instant::now();
+    out.result = check_imported(&h, model, opts).map_err(|e| locate(&e, &file, &h));
+    out.check = started.elapsed();
+    out
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn print_text(o: &FileOutcome) {
+    match &o.result {
+        Err(e) => println!("{}: ERROR (bad input)\n  {e}", o.path),
+        Ok(r) => {
+            let verdict = match r.verdict {
+                Verdict::Valid => "VALID",
+                Verdict::Invalid => "INVALID",
+                Verdict::Unknown => "UNKNOWN",
+            };
+            let c = o.counts.clone().unwrap_or(Value::Null);
+            println!(
+                "{}: {verdict} ({} model, {} format): {} ops, {} key{}, {} states; \
+                 events: {} invoke, {} ok, {} fail, {} info, {} nemesis; parse {:.2} ms, check {:.2} ms",
+                o.path,
+                o.model.map_or("?", ModelKind::name),
+                o.format.map_or("?", Format::name),
+                r.ops,
+                r.keys,
+                if r.keys == 1 { "" } else { "s" },
+                r.states_explored,
+                c["invoke"],
+                c["ok"],
+                c["fail"],
+                c["info"],
+                c["nemesis"],
+                ms(o.parse),
+                ms(o.check),
+            );
+            for line in r.explanation.lines() {
+                println!("  {line}");
+            }
+            if o.synthetic_times && r.verdict != Verdict::Valid {
+                println!(
+                    "  (the file has no times: times above count 1 ms per event, in file order)"
+                );
+            }
+        }
+    }
+}
+
+fn outcome_json(o: &FileOutcome) -> Value {
+    let mut v = json!({
+        "path": o.path,
+        "format": o.format.map(Format::name),
+        "model": o.model.map(ModelKind::name),
+        "parse_ms": ms(o.parse),
+        "check_ms": ms(o.check),
+        "counts": o.counts,
+    });
+    match &o.result {
+        Ok(r) => {
+            v["verdict"] = json!(r.verdict);
+            v["check"] = serde_json::to_value(r).unwrap_or(Value::Null);
+        }
+        Err(e) => {
+            v["verdict"] = json!("error");
+            v["error"] = json!(e);
+        }
+    }
+    v
+}
+
+pub fn run_check(args: CheckArgs) -> u8 {
+    let opts = match check_options(args.time_limit) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("harness check: {e}");
+            return 2;
+        }
+    };
+    let import = ImportOptions {
+        init: args.init.as_deref().map(formats::parse_init),
+    };
+    let started = Instant::now();
+    let outcomes: Vec<FileOutcome> = args
+        .paths
+        .iter()
+        .map(|p| {
+            let o = check_file(p, &args, &opts, &import);
+            if !args.json {
+                print_text(&o);
+            }
+            o
+        })
+        .collect();
+    let total = started.elapsed();
+    let n = |v: Verdict| {
+        outcomes
+            .iter()
+            .filter(|o| matches!(&o.result, Ok(r) if r.verdict == v))
+            .count()
+    };
+    let (valid, invalid, unknown) = (n(Verdict::Valid), n(Verdict::Invalid), n(Verdict::Unknown));
+    let errors = outcomes.iter().filter(|o| o.result.is_err()).count();
+    let parse: Duration = outcomes.iter().map(|o| o.parse).sum();
+    let check: Duration = outcomes.iter().map(|o| o.check).sum();
+    let code = if errors > 0 {
+        2
+    } else if invalid > 0 {
+        1
+    } else if unknown > 0 {
+        3
+    } else {
+        0
+    };
+    if args.json {
+        let doc = json!({
+            "files": outcomes.iter().map(outcome_json).collect::<Vec<_>>(),
+            "summary": {
+                "files": outcomes.len(), "valid": valid, "invalid": invalid,
+                "unknown": unknown, "errors": errors,
+                "parse_ms": ms(parse), "check_ms": ms(check), "total_ms": ms(total),
+                "exit_code": code,
+            }
+        });
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    } else if outcomes.len() > 1 || errors > 0 {
+        println!(
+            "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {errors} bad input; \
+             parse {:.1} ms + check {:.1} ms = {:.1} ms total",
+            outcomes.len(),
+            ms(parse),
+            ms(check),
+            ms(total)
+        );
+    }
+    code
+}
+
+#[derive(clap::Args)]
+pub struct AnalyzeArgs {
+    /// A stored run folder (results/<test>/<timestamp>/).
+    #[arg(value_name = "RUN_DIR")]
+    pub run_dir: PathBuf,
+    /// Give up after S seconds (verdict unknown).
+    #[arg(long, value_name = "S")]
+    pub time_limit: Option<f64>,
+}
+
+pub fn run_analyze(args: AnalyzeArgs) -> u8 {
+    match analyze(&args) {
+        Ok(v) => v.exit_code(),
+        Err(e) => {
+            eprintln!("harness analyze: {e}");
+            2
+        }
+    }
+}
+
+/// Re-checks `RUN_DIR/history.jsonl` with the workload named in `test.json` and rewrites the
+/// `verdict` and `check` fields of `results.json`, keeping every other field.
+fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
+    let dir = &args.run_dir;
+    let opts = check_options(args.time_limit)?;
+    let test_path = dir.join("test.json");
+    let test: Value = read_json(&test_path)?;
+    let workload = test.get("workload").cloned().ok_or_else(|| {
+        format!(
+            "{}: no \"workload\" field (expected \"register\" or \"kv\")",
+            test_path.display()
+        )
+    })?;
+    let workload: Workload = serde_json::from_value(workload.clone()).map_err(|_| {
+        format!(
+            "{}: unknown workload {workload} (expected \"register\" or \"kv\")",
+            test_path.display()
+        )
+    })?;
+    let events = read_history(&dir.join("history.jsonl"))?;
+    let result = workloads::check(workload, &events, &opts)
+        .map_err(|e| format!("{}: {e}", dir.join("history.jsonl").display()))?;
+    let results_path = dir.join("results.json");
+    let mut results = if results_path.exists() {
+        read_json(&results_path)?
+    } else {
+        json!({})
+    };
+    let Some(obj) = results.as_object_mut() else {
+        return Err(format!("{}: not a JSON object", results_path.display()));
+    };
+    obj.insert("verdict".into(), json!(result.verdict));
+    obj.insert(
+        "check".into(),
+        serde_json::to_value(&result).map_err(|e| e.to_string())?,
+    );
+    write_json(&results_path, &results)?;
+    println!(
+        "{}: {:?} ({} ops, {} keys, check {:.1} ms); rewrote {}",
+        dir.display(),
+        result.verdict,
+        result.ops,
+        result.keys,
+        result.elapsed_ms,
+        results_path.display()
+    );
+    for line in result.explanation.lines() {
+        println!("  {line}");
+    }
+    Ok(result.verdict)
+}
+
+/// Reads a run's history; a torn LAST line (the harness was killed mid-write) is dropped with a
+/// warning so the prefix is still checked, a bad line anywhere else is an error.
+fn read_history(path: &Path) -> Result<Vec<Event>, String> {
+    let (events, err) = checker::history::read_jsonl_prefix(path).map_err(|e| e.to_string())?;
+    if let Some(checker::history::HistoryError::Parse { line, .. }) = &err {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let last = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, _)| i + 1)
+            .last();
+        if last == Some(*line) {
+            eprintln!(
+                "harness analyze: warning: {}; checking the {} events before it (a torn last line)",
+                err.as_ref().map(|e| e.to_string()).unwrap_or_default(),
+                events.len()
+            );
+            return Ok(events);
+        }
+    }
+    match err {
+        Some(e) => Err(e.to_string()),
+        None => Ok(events),
+    }
+}
+
+fn read_json(path: &Path) -> Result<Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}:{}: {e}", path.display(), e.line()))
+}
+
+/// Writes via a temporary file and a rename, so a crash never leaves half a results.json.
+fn write_json(path: &Path, v: &Value) -> Result<(), String> {
+    let tmp = path.with_extension("json.tmp");
+    let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())? + "\n";
+    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
 }

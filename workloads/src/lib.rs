@@ -1,7 +1,9 @@
 //! Workloads: what clients do (operation generators) and what is correct (sequential models the
 //! checker searches with). `register` is one key; `kv` is many independent keys.
 
+pub mod append;
 pub mod generators;
+pub mod knossos;
 pub mod models;
 
 use checker::history::Event;

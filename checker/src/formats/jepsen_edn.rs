@@ -65,7 +65,7 @@ pub fn parse(text: &str) -> Result<Parsed, LineError> {
     } else {
         ModelKind::Register
     };
-    let default_init = matches!(model, ModelKind::Register | ModelKind::Kv).then(|| Value::from(0));
+    let default_init = (model != ModelKind::Mutex).then(|| Value::from(0));
     Ok(Parsed {
         events,
         has_times,

@@ -143,6 +143,8 @@ pub struct Imported {
     pub events: Vec<Event>,
     /// The 1-based source line of each event.
     pub lines: Vec<usize>,
+    /// True when the file has no times and `time` was made up: 1 ms per event, in file order.
+    pub synthetic_times: bool,
     /// The model the data implies (a CLI `--model` may override it).
     pub model: ModelKind,
     /// The initial value of every register (key) for the model: `--init`, else the format's
@@ -343,6 +345,7 @@ fn finish(parsed: Parsed, format: Format, opts: &ImportOptions) -> Result<Import
         format,
         events,
         lines,
+        synthetic_times: !has_times,
         model,
         init,
     })
