@@ -97,10 +97,11 @@ async fn serve(node: Arc<Node>, stream: TcpStream) {
             Ok(req) => node.handle(&req),
             Err(_) => json!({"type":"error","code":12,"text":"not JSON"}).to_string(),
         };
-        if out.write_all(reply.as_bytes()).await.is_err()
-            || out.write_all(b"\n").await.is_err()
-            || out.flush().await.is_err()
-        {
+        if out.write_all(reply.as_bytes()).await.is_err() || out.write_all(b"\n").await.is_err() {
+            return;
+        }
+        // Batch replies: flush once no further request is already buffered.
+        if lines.get_ref().buffer().is_empty() && out.flush().await.is_err() {
             return;
         }
     }

@@ -1,6 +1,13 @@
-//! Clients: `--concurrency` logical processes (tokio tasks), each with its own connection to one
-//! node (round-robin), running a closed loop of operations and recording every invoke and
-//! completion in the history.
+//! Clients: `--concurrency` logical processes (tokio tasks) spread over the nodes round-robin,
+//! each running a closed loop of operations and recording every invoke and completion in the
+//! history.
+//!
+//! The processes talking to one node share one connection to it (a [`Link`]): requests carry
+//! unique `msg_id`s, a writer task batches whatever requests are queued into one write, and a
+//! reader task hands each reply to the operation waiting for its `in_reply_to`. This is what the
+//! contract allows and what lets the harness drive tens of thousands of operations per second.
+//! A reply to an operation that already timed out is dropped; garbage, or a reply to an id never
+//! sent, breaks the connection: every operation waiting on it ends `info` with the reason.
 //!
 //! As in Jepsen, a process whose operation ends indefinitely (`info`: timeout, connection lost
 //! after sending, an indefinite error code, a reply we cannot understand) is retired: its
@@ -12,6 +19,7 @@ use checker::history::{EventType, Process};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,6 +27,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
 use workloads::generators::{Generator, Op};
 
 /// Longest reply line we accept; anything longer is garbage.
@@ -34,6 +43,9 @@ pub struct Stats {
     pub ok: AtomicU64,
     pub fail: AtomicU64,
     pub info: AtomicU64,
+    /// Operations the service answered: ok, plus fails that observed the state (a cas whose
+    /// `from` differed, a missing key). The numerator of availability.
+    pub answered: AtomicU64,
     /// `[f][ok, fail, info]` with f in read, write, cas.
     by_f: [[AtomicU64; 3]; 3],
     /// Latency of each `ok` operation in microseconds (4 bytes per op).
@@ -41,7 +53,11 @@ pub struct Stats {
 }
 
 impl Stats {
-    fn count(&self, f: &str, kind: EventType, latency: Duration) {
+    fn count(&self, f: &str, kind: EventType, error: Option<&str>, latency: Duration) {
+        let observed = matches!(error, Some("precondition-failed" | "key-does-not-exist"));
+        if kind == EventType::Ok || observed {
+            self.answered.fetch_add(1, Ordering::Relaxed);
+        }
         let (total, col) = match kind {
             EventType::Ok => (&self.ok, 0),
             EventType::Fail => (&self.fail, 1),
@@ -89,6 +105,16 @@ impl Stats {
         Some((at(0.5), at(0.95), at(0.99), at(1.0)))
     }
 
+    /// Share of completed operations the service answered (see `answered`); 0 when none ran.
+    pub fn availability(&self) -> f64 {
+        let (ok, fail, info) = self.counts();
+        let total = ok + fail + info;
+        if total == 0 {
+            return 0.0;
+        }
+        self.answered.load(Ordering::Relaxed) as f64 / total as f64
+    }
+
     pub fn counts(&self) -> (u64, u64, u64) {
         (
             self.ok.load(Ordering::Relaxed),
@@ -114,6 +140,8 @@ pub struct Clients {
     pub stop: AtomicBool,
     /// Highest process id used so far.
     max_process: AtomicU64,
+    /// The shared connection to each node, made on first use and remade after it breaks.
+    links: Vec<tokio::sync::Mutex<Option<Arc<Link>>>>,
 }
 
 /// How one operation ended.
@@ -135,6 +163,7 @@ impl Clients {
         rate: Option<f64>,
         seed: u64,
     ) -> Arc<Clients> {
+        let n = nodes.len();
         Arc::new(Clients {
             history,
             stats: Arc::new(Stats::default()),
@@ -146,6 +175,7 @@ impl Clients {
             seed,
             stop: AtomicBool::new(false),
             max_process: AtomicU64::new(0),
+            links: (0..n).map(|_| tokio::sync::Mutex::new(None)).collect(),
         })
     }
 
@@ -219,28 +249,172 @@ impl Clients {
     }
 }
 
-struct Conn {
-    node: usize,
-    reader: BufReader<OwnedReadHalf>,
-    writer: OwnedWriteHalf,
+/// Where a reply goes: the value of the reply, or why the operation is indefinite.
+type ReplyTx = oneshot::Sender<Result<Value, String>>;
+
+/// One shared connection to a node (see the module doc).
+struct Link {
+    shared: Arc<LinkShared>,
+    out: mpsc::UnboundedSender<Vec<u8>>,
+    tasks: [tokio::task::JoinHandle<()>; 2],
 }
 
-/// One logical client process: its current id, connection and message counter.
+struct LinkShared {
+    pending: Mutex<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    waiting: HashMap<u64, ReplyTx>,
+    last_id: u64,
+    /// Set when the connection broke; no new request may wait on it.
+    broken: Option<String>,
+}
+
+impl LinkShared {
+    fn pending(&self) -> std::sync::MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks the link broken and ends every waiting operation with `reason`.
+    fn break_with(&self, reason: String) {
+        let mut p = self.pending();
+        if p.broken.is_none() {
+            tracing::debug!(%reason, waiting = p.waiting.len(), "client connection broken");
+            p.broken = Some(reason.clone());
+        }
+        for (_, tx) in p.waiting.drain() {
+            let _ = tx.send(Err(reason.clone()));
+        }
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+impl Link {
+    fn start(stream: TcpStream) -> Link {
+        let _ = stream.set_nodelay(true);
+        let (r, w) = stream.into_split();
+        let shared = Arc::new(LinkShared {
+            pending: Mutex::new(Pending::default()),
+        });
+        let (out, rx) = mpsc::unbounded_channel();
+        let writer = tokio::spawn(write_loop(w, rx, shared.clone()));
+        let reader = tokio::spawn(read_loop(BufReader::new(r), shared.clone()));
+        Link {
+            shared,
+            out,
+            tasks: [writer, reader],
+        }
+    }
+
+    fn is_broken(&self) -> bool {
+        self.shared.pending().broken.is_some()
+    }
+
+    /// Sends `body` (a JSON object without its closing brace) with a fresh `msg_id` and waits
+    /// for the reply until `deadline`.
+    async fn call(&self, body: &str, deadline: tokio::time::Instant) -> Result<Value, String> {
+        let (tx, rx) = oneshot::channel();
+        let id = {
+            let mut p = self.shared.pending();
+            if let Some(reason) = &p.broken {
+                return Err(reason.clone());
+            }
+            p.last_id += 1;
+            let id = p.last_id;
+            p.waiting.insert(id, tx);
+            id
+        };
+        let line = format!("{body},\"msg_id\":{id}}}\n").into_bytes();
+        if self.out.send(line).is_err() {
+            self.shared.pending().waiting.remove(&id);
+            return Err("connection-closed".into());
+        }
+        match tokio::time::timeout_at(deadline, rx).await {
+            Ok(Ok(reply)) => reply,
+            Ok(Err(_)) => Err("connection-closed".into()),
+            Err(_) => {
+                self.shared.pending().waiting.remove(&id);
+                Err("op-timeout".into())
+            }
+        }
+    }
+}
+
+/// Writes queued requests, as many per write as are waiting.
+async fn write_loop(
+    mut w: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    shared: Arc<LinkShared>,
+) {
+    let mut buf = Vec::with_capacity(16 * 1024);
+    while let Some(first) = rx.recv().await {
+        buf.clear();
+        buf.extend_from_slice(&first);
+        while buf.len() < 64 * 1024 {
+            match rx.try_recv() {
+                Ok(more) => buf.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = w.write_all(&buf).await {
+            shared.break_with(format!("connection-closed: {e}"));
+            return;
+        }
+    }
+}
+
+/// Hands each reply to the operation waiting for it; breaks the link on anything else.
+async fn read_loop(mut r: BufReader<OwnedReadHalf>, shared: Arc<LinkShared>) {
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let res = (&mut r).take(MAX_LINE).read_line(&mut line).await;
+        let reason = match res {
+            Ok(0) => "connection-closed".to_string(),
+            Err(e) => format!("bad-reply: unreadable ({e})"),
+            Ok(_) if !line.ends_with('\n') => {
+                format!("bad-reply: line longer than {MAX_LINE} bytes")
+            }
+            Ok(_) => match serde_json::from_str::<Value>(&line) {
+                Err(_) => format!("bad-reply: not JSON: {}", clip(&line)),
+                Ok(reply) => match reply.get("in_reply_to").and_then(Value::as_u64) {
+                    None => format!("bad-reply: no in_reply_to: {}", clip(&line)),
+                    Some(id) => {
+                        let mut p = shared.pending();
+                        if let Some(tx) = p.waiting.remove(&id) {
+                            let _ = tx.send(Ok(reply));
+                            continue;
+                        }
+                        if id <= p.last_id && id > 0 {
+                            // The reply of an operation that already timed out.
+                            continue;
+                        }
+                        format!("bad-reply: unknown in_reply_to {id} (never sent)")
+                    }
+                },
+            },
+        };
+        shared.break_with(reason);
+        return;
+    }
+}
+
+/// One logical client process: just its current id; connections belong to the nodes' links.
 struct ClientProcess {
     id: u64,
-    conn: Option<Conn>,
-    msg_id: u64,
-    line: String,
 }
 
 impl ClientProcess {
     fn new(id: u64) -> Self {
-        ClientProcess {
-            id,
-            conn: None,
-            msg_id: 0,
-            line: String::new(),
-        }
+        ClientProcess { id }
     }
 
     /// Runs one operation against node `node`, recording invoke and completion. Returns true
@@ -259,15 +433,22 @@ impl ClientProcess {
             error: None,
         });
         let deadline = tokio::time::Instant::from_std(t0 + c.op_timeout);
-        let (completion, backoff) = match self.connect(c, node, deadline).await {
+        let (completion, backoff) = match c.link(node, deadline).await {
             Err(reason) => (Completion::Fail(reason), true),
-            Ok(()) => (self.exchange(op, deadline).await, false),
+            Ok(link) => {
+                let completion = match link.call(&request_body(op), deadline).await {
+                    Ok(reply) => map_reply(op, &reply),
+                    Err(reason) => Completion::Info(reason),
+                };
+                (completion, false)
+            }
         };
         let (kind, value, error) = match completion {
             Completion::Ok(v) => (EventType::Ok, v, None),
             Completion::Fail(e) => (EventType::Fail, op.value.clone(), Some(e)),
             Completion::Info(e) => (EventType::Info, op.value.clone(), Some(e)),
         };
+        c.stats.count(op.f, kind, error.as_deref(), t0.elapsed());
         c.history.record(Entry {
             process: Process::Client(self.id),
             kind,
@@ -277,27 +458,39 @@ impl ClientProcess {
             node: Some(node_id),
             error,
         });
-        c.stats.count(op.f, kind, t0.elapsed());
         if kind == EventType::Info {
             // Retire: the old operation may still take effect; never reuse its process.
             self.id += c.concurrency as u64;
-            self.conn = None;
         }
         backoff
     }
+}
 
-    /// Ensures a connection to `node`. An error means nothing was sent: the op definitely failed.
-    async fn connect(
-        &mut self,
-        c: &Clients,
-        node: usize,
-        deadline: tokio::time::Instant,
-    ) -> Result<(), String> {
-        if self.conn.as_ref().is_some_and(|conn| conn.node == node) {
-            return Ok(());
+/// The request for `op` without `msg_id` and the closing brace (added by [`Link::call`]).
+fn request_body(op: &Op) -> String {
+    let key = serde_json::to_string(op.wire_key()).expect("string serializes");
+    match op.f {
+        "read" => format!(r#"{{"type":"read","key":{key}"#),
+        "write" => format!(r#"{{"type":"write","key":{key},"value":{}"#, op.value),
+        _ => format!(
+            r#"{{"type":"cas","key":{key},"from":{},"to":{}"#,
+            op.value[0], op.value[1]
+        ),
+    }
+}
+
+impl Clients {
+    /// The live link to `node`, connecting if there is none. An error means nothing was sent:
+    /// the operation definitely failed.
+    async fn link(&self, node: usize, deadline: tokio::time::Instant) -> Result<Arc<Link>, String> {
+        let mut slot = self.links[node].lock().await;
+        if let Some(link) = slot.as_ref() {
+            if !link.is_broken() {
+                return Ok(link.clone());
+            }
         }
-        self.conn = None;
-        let addr = c.nodes[node].1;
+        *slot = None;
+        let addr = self.nodes[node].1;
         match tokio::time::timeout_at(deadline, TcpStream::connect(addr)).await {
             Err(_) => Err("connect-timeout".into()),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
@@ -305,64 +498,10 @@ impl ClientProcess {
             }
             Ok(Err(e)) => Err(format!("connect-error: {e}")),
             Ok(Ok(stream)) => {
-                let _ = stream.set_nodelay(true);
-                let (r, w) = stream.into_split();
-                self.conn = Some(Conn {
-                    node,
-                    reader: BufReader::new(r),
-                    writer: w,
-                });
-                Ok(())
+                let link = Arc::new(Link::start(stream));
+                *slot = Some(link.clone());
+                Ok(link)
             }
-        }
-    }
-
-    /// Sends the request and waits for its reply. Anything after sending is at worst `info`.
-    async fn exchange(&mut self, op: &Op, deadline: tokio::time::Instant) -> Completion {
-        self.msg_id += 1;
-        let msg_id = self.msg_id;
-        let key = serde_json::to_string(op.wire_key()).expect("string serializes");
-        let body = match op.f {
-            "read" => format!(r#"{{"type":"read","key":{key},"msg_id":{msg_id}}}"#),
-            "write" => format!(
-                r#"{{"type":"write","key":{key},"value":{},"msg_id":{msg_id}}}"#,
-                op.value
-            ),
-            _ => format!(
-                r#"{{"type":"cas","key":{key},"from":{},"to":{},"msg_id":{msg_id}}}"#,
-                op.value[0], op.value[1]
-            ),
-        };
-        let conn = self.conn.as_mut().expect("connected");
-        let mut req = body.into_bytes();
-        req.push(b'\n');
-        match tokio::time::timeout_at(deadline, conn.writer.write_all(&req)).await {
-            Err(_) => return Completion::Info("op-timeout".into()),
-            Ok(Err(e)) => return Completion::Info(format!("connection-closed: {e}")),
-            Ok(Ok(())) => {}
-        }
-        self.line.clear();
-        let mut limited = (&mut conn.reader).take(MAX_LINE);
-        let read = limited.read_line(&mut self.line);
-        match tokio::time::timeout_at(deadline, read).await {
-            Err(_) => Completion::Info("op-timeout".into()),
-            Ok(Err(e)) => Completion::Info(format!("bad-reply: unreadable ({e})")),
-            Ok(Ok(0)) => Completion::Info("connection-closed".into()),
-            Ok(Ok(_)) if !self.line.ends_with('\n') => {
-                Completion::Info(format!("bad-reply: line longer than {MAX_LINE} bytes"))
-            }
-            Ok(Ok(_)) => match serde_json::from_str::<Value>(&self.line) {
-                Err(_) => Completion::Info(format!("bad-reply: not JSON: {}", clip(&self.line))),
-                Ok(reply) => match reply.get("in_reply_to").and_then(Value::as_u64) {
-                    Some(id) if id == msg_id => map_reply(op, &reply),
-                    Some(id) => Completion::Info(format!(
-                        "bad-reply: unknown in_reply_to {id} (expected {msg_id})"
-                    )),
-                    None => {
-                        Completion::Info(format!("bad-reply: no in_reply_to: {}", clip(&self.line)))
-                    }
-                },
-            },
         }
     }
 }

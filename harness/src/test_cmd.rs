@@ -203,7 +203,9 @@ pub struct RunOutcome {
     /// Latency percentiles of ok operations, milliseconds.
     pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
-    /// Share of main-phase operations that completed `ok`.
+    /// Share of main-phase operations the cluster answered: `ok`, or a `fail` that observed the
+    /// state (cas precondition-failed, key-does-not-exist). Unavailable and timed-out ops count
+    /// against it.
     pub availability: f64,
     pub ok: u64,
     pub fail: u64,
@@ -407,6 +409,7 @@ async fn run_in(
 
     // Main phase.
     progress.set_phase("main");
+    let cpu_at_start = cpu_secs(false);
     let workers = clients.spawn_main();
     let nemesis = start_nemesis(&ctx);
     let debug_panic = std::env::var("HARNESS_DEBUG_PANIC_AFTER_S")
@@ -431,13 +434,10 @@ async fn run_in(
         let _ = w.await;
     }
     let main_secs = start.elapsed().as_secs_f64();
-    let (ok, fail, info) = clients.stats.counts();
+    let harness_cpu_main_s = cpu_secs(false) - cpu_at_start;
+    let ok = clients.stats.ok.load(Ordering::Relaxed);
     let ops_per_sec = ok as f64 / main_secs.max(1e-9);
-    let availability = if ok + fail + info == 0 {
-        0.0
-    } else {
-        ok as f64 / (ok + fail + info) as f64
-    };
+    let availability = clients.stats.availability();
     let interrupted = cluster::interrupted();
 
     // Final phase.
@@ -514,6 +514,7 @@ async fn run_in(
             "started": started,
             "duration_s": duration_s,
             "main_phase_s": main_secs,
+            "harness_cpu_main_s": harness_cpu_main_s,
             "interrupted": interrupted,
             "seed": seed,
             "events": history.len(),
@@ -577,6 +578,23 @@ async fn check_history(args: &TestArgs, path: &std::path::Path, history: &Histor
     }
 }
 
+/// User + system CPU seconds of the harness process, or of its reaped children (the nodes).
+pub fn cpu_secs(children: bool) -> f64 {
+    use nix::libc;
+    let who = if children {
+        libc::RUSAGE_CHILDREN
+    } else {
+        libc::RUSAGE_SELF
+    };
+    // SAFETY: getrusage only fills the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    if unsafe { libc::getrusage(who, &mut u) } != 0 {
+        return 0.0;
+    }
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
 fn print_summary(o: &RunOutcome) {
     let verdict = match o.verdict {
         Verdict::Valid => "valid",
@@ -586,7 +604,7 @@ fn print_summary(o: &RunOutcome) {
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} ms"));
     println!("verdict:    {verdict}: {}", o.explanation);
     println!(
-        "operations: {} ok, {} fail, {} info ({:.0}% ok in the main phase)",
+        "operations: {} ok, {} fail, {} info ({:.0}% answered in the main phase)",
         o.ok,
         o.fail,
         o.info,

@@ -5,7 +5,7 @@
 //! (every `ok`/`fail`/`info` completion during the main phase), harness CPU time per operation,
 //! and the harness's resident memory growth per million operations; medians over `--runs`.
 
-use crate::test_cmd::{run_test, TestArgs};
+use crate::test_cmd::{cpu_secs, run_test, TestArgs};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 
@@ -59,7 +59,8 @@ fn bench(args: &Args) -> Result<()> {
         args.concurrency,
         node.display()
     );
-    for i in 0..args.runs.max(1) {
+    // Run 0 warms up the allocator and page cache and is not counted.
+    for i in 0..=args.runs.max(1) {
         let test = TestArgs::from_argv([
             "--nodes".to_string(),
             "1".into(),
@@ -83,27 +84,31 @@ fn bench(args: &Args) -> Result<()> {
             i.to_string(),
         ])?;
         let rss0 = proc_status_kb("VmRSS")?;
-        let (cpu0, child0) = (cpu_secs(false), cpu_secs(true));
+        let child0 = cpu_secs(true);
         let outcome = rt.block_on(run_test(&test))?;
-        let (cpu1, child1) = (cpu_secs(false), cpu_secs(true));
+        let child1 = cpu_secs(true);
         let rss1 = proc_status_kb("VmRSS")?;
         let hwm = proc_status_kb("VmHWM")?;
-        let (completed, main_s) = completions_in_main_phase(&outcome.run_dir)?;
+        let (completed, main_s, main_cpu) = main_phase_figures(&outcome.run_dir)?;
         let ops = completed as f64;
         let s = Sample {
             completed_per_s: ops / main_s,
             ok_per_s: outcome.ops_per_sec,
-            cpu_us_per_op: (cpu1 - cpu0) * 1e6 / ops.max(1.0),
+            cpu_us_per_op: main_cpu * 1e6 / ops.max(1.0),
             node_cpu_us_per_op: (child1 - child0) * 1e6 / ops.max(1.0),
             rss_growth_mb_per_mop: (rss1 as f64 - rss0 as f64).max(0.0)
                 / 1024.0
                 / (ops / 1e6).max(1e-9),
             hwm_mb: hwm as f64 / 1024.0,
         };
+        let _ = std::fs::remove_dir_all(&store);
+        if i == 0 {
+            continue;
+        }
         println!(
-            "run {}: {:>9.0} completed ops/s ({:.0} ok/s), harness {:.1} us CPU/op, node {:.1} us \
+            "run {}: {:>9.0} completed ops/s ({:.0} ok/s), harness {:.1} us CPU/op (main phase), node {:.1} us \
              CPU/op, RSS growth {:.2} MB per million ops, VmHWM {:.1} MB",
-            i + 1,
+            i,
             s.completed_per_s,
             s.ok_per_s,
             s.cpu_us_per_op,
@@ -112,7 +117,6 @@ fn bench(args: &Args) -> Result<()> {
             s.hwm_mb
         );
         samples.push(s);
-        let _ = std::fs::remove_dir_all(&store);
     }
     let med = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
     println!(
@@ -133,13 +137,15 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// Completion events of client operations during the main phase, and its length in seconds.
-fn completions_in_main_phase(run_dir: &Path) -> Result<(u64, f64)> {
+/// Completion events of client operations during the main phase, its length in seconds and the
+/// harness CPU seconds it took.
+fn main_phase_figures(run_dir: &Path) -> Result<(u64, f64, f64)> {
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json"))?)?;
     let main_s = results["main_phase_s"]
         .as_f64()
         .context("results.json: main_phase_s")?;
+    let cpu = results["harness_cpu_main_s"].as_f64().unwrap_or(f64::NAN);
     let end_ns = (main_s * 1e9) as u64;
     let events = checker::history::read_jsonl(&run_dir.join("history.jsonl"))?;
     let n = events
@@ -147,7 +153,7 @@ fn completions_in_main_phase(run_dir: &Path) -> Result<(u64, f64)> {
         .filter(|e| e.kind != checker::history::EventType::Invoke && !e.is_nemesis())
         .filter(|e| e.time <= end_ns)
         .count();
-    Ok((n as u64, main_s))
+    Ok((n as u64, main_s, cpu))
 }
 
 fn proc_status_kb(field: &str) -> Result<u64> {
@@ -157,23 +163,6 @@ fn proc_status_kb(field: &str) -> Result<u64> {
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .with_context(|| format!("/proc/self/status has no {field}"))
-}
-
-/// User + system CPU seconds of this process, or of its reaped children (the nodes).
-fn cpu_secs(children: bool) -> f64 {
-    use nix::libc;
-    let who = if children {
-        libc::RUSAGE_CHILDREN
-    } else {
-        libc::RUSAGE_SELF
-    };
-    // SAFETY: getrusage fills the struct we pass and touches nothing else.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    if unsafe { libc::getrusage(who, &mut u) } != 0 {
-        return 0.0;
-    }
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
 }
 
 /// `examples/tiny_node` next to the harness; built with cargo when the harness was built from
