@@ -30,6 +30,8 @@ pub struct Figures {
     pub cdf: Vec<(f64, f64)>,
     /// (bucket mid s, ok ops/s)
     pub ok_rate: Vec<(f64, f64)>,
+    /// Fault kind -> merged intervals in seconds.
+    pub faults: Vec<(String, Vec<(f64, f64)>)>,
     pub notes: Vec<String>,
 }
 
@@ -77,6 +79,14 @@ impl Figures {
                 .iter()
                 .enumerate()
                 .map(|(i, r)| (b.mid_s(i), *r))
+                .collect(),
+            faults: a
+                .kind_intervals()
+                .into_iter()
+                .map(|(k, iv)| {
+                    let secs = iv.iter().map(|(s, e)| (*s as f64 / 1e9, *e as f64 / 1e9));
+                    (k, secs.collect())
+                })
                 .collect(),
             notes: run.notes,
         })
@@ -135,6 +145,7 @@ pub fn write_comparison(runs: &[PathBuf], out_dir: &Path) -> Result<PathBuf, Str
                 points: f.cdf.clone(),
             })
             .collect::<Vec<_>>(),
+        &[],
         true,
     )?;
     let rate = plot::lines_svg(
@@ -149,6 +160,7 @@ pub fn write_comparison(runs: &[PathBuf], out_dir: &Path) -> Result<PathBuf, Str
                 points: f.ok_rate.clone(),
             })
             .collect::<Vec<_>>(),
+        &shared_faults(&figs),
         false,
     )?;
     for (name, svg) in [("latency-cdf.svg", &cdf), ("throughput.svg", &rate)] {
@@ -159,6 +171,25 @@ pub fn write_comparison(runs: &[PathBuf], out_dir: &Path) -> Result<PathBuf, Str
     std::fs::write(&page, render(&figs, &sides, &cdf, &rate))
         .map_err(|e| format!("{}: cannot write: {e}", page.display()))?;
     Ok(page)
+}
+
+/// The fault intervals, when every run had the same ones (a `--replay` of one schedule, within
+/// a second); otherwise none, since one run's faults would mislead about another's.
+fn shared_faults(figs: &[Figures]) -> Vec<(String, Vec<(f64, f64)>)> {
+    let first = &figs[0].faults;
+    let same = figs.iter().all(|f| {
+        f.faults.len() == first.len()
+            && f.faults.iter().zip(first).all(|((k, a), (l, b))| {
+                k == l
+                    && a.len() == b.len()
+                    && a.iter().zip(b).all(|(x, y)| (x.0 - y.0).abs() < 1.0)
+            })
+    });
+    if same {
+        first.clone()
+    } else {
+        Vec::new()
+    }
 }
 
 fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
@@ -175,7 +206,7 @@ fn render(figs: &[Figures], sides: &[String], cdf: &str, rate: &str) -> String {
         figs.len()
     );
     h.push_str(
-        "<section id=\"runs\"><h2>Runs</h2><table><tr><th>run</th><th>folder</th><th>verdict</th>\
+        "<section id=\"runs\"><h2>Runs</h2><table><tr><th>run</th><th class=\"l\">folder</th><th>verdict</th>\
          <th>duration (s)</th><th>ops/s</th><th>ok/s</th><th>availability</th><th>p50 ms</th>\
          <th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>messages/op</th>\
          <th>leader changes</th></tr>",
@@ -190,7 +221,7 @@ fn render(figs: &[Figures], sides: &[String], cdf: &str, rate: &str) -> String {
         let n = f.nodes.as_ref();
         let _ = write!(
             h,
-            "<tr><td><a href=\"file://{}\">{}</a></td><td>{}</td><td>{}</td><td>{:.1}</td>\
+            "<tr><td><a href=\"file://{}\">{}</a></td><td class=\"l\">{}</td><td>{}</td><td>{:.1}</td>\
              <td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
              <td>{}</td><td>{}</td></tr>",
             esc(&report.display().to_string()),

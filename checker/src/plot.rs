@@ -464,13 +464,17 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
 }
 
-/// Overlaid lines (e.g. latency CDFs or throughput of several runs). `log_x` puts x on a log
-/// scale (latency CDFs).
+/// Fault intervals to shade behind [`lines_svg`]: kind and `(from, to)` in x units.
+pub type Bands = [(String, Vec<(f64, f64)>)];
+
+/// Overlaid lines (e.g. latency CDFs or throughput of several runs) over shaded fault `bands`.
+/// `log_x` puts x on a log scale (latency CDFs).
 pub fn lines_svg(
     title: &str,
     x_desc: &str,
     y_desc: &str,
     lines: &[Line],
+    bands: &Bands,
     log_x: bool,
 ) -> Result<String, String> {
     let pts = || lines.iter().flat_map(|l| l.points.iter());
@@ -489,10 +493,15 @@ pub fn lines_svg(
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(64);
-        let keys: Vec<(Key, String)> = lines
-            .iter()
-            .map(|l| (Key::Line(0, l.color), l.label.clone()))
+        let band_color = |i: usize| fault_color(&bands[i].0, i);
+        let mut keys: Vec<(Key, String)> = (0..bands.len())
+            .map(|i| (Key::Band(band_color(i)), format!("{} (fault)", bands[i].0)))
             .collect();
+        keys.extend(
+            lines
+                .iter()
+                .map(|l| (Key::Line(0, l.color), l.label.clone())),
+        );
         macro_rules! draw {
             ($chart:expr) => {{
                 let mut chart = $chart.map_err(err)?;
@@ -506,6 +515,14 @@ pub fn lines_svg(
                     .bold_line_style(RGBColor(215, 219, 224))
                     .draw()
                     .map_err(err)?;
+                for (i, (_, iv)) in bands.iter().enumerate() {
+                    let c = band_color(i);
+                    chart
+                        .draw_series(iv.iter().map(|(s, e)| {
+                            Rectangle::new([(*s, yr.start), (*e, yr.end)], c.mix(0.22).filled())
+                        }))
+                        .map_err(err)?;
+                }
                 for l in lines {
                     chart
                         .draw_series(LineSeries::new(
@@ -631,7 +648,7 @@ mod tests {
         assert!(latency_quantiles_svg(&a)
             .unwrap()
             .contains("no ok operations"));
-        assert!(lines_svg("t", "x", "y", &[], true)
+        assert!(lines_svg("t", "x", "y", &[], &[], true)
             .unwrap()
             .contains("no data"));
     }

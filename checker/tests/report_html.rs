@@ -320,6 +320,8 @@ fn index_and_comparison_pages() {
     assert_eq!(count(&doc, "#runs tr"), 5);
     assert_eq!(count(&doc, "#spread tr"), 3);
     assert!(text(&doc, "figure#cdf svg").contains("latency (ms, log)"));
+    // Same schedule in every run: the throughput plot shades it.
+    assert!(text(&doc, "figure#throughput svg").contains("partition (fault)"));
     let periods = text(&doc, "#periods");
     assert!(periods.contains("quiet") && periods.contains("partition"));
     assert!(out.join("latency-cdf.svg").is_file());
