@@ -16,7 +16,7 @@
 use crate::history::Event;
 use crate::model::{pair, Model, Operation, PartModel, Timed};
 use crate::verdict::{CheckOptions, CheckResult, Verdict};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
@@ -29,6 +29,22 @@ pub struct Budget<'a> {
     pub memory_used: &'a AtomicU64,
     /// True when the search is no longer wanted (another key already failed).
     pub cancelled: &'a (dyn Fn() -> bool + Sync),
+}
+
+impl Budget<'_> {
+    /// Which limit ran out, if any.
+    fn exceeded(&self) -> Option<&'static str> {
+        if (self.cancelled)() {
+            Some("cancelled")
+        } else if self.deadline.is_some_and(|d| Instant::now() >= d) {
+            Some("time limit")
+        } else if (self.memory_limit).is_some_and(|m| self.memory_used.load(Ordering::Relaxed) > m)
+        {
+            Some("memory limit")
+        } else {
+            None
+        }
+    }
 }
 
 /// How a search ended.
@@ -54,6 +70,8 @@ struct Frame<S> {
     bound: usize,
     pend: bool,
     blind_pending: bool,
+    /// A read-only op linearized without branching: backtrack past this node.
+    forced: bool,
 }
 
 /// Searches for a linearization of `ops` from `part.init()`. `done` is called at every node where
@@ -104,52 +122,65 @@ pub fn search<P: PartModel>(
         prev[nx as usize] = x;
     };
 
-    let mut remaining = ops.iter().filter(|t| t.ret.is_some()).count();
+    // Crashed ops that are interchangeable are used in call order: `twin[i]` is the previous one.
+    let crashed: Vec<usize> = (0..n).filter(|&i| ops[i].ret.is_none()).collect();
+    let mut twin = vec![usize::MAX; n];
+    for (k, &i) in crashed.iter().enumerate() {
+        let earlier = crashed[..k].iter().rev().take(64);
+        if let Some(&j) = earlier
+            .clone()
+            .find(|&&j| part.interchangeable(&ops[j].op, &ops[i].op))
+        {
+            twin[i] = j;
+        }
+    }
+    let total = ops.iter().filter(|t| t.ret.is_some()).count();
+    let (mut remaining, mut best_progress) = (total, 0);
     let mut state = part.init();
     if remaining == 0 && done(&state) {
         return (Search::Linearizable, 0);
     }
-    let mut cache: HashSet<u128, BuildHasherDefault<KeyHasher>> = HashSet::default();
+    let mut seen = Seen::default();
+    let mut plin: Vec<u32> = Vec::new(); // never-returned ops linearized on this path, sorted
     let (mut z1, mut z2) = (0u64, 0u64);
     let mut stack: Vec<Frame<P::State>> = Vec::new();
     let (mut best, mut blocked, mut same) = (Vec::<usize>::new(), None, 0usize);
     let (mut e, mut pend, mut bound) = (next[main as usize], false, 0usize);
-    let (mut steps, mut reported) = (0u64, 0u64);
+    // `fresh`: at a node not yet looked at; `forcing`: trying a read-only op without branching.
+    let (mut fresh, mut forcing, mut steps, mut reported) = (true, false, 0u64, 0u64);
     loop {
         steps += 1;
         if steps % 4096 == 0 {
-            let bytes =
-                (cache.capacity() * 17 + stack.capacity() * size_of::<Frame<P::State>>()) as u64;
+            let bytes = (seen.bytes() + stack.capacity() * size_of::<Frame<P::State>>()) as u64;
             budget
                 .memory_used
                 .fetch_add(bytes.wrapping_sub(reported), Ordering::Relaxed);
             reported = bytes;
-            let reason = if (budget.cancelled)() {
-                Some("cancelled")
-            } else if budget.deadline.is_some_and(|d| Instant::now() >= d) {
-                Some("time limit")
-            } else if budget
-                .memory_limit
-                .is_some_and(|m| budget.memory_used.load(Ordering::Relaxed) > m)
-            {
-                Some("memory limit")
-            } else {
-                None
-            };
-            if let Some(reason) = reason {
+            if let Some(reason) = budget.exceeded() {
                 budget.memory_used.fetch_sub(reported, Ordering::Relaxed);
-                let deepest = best.len();
-                return (Search::OutOfBudget { reason, deepest }, cache.len() as u64);
+                let deepest = best_progress;
+                return (Search::OutOfBudget { reason, deepest }, seen.states);
             }
         }
-        let at_end = if pend {
-            e == pendh || pos(e) >= bound
-        } else {
-            false
-        };
+        if std::mem::take(&mut fresh) {
+            // A read-only op that is legal now can be linearized now without trying anything
+            // else first: any order placing it later works with it moved here.
+            let mut c = next[main as usize];
+            while c != main && c & 1 == 0 {
+                let op = &ops[c as usize / 2].op;
+                if part.is_read_only(op) && part.step(&state, op).is_some() {
+                    (e, forcing) = (c, true);
+                    break;
+                }
+                c = next[c as usize];
+            }
+        }
         if !pend && (e == main || e & 1 == 1) {
             // The first unlinearized return: only calls before it are candidates.
-            if e != main && (blocked.is_none() || stack.len() > best.len()) {
+            // Progress is counted in returned ops linearized (crashed ops may pad the stack).
+            let progress = total - remaining;
+            if e != main && (blocked.is_none() || progress > best_progress) {
+                best_progress = progress;
                 best.truncate(same);
                 best.extend(stack[same..].iter().map(|f| f.entry as usize / 2));
                 (same, blocked) = (stack.len(), Some(e as usize / 2));
@@ -158,7 +189,8 @@ pub fn search<P: PartModel>(
             (pend, bound, e) = (true, bound_here, next[pendh as usize]);
             continue;
         }
-        if at_end {
+        if pend && (e == pendh || pos(e) >= bound) {
+            // No candidate left here: backtrack.
             let Some(f) = stack.pop() else {
                 budget.memory_used.fetch_sub(reported, Ordering::Relaxed);
                 let result = match blocked {
@@ -168,37 +200,52 @@ pub fn search<P: PartModel>(
                     },
                     None => Search::Linearizable, // enumeration finished
                 };
-                return (result, cache.len() as u64);
+                return (result, seen.states);
             };
             let i = f.entry as usize / 2;
-            if !f.pend {
+            if f.pend {
+                plin.retain(|&x| x as usize != i);
+            } else {
                 relink(&mut next, &mut prev, f.entry + 1);
                 remaining += 1;
+                (z1, z2) = (z1 ^ zobrist(i, 1), z2 ^ zobrist(i, 2));
             }
             relink(&mut next, &mut prev, f.entry);
-            (z1, z2) = (z1 ^ zobrist(i, 1), z2 ^ zobrist(i, 2));
             (state, pend, bound, e) = (f.state, f.pend, f.bound, next[f.entry as usize]);
+            if f.forced {
+                (pend, e) = (true, pendh);
+            }
             same = same.min(stack.len());
             continue;
         }
         let i = e as usize / 2;
         let op = &ops[i].op;
-        let pruned = stack.last().is_some_and(|f| f.blind_pending) && part.is_blind(op);
+        let pruned = (stack.last().is_some_and(|f| f.blind_pending) && part.is_blind(op))
+            || (pend && twin[i] != usize::MAX && plin.binary_search(&(twin[i] as u32)).is_err());
         if let Some(ns) = part.step(&state, op).filter(|_| !pruned) {
-            let (a, b) = (z1 ^ zobrist(i, 1), z2 ^ zobrist(i, 2));
+            let (a, b) = match pend {
+                true => (z1, z2),
+                false => (z1 ^ zobrist(i, 1), z2 ^ zobrist(i, 2)),
+            };
             let key = ((a ^ hash_state(&ns, 1)) as u128) << 64 | (b ^ hash_state(&ns, 2)) as u128;
-            if cache.insert(key) {
+            let at = plin.partition_point(|&x| (x as usize) < i);
+            if pend {
+                plin.insert(at, i as u32);
+            }
+            if seen.visit(key, &plin) {
                 if same == stack.len() && best.get(same) == Some(&i) {
                     same += 1;
                 }
                 let blind_pending = pend && part.is_blind(op);
                 let old = std::mem::replace(&mut state, ns);
+                let forced = std::mem::take(&mut forcing);
                 stack.push(Frame {
                     entry: e,
                     state: old,
                     bound,
                     pend,
                     blind_pending,
+                    forced,
                 });
                 unlink(&mut next, &mut prev, e);
                 if !pend {
@@ -208,14 +255,66 @@ pub fn search<P: PartModel>(
                 (z1, z2) = (a, b);
                 if remaining == 0 && done(&state) {
                     budget.memory_used.fetch_sub(reported, Ordering::Relaxed);
-                    return (Search::Linearizable, cache.len() as u64);
+                    return (Search::Linearizable, seen.states);
                 }
-                (pend, e) = (false, next[main as usize]);
+                (pend, e, fresh) = (false, next[main as usize], true);
                 continue;
             }
+            if pend {
+                plin.remove(at);
+            }
+        }
+        if std::mem::take(&mut forcing) {
+            // Linearizing the read-only op here leads to a node seen before: nothing new here.
+            (pend, e) = (true, pendh);
+            continue;
         }
         e = next[e as usize];
     }
+}
+
+/// Lowe's cache, keyed by a hash of the returned ops linearized and the state. Never-returned
+/// ops are kept out of the hash: a node whose linearized never-returned ops are a superset of an
+/// already seen node's (same key) is dominated, since those ops could also be left out for ever.
+#[derive(Default)]
+struct Seen {
+    plain: HashSet<u128, BuildHasherDefault<KeyHasher>>,
+    with_pending: HashMap<u128, Vec<Box<[u32]>>, BuildHasherDefault<KeyHasher>>,
+    pending_bytes: usize,
+    states: u64,
+}
+
+impl Seen {
+    /// Records a node; false if it (or a node dominating it) was seen before.
+    fn visit(&mut self, key: u128, pending: &[u32]) -> bool {
+        if self.plain.contains(&key) {
+            return false;
+        }
+        if pending.is_empty() {
+            self.plain.insert(key);
+            self.with_pending.remove(&key);
+        } else {
+            let sets = self.with_pending.entry(key).or_default();
+            if sets.iter().any(|q| is_subset(q, pending)) {
+                return false;
+            }
+            sets.retain(|q| !is_subset(pending, q));
+            sets.push(pending.into());
+            self.pending_bytes += 24 + 4 * pending.len();
+        }
+        self.states += 1;
+        true
+    }
+
+    fn bytes(&self) -> usize {
+        self.plain.capacity() * 17 + self.with_pending.capacity() * 41 + self.pending_bytes
+    }
+}
+
+/// Whether sorted `a` is a subset of sorted `b`.
+fn is_subset(a: &[u32], b: &[u32]) -> bool {
+    let mut b = b.iter();
+    a.iter().all(|x| b.any(|y| y == x))
 }
 
 /// A fixed pseudo-random 64-bit value per (op, table): splitmix64.

@@ -178,6 +178,18 @@ pub trait PartModel: Send + Sync {
         let _ = op;
         false
     }
+    /// True if `a` and `b` have the same effect and observation in every state (two crashed
+    /// writes of the same value). Lets the search treat crashed twins as one. Default: false.
+    fn interchangeable(&self, a: &Self::Op, b: &Self::Op) -> bool {
+        let _ = (a, b);
+        false
+    }
+    /// True if `op` never changes the state (a read, a failed cas). Lets the search linearize it
+    /// as soon as it is legal without branching. Default: false (always safe).
+    fn is_read_only(&self, op: &Self::Op) -> bool {
+        let _ = op;
+        false
+    }
     /// A cheap necessary condition, checked before any search: an op that can never be
     /// linearized whatever the order, with the reason in words. The default finds none.
     fn impossible(&self, ops: &[Timed<Self::Op>]) -> Option<(usize, String)> {

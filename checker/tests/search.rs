@@ -34,7 +34,9 @@ impl Model for Reg {
             let cas = || (o.input[0].as_i64().unwrap(), o.input[1].as_i64().unwrap());
             match (o.f.as_str(), o.outcome, o.error.as_deref()) {
                 ("read", Outcome::Ok, _) => Some(Op::Read(o.output.as_i64())),
-                ("write", Outcome::Ok | Outcome::Info, _) => Some(Op::Write(o.input.as_i64().unwrap())),
+                ("write", Outcome::Ok | Outcome::Info, _) => {
+                    Some(Op::Write(o.input.as_i64().unwrap()))
+                }
                 ("cas", Outcome::Ok | Outcome::Info, _) => Some(Op::Cas(cas().0, cas().1)),
                 ("cas", Outcome::Fail, Some("precondition-failed")) => Some(Op::CasFailed(cas().0)),
                 _ => None,
@@ -55,6 +57,12 @@ impl PartModel for RegPart {
     }
     fn is_blind(&self, op: &Op) -> bool {
         matches!(op, Op::Write(_))
+    }
+    fn interchangeable(&self, a: &Op, b: &Op) -> bool {
+        a == b
+    }
+    fn is_read_only(&self, op: &Op) -> bool {
+        matches!(op, Op::Read(_) | Op::CasFailed(_))
     }
     fn show_state(&self, s: &Option<i64>) -> String {
         format!("{s:?}")
@@ -99,7 +107,11 @@ fn to_events(ops: &[GenOp]) -> Vec<Event> {
             kind: EventType::Invoke,
             f: o.f.to_string(),
             key: None,
-            value: if o.f == "read" { Value::Null } else { o.input.clone() },
+            value: if o.f == "read" {
+                Value::Null
+            } else {
+                o.input.clone()
+            },
             node: None,
             error: None,
         };
@@ -107,7 +119,11 @@ fn to_events(ops: &[GenOp]) -> Vec<Event> {
         if let Some(r) = o.ret {
             e.time = r as u64 * 10_000_000;
             e.kind = o.kind;
-            e.value = if o.f == "read" { o.output.clone() } else { o.input.clone() };
+            e.value = if o.f == "read" {
+                o.output.clone()
+            } else {
+                o.input.clone()
+            };
             e.error = o.error.map(str::to_string);
             slots.push((r, e));
         }
@@ -232,7 +248,12 @@ fn histories_linearizable_by_construction_are_valid() {
         let (procs, steps) = (rng.gen_range(1..8), rng.gen_range(0..200));
         let ops = linearizable_history(&mut rng, procs, steps);
         let r = check_events(&Reg, &to_events(&ops), &CheckOptions::default()).unwrap();
-        assert_eq!(r.verdict, Verdict::Valid, "round {round}: {}\n{ops:#?}", r.explanation);
+        assert_eq!(
+            r.verdict,
+            Verdict::Valid,
+            "round {round}: {}\n{ops:#?}",
+            r.explanation
+        );
     }
 }
 
@@ -275,9 +296,10 @@ fn reference(ops: &[(Op, usize, Option<usize>)]) -> bool {
         }
         (0..ops.len()).any(|i| {
             let free = done & (1 << i) == 0
-                && !ops.iter().enumerate().any(|(j, o)| {
-                    done & (1 << j) == 0 && o.2.is_some_and(|r| r < ops[i].1)
-                });
+                && !ops
+                    .iter()
+                    .enumerate()
+                    .any(|(j, o)| done & (1 << j) == 0 && o.2.is_some_and(|r| r < ops[i].1));
             free && step(s, ops[i].0).is_some_and(|ns| go(ops, done | 1 << i, ns))
         })
     }
@@ -293,7 +315,10 @@ fn random_history(rng: &mut SmallRng) -> Vec<GenOp> {
     }
     (0..n)
         .map(|i| {
-            let (a, b) = (slots[2 * i].min(slots[2 * i + 1]), slots[2 * i].max(slots[2 * i + 1]));
+            let (a, b) = (
+                slots[2 * i].min(slots[2 * i + 1]),
+                slots[2 * i].max(slots[2 * i + 1]),
+            );
             let vals = [json!(rng.gen_range(0..3)), json!(rng.gen_range(0..3))];
             let f = ["read", "write", "cas"][rng.gen_range(0..3)];
             let mut o = GenOp {
@@ -312,7 +337,11 @@ fn random_history(rng: &mut SmallRng) -> Vec<GenOp> {
                 _ => json!([vals[0], vals[1]]),
             };
             if o.f == "read" {
-                o.output = if rng.gen_bool(0.2) { Value::Null } else { vals[1].clone() };
+                o.output = if rng.gen_bool(0.2) {
+                    Value::Null
+                } else {
+                    vals[1].clone()
+                };
             }
             match rng.gen_range(0..10) {
                 0 => o.ret = None,
@@ -365,7 +394,10 @@ fn fast_search_agrees_with_the_reference() {
         }
     }
     // Both outcomes are exercised in earnest.
-    assert!(valid > 500 && invalid > 500, "{valid} valid, {invalid} invalid");
+    assert!(
+        valid > 500 && invalid > 500,
+        "{valid} valid, {invalid} invalid"
+    );
 }
 
 #[test]
@@ -373,11 +405,13 @@ fn shrunk_counterexample_is_small_and_still_fails() {
     let mut rng = SmallRng::seed_from_u64(4);
     let mut ops = linearizable_history(&mut rng, 5, 400);
     // Make one late read stale: it returns the value before the last completed write.
-    let reads: Vec<usize> =
-        (0..ops.len()).filter(|&i| ops[i].f == "read" && ops[i].kind == EventType::Ok).collect();
+    let reads: Vec<usize> = (0..ops.len())
+        .filter(|&i| ops[i].f == "read" && ops[i].kind == EventType::Ok)
+        .collect();
     let i = reads[reads.len() * 3 / 4];
     let seen = ops[i].output.as_i64();
-    let other = (0..4).find(|v| Some(*v) != seen && ops.iter().any(|o| o.f == "write" && o.input == json!(v)));
+    let other = (0..4)
+        .find(|v| Some(*v) != seen && ops.iter().any(|o| o.f == "write" && o.input == json!(v)));
     ops[i].output = json!(other.unwrap());
     let r = check_events(&Reg, &to_events(&ops), &CheckOptions::default()).unwrap();
     if r.verdict == Verdict::Valid {

@@ -146,6 +146,12 @@ impl PartModel for RegisterPart {
     fn is_blind(&self, op: &RegOp) -> bool {
         matches!(op, RegOp::Write(_))
     }
+    fn interchangeable(&self, a: &RegOp, b: &RegOp) -> bool {
+        a == b
+    }
+    fn is_read_only(&self, op: &RegOp) -> bool {
+        matches!(op, RegOp::Read(_) | RegOp::CasFailed(_))
+    }
     fn show_state(&self, s: &u32) -> String {
         self.show(*s)
     }

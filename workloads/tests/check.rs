@@ -155,3 +155,64 @@ fn bad_input_is_a_clear_error() {
     let e = run(Workload::Kv, &bad_cas).unwrap_err();
     assert!(e.contains("[from, to]"), "{e}");
 }
+
+/// A long sequential register history: write i, read i, repeated.
+fn long_history(n: u64) -> Vec<Event> {
+    let mut lines = Vec::new();
+    for i in 0..n {
+        let v = (i % 5).to_string();
+        lines.push(ev(4 * i, 0, "invoke", "write", "", &v));
+        lines.push(ev(4 * i + 1, 0, "ok", "write", "", &v));
+        lines.push(ev(4 * i + 2, 1, "invoke", "read", "", "null"));
+        lines.push(ev(4 * i + 3, 1, "ok", "read", "", &v));
+    }
+    let lines: Vec<&str> = lines.iter().map(|s| s.as_str()).collect();
+    events(&lines)
+}
+
+#[test]
+fn budgets_give_unknown_with_how_far_it_got() {
+    let h = long_history(3000);
+    let ok = check(Workload::Register, &h, &CheckOptions::default()).unwrap();
+    assert_eq!(ok.verdict, Verdict::Valid, "{}", ok.explanation);
+
+    let opts = CheckOptions {
+        time_limit: Some(std::time::Duration::ZERO),
+        ..Default::default()
+    };
+    let r = check(Workload::Register, &h, &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert!(r.explanation.contains("time limit"), "{}", r.explanation);
+    assert!(r.explanation.contains("the register") && r.explanation.contains("of its 6000 ops"));
+    assert!(r.states_explored > 0);
+
+    let opts = CheckOptions {
+        memory_limit_bytes: Some(1),
+        ..Default::default()
+    };
+    let r = check(Workload::Register, &h, &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown);
+    assert!(r.explanation.contains("memory limit"), "{}", r.explanation);
+}
+
+#[test]
+fn register_initial_value_is_configurable() {
+    use checker::linearizability::check_events;
+    use workloads::models::Register;
+    let h = [
+        ev(1, 0, "invoke", "read", "", "null"),
+        ev(2, 0, "ok", "read", "", "0"),
+    ];
+    let lines: Vec<&str> = h.iter().map(|s| s.as_str()).collect();
+    let evs = events(&lines);
+    let opts = CheckOptions::default();
+    let zero = check_events(&Register::new(serde_json::json!(0)), &evs, &opts).unwrap();
+    assert_eq!(zero.verdict, Verdict::Valid);
+    let null = check_events(&Register::default(), &evs, &opts).unwrap();
+    assert_eq!(null.verdict, Verdict::Invalid);
+    assert!(
+        null.explanation.contains("no write of 0"),
+        "{}",
+        null.explanation
+    );
+}
