@@ -408,6 +408,10 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
     for line in result.explanation.lines() {
         println!("  {line}");
     }
+    match crate::report_cmd::after_analyze(dir) {
+        Ok(report) => println!("report: {}", report.display()),
+        Err(e) => eprintln!("harness analyze: report not written: {e}"),
+    }
     Ok(result.verdict)
 }
 

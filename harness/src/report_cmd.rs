@@ -60,6 +60,18 @@ pub fn after_run(run_dir: &Path, store: &Path) -> Vec<String> {
     warnings
 }
 
+/// After `harness analyze`: rewrites the run's report, and the store's index when the run sits
+/// in a store that has one (`STORE/<test>/<run>/`). Returns what was written, or why not.
+pub fn after_analyze(run_dir: &Path) -> Result<PathBuf, String> {
+    let report = checker::report::write_run_report(run_dir)?.report;
+    if let Some(store) = run_dir.parent().and_then(Path::parent) {
+        if store.join("index.html").is_file() {
+            checker::index::write_index(store)?;
+        }
+    }
+    Ok(report)
+}
+
 #[derive(clap::Args)]
 pub struct CompareArgs {
     /// Two or more run folders (several per side show the spread; sides are node variants).

@@ -225,3 +225,31 @@ fn invalid_run_draws_the_checkers_counterexample() {
     assert!(cx.matches("class=\"op").count() >= 2, "{cx}");
     assert!(html.contains("class=\"banner invalid\""));
 }
+
+#[test]
+fn analyze_rewrites_the_report_and_the_index() {
+    let root = tmp("analyze");
+    let store = root.join("store");
+    let run = store.join("cli/20260101T000000.000Z");
+    make_run(&run, "basic");
+    assert!(harness(&["report", "--index", "--store", s(&store)], &root)
+        .status
+        .success());
+    let before = std::fs::metadata(store.join("index.html"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(!run.join("report.html").exists());
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let out = harness(&["analyze", s(&run)], &root);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("report: "), "{stdout}");
+    assert!(run.join("report.html").is_file());
+    let after = std::fs::metadata(store.join("index.html"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    assert!(after > before, "index rewritten");
+    let index = std::fs::read_to_string(store.join("index.html")).unwrap();
+    assert!(index.contains("20260101T000000.000Z/report.html"));
+}
