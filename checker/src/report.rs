@@ -400,6 +400,8 @@ h3{font-size:15px;margin:18px 0 6px}
 .banner{padding:18px 24px;color:#fff;margin:0 -20px 16px}
 .banner h1{margin:0;font-size:26px;letter-spacing:.5px}
 .banner .sub{opacity:.92;font-size:14px}
+.banner .figures{font-size:16px;margin-top:6px}
+#config-table th{text-align:left}
 .valid{background:#1f8f4e}.invalid{background:#c62828}.unknown{background:#d98c00}.unchecked{background:#6b7480}
 .explanation{white-space:pre-wrap;font:14px/1.5 ui-monospace,Menlo,Consolas,monospace;background:rgba(255,255,255,.14);padding:10px 12px;border-radius:6px;margin:10px 0 0}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;font-size:12px;font-weight:600;text-transform:uppercase}
@@ -454,7 +456,7 @@ fn render(run: &Run, a: &Analysis, svgs: &[Svg], key_file: Option<&str>) -> Stri
         "{name}: {}",
         verdict.as_deref().unwrap_or("not checked")
     ));
-    banner(&mut h, run, &name, verdict.as_deref());
+    banner(&mut h, run, a, &name, verdict.as_deref());
     if !run.notes.is_empty() {
         h.push_str("<section id=\"notes\"><h2>What is missing</h2><ul class=\"notes\">");
         for n in &run.notes {
@@ -492,7 +494,7 @@ fn render(run: &Run, a: &Analysis, svgs: &[Svg], key_file: Option<&str>) -> Stri
     h
 }
 
-fn banner(h: &mut String, run: &Run, name: &str, verdict: Option<&str>) {
+fn banner(h: &mut String, run: &Run, a: &Analysis, name: &str, verdict: Option<&str>) {
     let explanation = run.explanation().unwrap_or_else(|| {
         if run.results.is_some() {
             "results.json holds no explanation".into()
@@ -511,14 +513,43 @@ fn banner(h: &mut String, run: &Run, name: &str, verdict: Option<&str>) {
     let _ = write!(
         h,
         "<header id=\"verdict\" class=\"banner {}\"><h1>{} · {}</h1>\
-         <div class=\"sub\">{} {}</div><div class=\"explanation\">{}</div></header>",
+         <div class=\"sub\">{} {}</div><div class=\"figures\">{}</div>\
+         <div class=\"explanation\">{}</div></header>",
         verdict_class(verdict),
         esc(&verdict.unwrap_or("not checked").to_uppercase()),
         esc(name),
-        esc(&short_time(&started)),
+        esc(&match short_time(&started) {
+            t if t != started => format!("{t} UTC"),
+            t => t,
+        }),
         esc(&dir),
+        key_figures(a),
         esc(&explanation)
     );
+}
+
+/// The run at a glance: ops, throughput, availability, p99, faults.
+fn key_figures(a: &Analysis) -> String {
+    let c = a.counts_total();
+    let mut parts = vec![
+        format!("<b>{}</b> ops in {:.1} s", c.completed(), a.duration_s()),
+        format!("<b>{:.1}</b> ops/s", a.throughput(false)),
+        format!("availability <b>{}</b>", pct(c.availability())),
+    ];
+    if let Some(l) = a.latency_ok() {
+        parts.push(format!(
+            "p50 <b>{}</b> ms · p99 <b>{}</b> ms",
+            ms(l.p50),
+            ms(l.p99)
+        ));
+    }
+    let kinds = a.fault_kinds();
+    parts.push(if kinds.is_empty() {
+        "no faults".into()
+    } else {
+        format!("faults: {}", esc(&kinds.join(", ")))
+    });
+    parts.join(" · ")
 }
 
 /// Shell-quotes a path for the replay command.
