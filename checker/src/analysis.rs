@@ -173,6 +173,9 @@ pub struct Analysis {
     pub nemesis_events: usize,
     /// Completions with no matching invocation (malformed history); ignored.
     pub unmatched_completions: usize,
+    /// The run's op timeout, when known: plots draw indefinite (`info`) ops there, as Jepsen
+    /// does, since when they took effect (if ever) is unknown.
+    pub op_timeout_ms: Option<f64>,
 }
 
 impl Analysis {

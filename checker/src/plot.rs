@@ -248,7 +248,10 @@ pub fn latency_raw_svg(a: &Analysis) -> Result<String, String> {
     let mut series: BTreeMap<(Outcome, u32), Vec<(f64, f64)>> = BTreeMap::new();
     let (mut lo, mut hi) = (f64::INFINITY, 0f64);
     for op in a.ops.iter().filter(|o| o.outcome != Outcome::Pending) {
-        let l = op.latency_ms();
+        let l = match (op.outcome, a.op_timeout_ms) {
+            (Outcome::Info, Some(t)) => t,
+            _ => op.latency_ms(),
+        };
         if l > 0.0 {
             lo = lo.min(l);
         }
@@ -317,9 +320,15 @@ pub fn latency_raw_svg(a: &Analysis) -> Result<String, String> {
                 c.mix(0.8).filled()
             };
             draw_points(&mut chart, pts, *f as usize, s, 2)?;
+            let at_timeout = *o == Outcome::Info && a.op_timeout_ms.is_some();
             keys.push((
                 Key::Point(*f as usize, c),
-                format!("{} {}", a.f_name(*f), o.name()),
+                format!(
+                    "{} {}{}",
+                    a.f_name(*f),
+                    o.name(),
+                    if at_timeout { " (at timeout)" } else { "" }
+                ),
             ));
         }
         if total == 0 {

@@ -144,10 +144,11 @@ impl Run {
         }
     }
 
-    /// A configuration field from test.json (top level, or under `config`/`opts`).
+    /// A configuration field from test.json (top level, or under `options`/`config`/`opts`).
     pub fn config(&self, k: &str) -> Option<&Value> {
         let t = self.test.as_ref()?;
         t.get(k)
+            .or_else(|| t.get("options")?.get(k))
             .or_else(|| t.get("config")?.get(k))
             .or_else(|| t.get("opts")?.get(k))
     }
@@ -177,7 +178,11 @@ pub struct Written {
 /// folder from its files.
 pub fn write_run_report(run_dir: &Path) -> Result<Written, String> {
     let mut run = Run::load(run_dir)?;
-    let a = std::mem::take(&mut run.analysis);
+    let mut a = std::mem::take(&mut run.analysis);
+    a.op_timeout_ms = run
+        .config("op_timeout")
+        .and_then(Value::as_f64)
+        .map(|s| s * 1000.0);
     add_analysis_notes(&mut run, &a);
     let mut svgs = Vec::new();
     for (file, title, svg) in [
