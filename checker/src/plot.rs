@@ -649,6 +649,18 @@ mod tests {
     }
 
     #[test]
+    fn info_ops_sit_at_the_timeout() {
+        let mut a = sample();
+        let before = latency_raw_svg(&a).unwrap();
+        assert!(!before.contains("(at timeout)") && !before.contains("1000.0"));
+        a.op_timeout_ms = Some(5000.0);
+        let svg = latency_raw_svg(&a).unwrap();
+        assert!(svg.contains("read info (at timeout)"));
+        // The y axis now reaches the timeout.
+        assert!(svg.contains("1000.0"), "y axis does not reach the timeout");
+    }
+
+    #[test]
     fn empty_analysis_still_plots() {
         let a = Analysis::default();
         let svg = latency_raw_svg(&a).unwrap();
