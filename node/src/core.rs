@@ -2,10 +2,11 @@
 //!
 //! Inputs are timer ticks, peer messages and client operations ([`Input`]); effects are collected
 //! in an [`Output`]: acceptor records to make durable, peer messages and client replies. The shell
-//! must make `records` (and `snapshot`) durable before it sends any message for which
-//! [`Msg::needs_sync`] holds, and must finish one batch's sync before it feeds the core the next
-//! batch. Client replies and other messages may leave at once. The core reads no clock and does
-//! no I/O; time is the number of ticks it has been given, randomness a seeded RNG.
+//! must make a batch's `records` (and `snapshot`) durable in batch order, and hold back each
+//! effect until what [`Msg::durability`] asks for is durable: client replies wait for earlier
+//! batches (for this batch too on a one-node cluster). The core never waits for the disk. It
+//! reads no clock and does no I/O; time is the number of ticks it has been given, randomness a
+//! seeded RNG.
 
 use crate::kv::AppState;
 use crate::protocol::*;
@@ -461,6 +462,11 @@ impl Core {
         m.insert("ballot_round".into(), self.acc.promised.round);
         m.insert("is_leader".into(), matches!(self.role, Role::Leader) as u64);
         m
+    }
+
+    /// A one-line summary of the learner state, for debugging a simulation seed.
+    pub fn debug_state(&self) -> String {
+        format!("applied {} known_commit {} peer {} behind {:?} last_catchup {} now {} decided {:?} leader {:?}", self.app.applied, self.known_commit, self.catchup_peer, self.behind_since, self.last_catchup, self.now, self.decided.keys().collect::<Vec<_>>(), self.leader)
     }
 
     /// Whether this node is the Multi-Paxos leader (as far as it knows).

@@ -20,9 +20,9 @@ struct Args {
     /// Where clients connect (JSON lines).
     #[arg(long)]
     client: SocketAddr,
-    /// Every other node as id=addr, comma separated.
-    #[arg(long, value_delimiter = ',', value_parser = parse_peer)]
-    peers: Vec<(String, SocketAddr)>,
+    /// Every other node as id=addr, comma separated (empty for a one-node cluster).
+    #[arg(long, default_value = "")]
+    peers: String,
     /// Directory for durable state (kept across restarts).
     #[arg(long)]
     data_dir: PathBuf,
@@ -42,6 +42,13 @@ struct Args {
 enum VariantArg {
     Basic,
     Multi,
+}
+
+fn parse_peers(s: &str) -> Result<Vec<(String, SocketAddr)>, String> {
+    s.split(',')
+        .filter(|p| !p.trim().is_empty())
+        .map(|p| parse_peer(p.trim()))
+        .collect()
 }
 
 fn parse_peer(s: &str) -> Result<(String, SocketAddr), String> {
@@ -69,6 +76,13 @@ fn main() {
         .with_ansi(false)
         .init();
     let args = Args::parse();
+    let peers = match parse_peers(&args.peers) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("paxos-node: --peers: {e}");
+            std::process::exit(2);
+        }
+    };
     let mut bugs = Bugs::default();
     for b in &args.bugs {
         bugs.enable(b).expect("validated by clap");
@@ -77,7 +91,7 @@ fn main() {
         id: args.id,
         listen: args.listen,
         client: args.client,
-        peers: args.peers,
+        peers,
         data_dir: args.data_dir,
         variant: match args.variant {
             VariantArg::Basic => Variant::Basic,

@@ -71,6 +71,26 @@ pub enum Scope {
     From(Slot),
 }
 
+/// What must be on disk before an effect of a batch may be seen by others. The shell gives the
+/// core batches of inputs; the records a batch produces are synced in the background.
+///
+/// - `ThisBatch`: promises and votes reveal acceptor state the batch may have changed; a prepare
+///   must not leave before the proposer's promise to itself is durable, or a restarted proposer
+///   could count a promise it no longer keeps.
+/// - `EarlierBatches`: decisions, catch-up answers and client replies. A decision counts this
+///   node's own vote, cast when it proposed, in an earlier batch (every other vote arrives as an
+///   `Accepted`, sent after its acceptor's sync, so the decision is always in a later batch
+///   than the proposal when there are two or more nodes). A decision learned from a peer is
+///   already durable on a majority.
+/// - `Nothing`: accepts (phase 1 finished after a sync), heartbeats, nacks, forwards, catch-up
+///   requests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Durability {
+    Nothing,
+    EarlierBatches,
+    ThisBatch,
+}
+
 /// Peer-to-peer messages. Every message may be lost, duplicated, delayed or reordered.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub enum Msg {
@@ -149,15 +169,14 @@ impl Msg {
         }
     }
 
-    /// Whether the message reveals acceptor or learner state that must be on disk first.
-    /// Proposer messages (prepare, accept, forward, heartbeat) may leave before the sync.
-    pub fn needs_sync(&self) -> bool {
-        matches!(
-            self,
-            Msg::Promise { .. }
-                | Msg::Accepted { .. }
-                | Msg::Decide { .. }
-                | Msg::CatchupResp { .. }
-        )
+    /// What must be durable before the message may leave (see [`Durability`]).
+    pub fn durability(&self) -> Durability {
+        match self {
+            Msg::Prepare { .. } | Msg::Promise { .. } | Msg::Accepted { .. } => {
+                Durability::ThisBatch
+            }
+            Msg::Decide { .. } | Msg::CatchupResp { .. } => Durability::EarlierBatches,
+            _ => Durability::Nothing,
+        }
     }
 }

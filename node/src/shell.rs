@@ -1,17 +1,22 @@
 //! The tokio shell around the core: peer links (dial every `--peers` address, reconnect, never
 //! assume delivery), the client port (JSON lines, many requests in flight per connection), the
 //! ticker, and the disk. One thread owns the core: it takes every input that is waiting, steps
-//! the core through all of them, writes and syncs the batch's records once, and only then sends
-//! the messages that reveal acceptor state (promises, votes; see [`Msg::needs_sync`]).
+//! the core through all of them and sends at once the messages that reveal nothing durable; a
+//! disk thread writes the records of every batch waiting, syncs once (group commit), and only
+//! then sends what had to wait for it (see [`Durability`]), client replies included.
 
-use crate::core::{Bugs, Config, Core, Input, Output, Timing, To, Variant};
-use crate::protocol::{Msg, Op, OpResult};
+use crate::core::{Bugs, Config, Core, Input, Timing, To, Variant};
+use crate::protocol::{Durability, Msg, Op, OpResult};
 use crate::storage::Storage;
 use anyhow::{Context, Result};
 use serde_json::{json, Value as Json};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{
+    AtomicU64,
+    Ordering::{Acquire, Relaxed, Release},
+};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -112,10 +117,9 @@ pub fn run(cfg: ShellConfig) -> Result<()> {
         anyhow::Ok(())
     })?;
     drop(tx);
-    let handle = rt.handle().clone();
     let result = std::thread::Builder::new()
         .name("core".into())
-        .spawn(move || core_loop(core, storage, rx, links, handle))?
+        .spawn(move || core_loop(core, storage, rx, links))?
         .join()
         .map_err(|_| anyhow::anyhow!("core thread panicked"))?;
     rt.shutdown_background();
@@ -128,19 +132,61 @@ struct ShellStats {
     batches: u64,
     inputs: u64,
     client_requests: u64,
-    peer_drops: u64,
+    peer_drops: Arc<AtomicU64>,
 }
 
+/// What the disk thread gets from one batch: records to write, what may leave once every earlier
+/// batch is synced, and what must wait for this batch's sync too.
+#[derive(Default)]
+struct Durably {
+    records: Vec<crate::core::Record>,
+    snapshot: Option<crate::core::Snapshot>,
+    after_earlier: Vec<(To, Msg)>,
+    replies: Vec<(Line, Json, OpResult)>,
+    after_this: Vec<(To, Msg)>,
+    /// Replies wait for this batch's sync too (a one-node cluster).
+    wait_this: bool,
+}
+
+impl Durably {
+    fn send_after_earlier(&mut self, links: &Links, drops: &AtomicU64) {
+        for (to, m) in self.after_earlier.drain(..) {
+            send(links, to, &m, drops);
+        }
+        for (conn, msg_id, r) in self.replies.drain(..) {
+            let _ = conn.send(reply_line(&msg_id, r));
+        }
+    }
+}
+
+type Links = Arc<Vec<Option<mpsc::Sender<Arc<[u8]>>>>>;
+
+/// Steps the core through every waiting input, sends what may leave at once, and hands the rest
+/// to the disk thread, which syncs in the background: the core never waits for the disk.
 fn core_loop(
     mut core: Core,
-    mut storage: Storage,
+    storage: Storage,
     mut rx: mpsc::UnboundedReceiver<Event>,
     links: Vec<Option<mpsc::Sender<Arc<[u8]>>>>,
-    _rt: tokio::runtime::Handle,
 ) -> Result<()> {
+    let links: Links = Arc::new(links);
     let mut next_tag = 0u64;
     let mut waiting: HashMap<u64, (Line, Json)> = HashMap::new();
     let mut st = ShellStats::default();
+    let disk_stats = storage.stats.clone();
+    let single = links.iter().all(Option::is_none);
+    // Batches handed to the disk thread, and how many of them it has synced.
+    let mut submitted = 0u64;
+    let synced = Arc::new(AtomicU64::new(0));
+    let (dtx, drx) = std::sync::mpsc::channel::<Durably>();
+    let disk = {
+        let links = links.clone();
+        let drops = st.peer_drops.clone();
+        let synced = synced.clone();
+        std::thread::Builder::new()
+            .name("disk".into())
+            .spawn(move || disk_loop(storage, drx, links, drops, synced))?
+    };
     let mut batch = Vec::with_capacity(1024);
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
@@ -168,12 +214,17 @@ fn core_loop(
                         .into_iter()
                         .map(|(k, v)| (k, Json::from(v)))
                         .collect();
-                    s.insert("fsyncs".into(), storage.fsyncs.into());
-                    s.insert("fsync_micros".into(), storage.fsync_micros.into());
+                    let d = &disk_stats;
+                    s.insert("fsyncs".into(), d.fsyncs.load(Relaxed).into());
+                    s.insert("fsync_micros".into(), d.fsync_micros.load(Relaxed).into());
+                    s.insert(
+                        "snapshots_written".into(),
+                        d.snapshots_written.load(Relaxed).into(),
+                    );
                     s.insert("batches".into(), st.batches.into());
                     s.insert("inputs".into(), st.inputs.into());
                     s.insert("client_requests".into(), st.client_requests.into());
-                    s.insert("peer_drops".into(), st.peer_drops.into());
+                    s.insert("peer_drops".into(), st.peer_drops.load(Relaxed).into());
                     let body = json!({"type": "stats_ok", "in_reply_to": msg_id, "stats": s});
                     let _ = conn.send(body.to_string() + "\n");
                 }
@@ -184,51 +235,101 @@ fn core_loop(
         if out.is_empty() {
             continue;
         }
-        dispatch(out, &mut storage, &links, &mut waiting, &mut st)?;
+        let mut job = Durably {
+            records: out.records,
+            snapshot: out.snapshot,
+            ..Durably::default()
+        };
+        for (to, m) in out.msgs {
+            match m.durability() {
+                Durability::Nothing => send(&links, to, &m, &st.peer_drops),
+                Durability::EarlierBatches if !single => job.after_earlier.push((to, m)),
+                _ => job.after_this.push((to, m)),
+            }
+        }
+        job.replies = out
+            .replies
+            .into_iter()
+            .filter_map(|(tag, r)| waiting.remove(&tag).map(|(c, id)| (c, id, r)))
+            .collect();
+        if single {
+            // One node: its own vote decides at once, in this very batch.
+            job.after_this.append(&mut job.after_earlier);
+            job.wait_this = true;
+        } else if synced.load(Acquire) == submitted {
+            // Every earlier batch is on disk already: no need to wait for the disk thread.
+            job.send_after_earlier(&links, &st.peer_drops);
+        }
+        if job.records.is_empty()
+            && job.snapshot.is_none()
+            && job.after_this.is_empty()
+            && job.replies.is_empty()
+            && job.after_earlier.is_empty()
+        {
+            continue;
+        }
+        submitted += 1;
+        if dtx.send(job).is_err() {
+            break;
+        }
+    }
+    drop(dtx);
+    disk.join()
+        .map_err(|_| anyhow::anyhow!("disk thread panicked"))?
+}
+
+/// Writes every waiting batch's records, syncs once (group commit), then sends what waited.
+fn disk_loop(
+    mut storage: Storage,
+    rx: std::sync::mpsc::Receiver<Durably>,
+    links: Links,
+    drops: Arc<AtomicU64>,
+    synced: Arc<AtomicU64>,
+) -> Result<()> {
+    let mut jobs = Vec::new();
+    while let Ok(mut first) = rx.recv() {
+        // Every batch before `first` was synced by the previous round.
+        if !first.wait_this {
+            first.send_after_earlier(&links, &drops);
+        }
+        jobs.push(first);
+        jobs.extend(rx.try_iter());
+        for j in &mut jobs {
+            storage.write(&j.records)?;
+            if let Some(s) = j.snapshot.take() {
+                storage.write_snapshot(&s)?;
+            }
+        }
+        storage.sync()?;
+        synced.fetch_add(jobs.len() as u64, Release);
+        for mut j in jobs.drain(..) {
+            j.send_after_earlier(&links, &drops);
+            for (to, m) in j.after_this.drain(..) {
+                send(&links, to, &m, &drops);
+            }
+        }
     }
     Ok(())
 }
 
-fn dispatch(
-    out: Output,
-    storage: &mut Storage,
-    links: &[Option<mpsc::Sender<Arc<[u8]>>>],
-    waiting: &mut HashMap<u64, (Line, Json)>,
-    st: &mut ShellStats,
-) -> Result<()> {
-    let mut send = |to: To, msg: &Msg| {
-        let mut bytes = serde_json::to_vec(msg).expect("messages serialize");
-        bytes.push(b'\n');
-        let bytes: Arc<[u8]> = bytes.into();
-        let targets: Vec<&mpsc::Sender<Arc<[u8]>>> = match to {
-            To::One(i) => links.get(i).and_then(|l| l.as_ref()).into_iter().collect(),
-            To::All => links.iter().flatten().collect(),
-        };
-        for l in targets {
-            if l.try_send(bytes.clone()).is_err() {
-                st.peer_drops += 1;
-            }
+/// Serializes once and queues the bytes on each link; a full queue (slow or cut link) drops.
+fn send(links: &Links, to: To, msg: &Msg, drops: &AtomicU64) {
+    let mut bytes = serde_json::to_vec(msg).expect("messages serialize");
+    bytes.push(b'\n');
+    let bytes: Arc<[u8]> = bytes.into();
+    let one = |l: &mpsc::Sender<Arc<[u8]>>| {
+        if l.try_send(bytes.clone()).is_err() {
+            drops.fetch_add(1, Relaxed);
         }
     };
-    // Proposer messages reveal nothing durable: the link tasks send them while this thread
-    // syncs. Everything else waits for the sync.
-    let (early, late): (Vec<_>, Vec<_>) = out.msgs.into_iter().partition(|(_, m)| !m.needs_sync());
-    for (to, m) in &early {
-        send(*to, m);
-    }
-    for (tag, r) in out.replies {
-        if let Some((conn, msg_id)) = waiting.remove(&tag) {
-            let _ = conn.send(reply_line(&msg_id, r));
+    match to {
+        To::One(i) => {
+            if let Some(Some(l)) = links.get(i) {
+                one(l)
+            }
         }
+        To::All => links.iter().flatten().for_each(one),
     }
-    storage.append(&out.records)?;
-    if let Some(s) = &out.snapshot {
-        storage.write_snapshot(s)?;
-    }
-    for (to, m) in &late {
-        send(*to, m);
-    }
-    Ok(())
 }
 
 fn reply_line(msg_id: &Json, r: OpResult) -> String {

@@ -8,12 +8,22 @@ use anyhow::{Context, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
 
 pub struct Storage {
     dir: PathBuf,
     wal: BufWriter<File>,
-    pub fsyncs: u64,
-    pub fsync_micros: u64,
+    dirty: bool,
+    pub stats: Arc<DiskStats>,
+}
+
+/// Disk counters, readable from other threads.
+#[derive(Default)]
+pub struct DiskStats {
+    pub fsyncs: AtomicU64,
+    pub fsync_micros: AtomicU64,
+    pub snapshots_written: AtomicU64,
 }
 
 impl Storage {
@@ -53,20 +63,26 @@ impl Storage {
         let storage = Storage {
             dir: dir.to_path_buf(),
             wal: BufWriter::with_capacity(1 << 16, wal),
-            fsyncs: 0,
-            fsync_micros: 0,
+            dirty: false,
+            stats: Arc::default(),
         };
         Ok((storage, Durable { snapshot, records }, incarnation))
     }
 
-    /// Appends records and syncs them (one fdatasync for the whole batch).
-    pub fn append(&mut self, records: &[Record]) -> Result<()> {
-        if records.is_empty() {
-            return Ok(());
-        }
+    /// Appends records (buffered; durable after the next [`Storage::sync`]).
+    pub fn write(&mut self, records: &[Record]) -> Result<()> {
         for r in records {
             serde_json::to_writer(&mut self.wal, r)?;
             self.wal.write_all(b"\n")?;
+            self.dirty = true;
+        }
+        Ok(())
+    }
+
+    /// Makes everything written so far durable: one fdatasync, if anything was written.
+    pub fn sync(&mut self) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
         }
         self.wal.flush()?;
         let t = std::time::Instant::now();
@@ -74,8 +90,11 @@ impl Storage {
             .get_ref()
             .sync_data()
             .context("fdatasync wal.log")?;
-        self.fsyncs += 1;
-        self.fsync_micros += t.elapsed().as_micros() as u64;
+        self.stats.fsyncs.fetch_add(1, Relaxed);
+        self.stats
+            .fsync_micros
+            .fetch_add(t.elapsed().as_micros() as u64, Relaxed);
+        self.dirty = false;
         Ok(())
     }
 
@@ -88,7 +107,8 @@ impl Storage {
         self.wal.flush()?;
         self.wal.get_ref().set_len(0).context("truncate wal.log")?;
         self.wal.get_ref().sync_data()?;
-        self.fsyncs += 3;
+        self.dirty = false;
+        self.stats.snapshots_written.fetch_add(1, Relaxed);
         Ok(())
     }
 }

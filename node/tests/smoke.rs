@@ -246,6 +246,34 @@ fn basic_survives_sigkill_and_restart() {
 }
 
 #[test]
+fn one_node_cluster_works_and_recovers() {
+    let mut c = Cluster::start(1, "multi", &[]);
+    c.client(0).write("y", 5);
+    c.kill(0);
+    c.launch(0);
+    assert_eq!(c.client(0).read("y"), json!(5));
+}
+
+#[test]
+fn bad_peer_list_is_a_clear_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_paxos-node"))
+        .args([
+            "--id",
+            "n1",
+            "--listen",
+            "127.0.0.1:1",
+            "--client",
+            "127.0.0.1:2",
+        ])
+        .args(["--peers", "n2=nowhere", "--data-dir", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--peers") && err.contains("n2"), "{err}");
+}
+
+#[test]
 fn many_requests_in_flight_on_one_connection() {
     let c = Cluster::start(3, "multi", &[]);
     let mut cl = c.client(1);

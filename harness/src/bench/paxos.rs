@@ -1,9 +1,165 @@
-//! (placeholder until its issue lands)
+//! `harness bench paxos`: throughput and latency of real paxos-node clusters, Basic vs Multi.
+//!
+//! For every combination of `--nodes`, `--variants` and `--workloads` it runs `harness test`
+//! (through [`crate::test_cmd::run_test`], proxies on every link, durability on, no faults, no
+//! linearizability check) `--runs` times and prints the median ops/s, p50 and p99, then the
+//! Multi/Basic throughput ratio. Targets on a 2-core machine: Multi >= 10,000 ops/s at
+//! concurrency 32, >= 10x Basic, p50 < 2 ms. A benchmark, not a test: it prints, never asserts.
+
+use crate::test_cmd::{run_test, TestArgs};
+use std::path::PathBuf;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Runs per configuration; figures are medians over them.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// Seconds of load per run.
+    #[arg(long, default_value_t = 10.0)]
+    seconds: f64,
+    /// Client processes.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Cluster sizes.
+    #[arg(long, value_delimiter = ',', default_value = "3,5")]
+    nodes: Vec<usize>,
+    /// Variants: basic, multi.
+    #[arg(long, value_delimiter = ',', default_value = "basic,multi")]
+    variants: Vec<String>,
+    /// Workloads: register, kv.
+    #[arg(long, value_delimiter = ',', default_value = "register,kv")]
+    workloads: Vec<String>,
+    /// Where the runs are stored.
+    #[arg(long, default_value = "results/bench-paxos")]
+    store: PathBuf,
+    /// Seconds without a reply before an operation counts as info.
+    #[arg(long, default_value_t = 5.0)]
+    op_timeout: f64,
+}
 
-pub fn run(_args: Args) -> u8 {
-    eprintln!("harness: 'bench paxos' is not implemented yet");
-    2
+struct Row {
+    nodes: usize,
+    variant: String,
+    workload: String,
+    ops: f64,
+    p50: f64,
+    p99: f64,
+}
+
+pub fn run(a: Args) -> u8 {
+    if a.runs == 0 || a.seconds <= 0.0 || a.concurrency == 0 {
+        eprintln!("harness bench paxos: --runs, --seconds and --concurrency must be positive");
+        return 2;
+    }
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("harness bench paxos: cannot start the async runtime: {e}");
+            return 2;
+        }
+    };
+    let mut rows = Vec::new();
+    for &nodes in &a.nodes {
+        for workload in &a.workloads {
+            for variant in &a.variants {
+                let mut ops = Vec::new();
+                let mut p50 = Vec::new();
+                let mut p99 = Vec::new();
+                for run in 0..a.runs {
+                    let argv = [
+                        "--nodes".to_string(),
+                        nodes.to_string(),
+                        "--variant".into(),
+                        variant.clone(),
+                        "--workload".into(),
+                        workload.clone(),
+                        "--concurrency".into(),
+                        a.concurrency.to_string(),
+                        "--time-limit".into(),
+                        a.seconds.to_string(),
+                        "--op-timeout".into(),
+                        a.op_timeout.to_string(),
+                        "--recovery-time".into(),
+                        "0".into(),
+                        "--nemesis".into(),
+                        "none".into(),
+                        "--seed".into(),
+                        (run as u64 + 1).to_string(),
+                        "--store".into(),
+                        a.store.display().to_string(),
+                        "--name".into(),
+                        format!("{variant}-{workload}-{nodes}n"),
+                        "--no-check".into(),
+                        "--quiet".into(),
+                    ];
+                    let args = match TestArgs::from_argv(argv) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            eprintln!("harness bench paxos: {e}");
+                            return 2;
+                        }
+                    };
+                    match rt.block_on(run_test(&args)) {
+                        Ok(o) => {
+                            eprintln!(
+                                "  {nodes} nodes {variant:5} {workload:8} run {}: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms ({})",
+                                run + 1,
+                                o.ops_per_sec,
+                                o.p50_ms.unwrap_or(f64::NAN),
+                                o.p99_ms.unwrap_or(f64::NAN),
+                                o.run_dir.display()
+                            );
+                            ops.push(o.ops_per_sec);
+                            p50.push(o.p50_ms.unwrap_or(f64::NAN));
+                            p99.push(o.p99_ms.unwrap_or(f64::NAN));
+                        }
+                        Err(e) => {
+                            eprintln!(
+                                "harness bench paxos: {nodes} nodes {variant} {workload}: {e:#}"
+                            );
+                            return 2;
+                        }
+                    }
+                }
+                rows.push(Row {
+                    nodes,
+                    variant: variant.clone(),
+                    workload: workload.clone(),
+                    ops: median(ops),
+                    p50: median(p50),
+                    p99: median(p99),
+                });
+            }
+        }
+    }
+    print_table(&rows, &a);
+    0
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn print_table(rows: &[Row], a: &Args) {
+    println!(
+        "paxos-node, concurrency {}, {} s per run, median of {} runs, durability on, no faults",
+        a.concurrency, a.seconds, a.runs
+    );
+    println!();
+    println!("| nodes | variant | workload | ops/s | p50 ms | p99 ms | multi/basic |");
+    println!("|---:|---|---|---:|---:|---:|---:|");
+    for r in rows {
+        let basic = rows
+            .iter()
+            .find(|b| b.variant == "basic" && b.nodes == r.nodes && b.workload == r.workload);
+        let ratio = match basic {
+            Some(b) if r.variant == "multi" && b.ops > 0.0 => format!("{:.1}x", r.ops / b.ops),
+            _ => String::new(),
+        };
+        println!(
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            r.nodes, r.variant, r.workload, r.ops, r.p50, r.p99, ratio
+        );
+    }
 }
