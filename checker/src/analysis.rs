@@ -11,7 +11,6 @@
 
 use crate::history::{Event, EventType, HistoryError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::io::BufRead;
 use std::path::Path;
 
 /// How a client operation ended.
@@ -193,41 +192,70 @@ impl Analysis {
     /// Reads a JSON-lines history straight into an analysis without keeping its events (a
     /// million-op history stays cheap). Like [`crate::history::read_jsonl_prefix`], stops at the
     /// first line that does not parse and returns that error beside the prefix's analysis.
+    /// Lines are parsed on all cores, a block at a time; pairing stays in history order.
     pub fn from_jsonl(path: &Path) -> Result<(Analysis, Option<HistoryError>), HistoryError> {
+        Analysis::from_jsonl_blocks(path, 16 << 20)
+    }
+
+    fn from_jsonl_blocks(
+        path: &Path,
+        block: usize,
+    ) -> Result<(Analysis, Option<HistoryError>), HistoryError> {
         let file = path.display().to_string();
         let io = |source| HistoryError::Io {
             file: file.clone(),
             source,
         };
-        let mut r =
-            std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(io)?);
+        let mut r = std::fs::File::open(path).map_err(io)?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
         let mut b = Builder::default();
-        let mut line = String::new();
-        for n in 1.. {
-            line.clear();
-            if r.read_line(&mut line).map_err(io)? == 0 {
+        let (mut buf, mut line_no) = (Vec::new(), 0usize);
+        loop {
+            let start = buf.len();
+            buf.resize(start + block, 0);
+            let n = read_full(&mut r, &mut buf[start..]).map_err(io)?;
+            buf.truncate(start + n);
+            let eof = n == 0;
+            // Parse whole lines only; a partial last line waits for the next block.
+            let end = if eof {
+                buf.len()
+            } else {
+                buf.iter().rposition(|&c| c == b'\n').map_or(0, |i| i + 1)
+            };
+            let pieces = split_lines(&buf[..end], threads);
+            let parsed: Vec<Vec<Parsed>> = std::thread::scope(|sc| {
+                let hs: Vec<_> = pieces
+                    .iter()
+                    .map(|p| {
+                        let p = p.strip_suffix(b"\n").unwrap_or(p);
+                        sc.spawn(move || p.split(|&c| c == b'\n').map(parse_lite).collect())
+                    })
+                    .collect();
+                hs.into_iter()
+                    .map(|h| h.join().expect("parser thread"))
+                    .collect()
+            });
+            let lines = parsed.into_iter().flat_map(|v| v.into_iter());
+            for item in lines {
+                line_no += 1;
+                match item {
+                    Parsed::Blank => {}
+                    Parsed::Client(time, p, kind, f) => b.client(time, p, kind, &f),
+                    Parsed::Nemesis(e) => b.nemesis(&e),
+                    Parsed::Bad(msg) => {
+                        let err = HistoryError::Parse {
+                            file: file.clone(),
+                            line: line_no,
+                            msg,
+                        };
+                        return Ok((b.finish(), Some(err)));
+                    }
+                }
+            }
+            if eof {
                 break;
             }
-            if line.trim().is_empty() {
-                continue;
-            }
-            let parsed = serde_json::from_str::<LiteEvent>(&line)
-                .map_err(|e| e.to_string())
-                .and_then(|lite| match lite.process.as_u64() {
-                    Some(p) => {
-                        b.client(lite.time, p, lite.kind, &lite.f);
-                        Ok(())
-                    }
-                    None => crate::history::parse_line(&line).map(|e| b.nemesis(&e)),
-                });
-            if let Err(msg) = parsed {
-                let err = HistoryError::Parse {
-                    file: file.clone(),
-                    line: n,
-                    msg,
-                };
-                return Ok((b.finish(), Some(err)));
-            }
+            buf.drain(..end);
         }
         Ok((b.finish(), None))
     }
@@ -559,6 +587,66 @@ struct LiteEvent<'a> {
     f: std::borrow::Cow<'a, str>,
 }
 
+/// One history line, parsed.
+enum Parsed<'a> {
+    Blank,
+    Client(u64, u64, EventType, std::borrow::Cow<'a, str>),
+    Nemesis(Event),
+    Bad(String),
+}
+
+fn parse_lite(line: &[u8]) -> Parsed<'_> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Parsed::Blank;
+    }
+    match serde_json::from_slice::<LiteEvent>(line) {
+        Ok(lite) => match lite.process.as_u64() {
+            Some(p) => Parsed::Client(lite.time, p, lite.kind, lite.f),
+            None => match std::str::from_utf8(line)
+                .map_err(|e| e.to_string())
+                .and_then(crate::history::parse_line)
+            {
+                Ok(e) => Parsed::Nemesis(e),
+                Err(msg) => Parsed::Bad(msg),
+            },
+        },
+        Err(e) => Parsed::Bad(e.to_string()),
+    }
+}
+
+/// Splits whole lines into about `n` pieces, each ending at a newline (or the end).
+fn split_lines(buf: &[u8], n: usize) -> Vec<&[u8]> {
+    let mut pieces = Vec::with_capacity(n);
+    let mut rest = buf;
+    for i in (1..=n).rev() {
+        if rest.is_empty() {
+            break;
+        }
+        let want = rest.len() / i;
+        let cut = match rest[want..].iter().position(|&c| c == b'\n') {
+            Some(j) if i > 1 => want + j + 1,
+            _ => rest.len(),
+        };
+        pieces.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    pieces
+}
+
+/// Reads until `buf` is full or the file ends.
+fn read_full(r: &mut impl std::io::Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Pairs invocations with completions and collects faults, one event at a time.
 #[derive(Default)]
 struct Builder {
@@ -732,6 +820,37 @@ mod tests {
         );
         assert_eq!(a.fs, vec!["write", "read"]);
         assert_eq!(a.counts_total().pending, 1);
+    }
+
+    #[test]
+    fn blocks_and_threads_keep_line_numbers() {
+        let mut text = String::new();
+        for i in 0..500u64 {
+            text += &format!(
+                "{{\"index\":{},\"time\":{},\"process\":{},\"type\":\"invoke\",\"f\":\"read\"}}\n\n",
+                2 * i,
+                10 * i,
+                i % 7
+            );
+            text += &format!(
+                "{{\"index\":{},\"time\":{},\"process\":{},\"type\":\"ok\",\"f\":\"read\",\"value\":1}}\n",
+                2 * i + 1,
+                10 * i + 5,
+                i % 7
+            );
+        }
+        text += "{\"index\":1000,\"time\":\"late\"}\n";
+        text += "{\"index\":1001,\"time\":9999,\"process\":1,\"type\":\"invoke\",\"f\":\"read\"}\n";
+        let path =
+            std::env::temp_dir().join(format!("analysis-blocks-{}.jsonl", std::process::id()));
+        std::fs::write(&path, &text).unwrap();
+        for block in [64, 1000, 1 << 20] {
+            let (a, err) = Analysis::from_jsonl_blocks(&path, block).unwrap();
+            let err = err.expect("bad line found").to_string();
+            assert!(err.contains(".jsonl:1501:"), "block {block}: {err}");
+            assert_eq!(a.counts_total().ok, 500, "block {block}");
+        }
+        std::fs::remove_file(&path).unwrap();
     }
 
     #[test]
