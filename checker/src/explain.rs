@@ -69,21 +69,32 @@ pub fn explain<P: PartModel>(
              possible values when it started were {values})"
         ),
     };
-    if !concurrent.is_empty() {
-        let list: Vec<String> = concurrent
-            .iter()
-            .take(LIST)
+    // Crashed ops overlap everything after their invoke: name them apart, briefly.
+    let (returned, crashed): (Vec<usize>, Vec<usize>) =
+        concurrent.iter().partition(|&&i| p.ops[i].ret.is_some());
+    let list = |ops: &mut dyn Iterator<Item = &usize>| -> Vec<String> {
+        ops.take(LIST)
             .map(|&i| format!("{} ({})", describe(p.source[i]), interval(p.source[i])))
-            .collect();
-        let more = concurrent.len().saturating_sub(LIST);
+            .collect()
+    };
+    if !returned.is_empty() {
+        let more = returned.len().saturating_sub(LIST);
+        let more = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
         text += &format!(
-            ". Concurrent with it: {}{}",
-            list.join(", "),
-            if more > 0 {
-                format!(" and {more} more")
-            } else {
-                String::new()
-            }
+            ". Concurrent with it: {}{more}",
+            list(&mut returned.iter()).join(", ")
+        );
+    }
+    if !crashed.is_empty() {
+        text += &format!(
+            ". {} earlier op{} with unknown outcome might also have taken effect ({})",
+            crashed.len(),
+            if crashed.len() == 1 { "" } else { "s" },
+            list(&mut crashed.iter().rev().take(3)).join(", ")
         );
     }
     text = format!("not linearizable: {}: {text}.", key_name(&p.key));
@@ -93,6 +104,9 @@ pub fn explain<P: PartModel>(
     } else {
         crate::shrink::shrink(p, blocked, deadline)
     };
+    if shrunk.len() == 1 && !minimal {
+        text += " (The history could not be shrunk within the time budget.)";
+    }
     if shrunk.len() > 1 {
         let list: Vec<String> = shrunk
             .iter()

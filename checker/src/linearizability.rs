@@ -15,7 +15,7 @@
 
 use crate::history::Event;
 use crate::model::{pair, Model, Operation, PartModel, Timed};
-use crate::verdict::{CheckOptions, CheckResult, Verdict};
+use crate::verdict::{CheckOptions, CheckResult, Verdict, DEFAULT_MEMORY_LIMIT};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -236,7 +236,7 @@ pub fn search<P: PartModel>(
                 if same == stack.len() && best.get(same) == Some(&i) {
                     same += 1;
                 }
-                let blind_pending = pend && part.is_blind(op);
+                let blind_pending = pend;
                 let old = std::mem::replace(&mut state, ns);
                 let forced = std::mem::take(&mut forcing);
                 stack.push(Frame {
@@ -573,7 +573,7 @@ fn check_parts<P: PartModel>(
             let cancelled = || first_invalid.load(Ordering::Relaxed) < i;
             let budget = Budget {
                 deadline,
-                memory_limit: opts.memory_limit_bytes,
+                memory_limit: Some(opts.memory_limit_bytes.unwrap_or(DEFAULT_MEMORY_LIMIT)),
                 memory_used: &memory,
                 cancelled: &cancelled,
             };

@@ -98,6 +98,11 @@ pub fn shrink<P: PartModel>(
         Some(false) => (0..p.ops.len()).filter(|&i| i != blocked).collect(),
         None => return (vec![blocked], false),
     };
+    // Nearest ops first: ddmin keeps the first half when it can, so the result stays close to
+    // the failure instead of building some other violation out of distant ops.
+    let mut start = start;
+    let at = p.ops[blocked].call;
+    start.sort_by_key(|&i| p.ops[i].call.abs_diff(at));
     let (mut kept, minimal) = ddmin(start, &mut fails);
     kept.push(blocked);
     kept.sort_unstable();

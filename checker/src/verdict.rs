@@ -22,10 +22,17 @@ impl Verdict {
     }
 }
 
-/// Budgets for one check. `None` means no limit.
+/// The memory cap used when [`CheckOptions::memory_limit_bytes`] is `None`: 1 GiB.
+pub const DEFAULT_MEMORY_LIMIT: u64 = 1 << 30;
+
+/// Budgets for one check. When one runs out the verdict is `unknown`, saying which and how far
+/// the search got.
 #[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
+    /// `None`: no time limit.
     pub time_limit: Option<Duration>,
+    /// Memory for search state (caches, stacks) over all keys at once. `None`: the default,
+    /// [`DEFAULT_MEMORY_LIMIT`]; `Some(u64::MAX)` for none.
     pub memory_limit_bytes: Option<u64>,
     /// Worker threads for independent keys; 0 = all cores.
     pub threads: usize,
