@@ -11,10 +11,10 @@ mod cluster;
 mod history;
 mod nemesis;
 mod progress;
-mod store;
 mod proxy;
-mod schedule;
 mod report_cmd;
+mod schedule;
+mod store;
 mod suite;
 mod test_cmd;
 
