@@ -15,8 +15,8 @@ use workloads::{check, Workload};
 
 /// Simulates `procs` clients doing `ops` read/write/cas ops over `keys` keys (values 0..5).
 /// Each op takes effect at a random moment between its invoke and its completion; about 1 in
-/// 200 ops (times `crash`) crashes (info), after or before taking effect (then it may still take effect later or
-/// never); a cas whose `from` differs fails with precondition-failed.
+/// 200 ops (times `crash`) crashes (info), after or before taking effect (then it may still take
+/// effect later, or never); a cas whose `from` differs fails with precondition-failed.
 fn history(seed: u64, procs: usize, keys: usize, ops: usize, crash: f64) -> Vec<Event> {
     let mut rng = SmallRng::seed_from_u64(seed);
     let mut values: Vec<Option<i64>> = vec![None; keys];
@@ -29,11 +29,6 @@ fn history(seed: u64, procs: usize, keys: usize, ops: usize, crash: f64) -> Vec<
     let mut invoked = 0;
     let mut time = 0u64;
     let key_name = |k: usize| (keys > 1).then(|| format!("k{k}"));
-    let crash = if std::env::var("BENCH_NO_CRASH").is_ok() {
-        0.0
-    } else {
-        1.0
-    };
     while invoked < ops || slots.iter().any(|s| s.1.is_some()) {
         time += rng.gen_range(1_000..50_000);
         let s = rng.gen_range(0..procs);
