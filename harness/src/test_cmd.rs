@@ -21,6 +21,7 @@ use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 use workloads::Workload;
 
 /// `--variant`: passed to the default node as `--variant basic|multi`.
@@ -327,9 +328,12 @@ pub async fn run_test(args: &TestArgs) -> Result<RunOutcome> {
         }
     };
     let run = RunDir::create(&args.store, &name)?;
-    let result = run_in(&args, seed, &name, bin, node_args, &run).await;
+    let span = run.span();
+    let result = run_in(&args, seed, &name, bin, node_args, &run)
+        .instrument(span.clone())
+        .await;
     if let Err(e) = &result {
-        tracing::error!("run failed: {e:#}");
+        span.in_scope(|| tracing::error!("run failed: {e:#}"));
     }
     result
 }
