@@ -171,25 +171,34 @@ async fn spawn_node(mut cmd: Command) -> std::io::Result<Child> {
 // ---------------------------------------------------------------------------------------------
 // Finding the node binary.
 
-/// The default node binary: `paxos-node` next to the harness executable. When missing and the
-/// harness was built from this workspace, builds it with cargo (same profile); otherwise a clear
-/// error that says how to build it.
+/// The default node binary: `paxos-node` next to the harness executable. When the harness was
+/// built from this workspace and that binary is missing or older than the node's sources, builds
+/// it with cargo (same profile; `cargo run` builds only the harness). Otherwise, when missing, a
+/// clear error that says how to build it.
 pub fn default_node_bin() -> Result<PathBuf> {
     let exe = std::env::current_exe().context("cannot locate the harness executable")?;
     let dir = exe
         .parent()
         .context("harness executable has no directory")?;
     let bin = dir.join("paxos-node");
-    if bin.is_file() {
-        return Ok(bin);
-    }
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    if !workspace.join("node/Cargo.toml").is_file() {
+    let node_crate = workspace.join("node");
+    if !node_crate.join("Cargo.toml").is_file() {
+        if bin.is_file() {
+            return Ok(bin);
+        }
         bail!(
             "node binary {} not found; build it with `cargo build --release -p paxos-node` \
              or pass --node-bin PATH",
             bin.display()
         );
+    }
+    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
+    let sources = newest_mtime(&node_crate);
+    if let (Some(built), Some(sources)) = (built, sources) {
+        if built >= sources {
+            return Ok(bin);
+        }
     }
     let release = dir.file_name().is_some_and(|n| n != "debug");
     let target_dir = dir
@@ -205,8 +214,13 @@ pub fn default_node_bin() -> Result<PathBuf> {
         cmd.arg("--release");
     }
     eprintln!(
-        "harness: {} is missing; building it: cargo build -p paxos-node{}",
+        "harness: {} is {}; building it: cargo build -p paxos-node{}",
         bin.display(),
+        if built.is_some() {
+            "older than node/src"
+        } else {
+            "missing"
+        },
         if release { " --release" } else { "" }
     );
     let status = cmd
@@ -219,6 +233,26 @@ pub fn default_node_bin() -> Result<PathBuf> {
         );
     }
     Ok(bin)
+}
+
+/// The newest modification time of `Cargo.toml` and any file under `src/` of a crate.
+fn newest_mtime(krate: &Path) -> Option<std::time::SystemTime> {
+    fn walk(p: &Path, newest: &mut Option<std::time::SystemTime>) {
+        let Ok(meta) = std::fs::metadata(p) else {
+            return;
+        };
+        if meta.is_dir() {
+            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
+                walk(&e.path(), newest);
+            }
+        } else if let Ok(t) = meta.modified() {
+            *newest = (*newest).max(Some(t));
+        }
+    }
+    let mut newest = None;
+    walk(&krate.join("Cargo.toml"), &mut newest);
+    walk(&krate.join("src"), &mut newest);
+    newest
 }
 
 /// Checks that `bin` exists and is executable; the error names the flag.
