@@ -16,6 +16,14 @@ use workloads::knossos::{MultiRegister, Mutex};
 use workloads::models::{Kv, Register};
 use workloads::Workload;
 
+/// `println!` that ignores a closed stdout (`harness check ... | head`) instead of panicking.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ModelArg {
     /// One read/write/cas register.
@@ -212,7 +220,7 @@ fn ms(d: Duration) -> f64 {
 
 fn print_text(o: &FileOutcome) {
     match &o.result {
-        Err(e) => println!("{}: ERROR (bad input)\n  {e}", o.path),
+        Err(e) => say!("{}: ERROR (bad input)\n  {e}", o.path),
         Ok(r) => {
             let verdict = match r.verdict {
                 Verdict::Valid => "VALID",
@@ -220,7 +228,7 @@ fn print_text(o: &FileOutcome) {
                 Verdict::Unknown => "UNKNOWN",
             };
             let c = o.counts.clone().unwrap_or(Value::Null);
-            println!(
+            say!(
                 "{}: {verdict} ({} model, {} format): {} ops, {} key{}, {} states; \
                  events: {} invoke, {} ok, {} fail, {} info, {} nemesis; parse {:.2} ms, check {:.2} ms",
                 o.path,
@@ -239,12 +247,10 @@ fn print_text(o: &FileOutcome) {
                 ms(o.check),
             );
             for line in r.explanation.lines() {
-                println!("  {line}");
+                say!("  {line}");
             }
             if o.synthetic_times && r.verdict != Verdict::Valid {
-                println!(
-                    "  (the file has no times: times above count 1 ms per event, in file order)"
-                );
+                say!("  (the file has no times: times above count 1 ms per event, in file order)");
             }
         }
     }
@@ -325,9 +331,9 @@ pub fn run_check(args: CheckArgs) -> u8 {
                 "exit_code": code,
             }
         });
-        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        say!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else if outcomes.len() > 1 || errors > 0 {
-        println!(
+        say!(
             "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {errors} bad input; \
              parse {:.1} ms + check {:.1} ms = {:.1} ms total",
             outcomes.len(),
@@ -396,7 +402,7 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
         serde_json::to_value(&result).map_err(|e| e.to_string())?,
     );
     write_json(&results_path, &results)?;
-    println!(
+    say!(
         "{}: {:?} ({} ops, {} keys, check {:.1} ms); rewrote {}",
         dir.display(),
         result.verdict,
@@ -406,10 +412,10 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
         results_path.display()
     );
     for line in result.explanation.lines() {
-        println!("  {line}");
+        say!("  {line}");
     }
     match crate::report_cmd::after_analyze(dir) {
-        Ok(report) => println!("report: {}", report.display()),
+        Ok(report) => say!("report: {}", report.display()),
         Err(e) => eprintln!("harness analyze: report not written: {e}"),
     }
     Ok(result.verdict)

@@ -162,14 +162,6 @@ fn bad_input_names_file_line_and_problem() {
     let e = err("hello\nworld\n", Format::JepsenLog);
     assert!(e.contains("no `jepsen.util -` op lines"), "{e}");
     let e = err(
-        "INFO  jepsen.util - 1\t:invoke\t:write\t1\nINFO  jepsen.util - 1\t:info\t:write\t:timed-out\nINFO  jepsen.util - 1\t:invoke\t:read\tnil\n",
-        Format::JepsenLog,
-    );
-    assert!(
-        e.starts_with("h:3: process 1 reappears after its `info` on line 2"),
-        "{e}"
-    );
-    let e = err(
         "{:process 0, :type :invoke, :f :get, :value nil}",
         Format::PorcupineKv,
     );
