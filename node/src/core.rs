@@ -3,8 +3,8 @@
 //! Inputs are timer ticks, peer messages and client operations ([`Input`]); effects are collected
 //! in an [`Output`]: acceptor records to make durable, peer messages and client replies. The shell
 //! must make a batch's `records` (and `snapshot`) durable in batch order, and hold back each
-//! effect until what [`Msg::durability`] asks for is durable: client replies wait for earlier
-//! batches (for this batch too on a one-node cluster). The core never waits for the disk. It
+//! effect until what [`Msg::durability`] asks for is durable: `replies` wait for earlier batches
+//! (for this batch too on a one-node cluster), `free_replies` for nothing. The core never waits for the disk. It
 //! reads no clock and does no I/O; time is the number of ticks it has been given, randomness a
 //! seeded RNG.
 
@@ -113,7 +113,7 @@ impl Default for Timing {
             lease: 40,
             snapshot_every: 1000,
             keep_tail: 200,
-            window: 8,
+            window: 4,
             max_batch: 1000,
         }
     }
@@ -188,7 +188,11 @@ pub struct Output {
     pub records: Vec<Record>,
     pub snapshot: Option<Snapshot>,
     pub msgs: Vec<(To, Msg)>,
+    /// Replies that wait for every earlier batch's sync (they may count this node's own vote).
     pub replies: Vec<(u64, OpResult)>,
+    /// Replies that may leave at once: their slots were decided by a peer, so the decision is
+    /// durable on a majority already.
+    pub free_replies: Vec<(u64, OpResult)>,
 }
 
 impl Output {
@@ -197,6 +201,7 @@ impl Output {
             && self.snapshot.is_none()
             && self.msgs.is_empty()
             && self.replies.is_empty()
+            && self.free_replies.is_empty()
     }
 }
 
@@ -287,6 +292,8 @@ pub struct Core {
     // learner
     app: AppState,
     decided: BTreeMap<Slot, Value>,
+    /// Decided slots, not yet applied, that this node decided itself (counting its own vote).
+    own_decided: std::collections::BTreeSet<Slot>,
     last_snap: Arc<AppState>,
     known_commit: Slot,
     catchup_peer: usize,
@@ -356,6 +363,7 @@ impl Core {
             app,
             acc,
             decided: BTreeMap::new(),
+            own_decided: Default::default(),
             known_commit: applied,
             catchup_peer: 0,
             last_catchup: 0,
@@ -1086,6 +1094,7 @@ impl Core {
         p.acks |= Self::bit(from);
         if p.acks.count_ones() >= maj {
             let p = self.proposals.remove(&slot).expect("present");
+            self.own_decided.insert(slot);
             self.learn(slot, p.value);
             self.broadcast_others(Msg::Decide { slot, ballot });
         }
@@ -1242,6 +1251,7 @@ impl Core {
         let value = i.value.clone().expect("checked");
         self.inst = None;
         self.attempts = 0;
+        self.own_decided.insert(slot);
         self.learn(slot, value);
         self.broadcast_others(Msg::Decide { slot, ballot });
         self.basic_next();
@@ -1283,13 +1293,18 @@ impl Core {
 
     fn apply_ready(&mut self) {
         while let Some(v) = self.decided.get(&self.app.applied).cloned() {
+            let own = self.own_decided.remove(&self.app.applied);
             for cmd in v.iter() {
                 let Some(res) = self.app.apply(cmd) else {
                     continue;
                 };
                 if cmd.id.origin == self.origin {
                     if let Some(p) = self.pending.remove(&cmd.id.seq) {
-                        self.reply(p.tag, res);
+                        if own {
+                            self.reply(p.tag, res);
+                        } else {
+                            self.out.free_replies.push((p.tag, res));
+                        }
                     }
                 }
             }
@@ -1369,6 +1384,7 @@ impl Core {
         self.app = (*s).clone();
         let a = s.applied;
         self.decided = self.decided.split_off(&a);
+        self.own_decided = self.own_decided.split_off(&a);
         self.acc.slots = self.acc.slots.split_off(&a);
         self.acc.floor = self.acc.floor.max(a);
         self.last_snap = s;

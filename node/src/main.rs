@@ -2,7 +2,7 @@
 //! contract (docs/node-contract.md).
 
 use clap::Parser;
-use paxos_node::core::{Bugs, Variant};
+use paxos_node::core::{Bugs, Timing, Variant};
 use paxos_node::shell::{self, ShellConfig};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +36,12 @@ struct Args {
     /// Timer tick in milliseconds (timeouts are counted in ticks).
     #[arg(long, default_value_t = 5)]
     tick_ms: u64,
+    /// Multi-Paxos: slots in flight at once (fewer means bigger batches).
+    #[arg(long, default_value_t = Timing::default().window)]
+    window: usize,
+    /// Multi-Paxos: commands per slot at most.
+    #[arg(long, default_value_t = Timing::default().max_batch)]
+    max_batch: usize,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -99,6 +105,11 @@ fn main() {
         },
         bugs,
         tick: Duration::from_millis(args.tick_ms.max(1)),
+        timing: Timing {
+            window: args.window.max(1),
+            max_batch: args.max_batch.max(1),
+            ..Timing::default()
+        },
     };
     if let Err(e) = shell::run(cfg) {
         eprintln!("paxos-node: {e:#}");

@@ -32,6 +32,7 @@ pub struct ShellConfig {
     pub variant: Variant,
     pub bugs: Bugs,
     pub tick: Duration,
+    pub timing: Timing,
 }
 
 type Line = mpsc::UnboundedSender<String>;
@@ -67,7 +68,7 @@ pub fn run(cfg: ShellConfig) -> Result<()> {
         bugs: cfg.bugs,
         incarnation,
         seed: incarnation.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ me as u64,
-        timing: Timing::default(),
+        timing: cfg.timing.clone(),
     };
     let core = Core::new(core_cfg, durable);
     storage.write_snapshot(&core.durable_snapshot())?;
@@ -245,6 +246,11 @@ fn core_loop(
                 Durability::Nothing => send(&links, to, &m, &st.peer_drops),
                 Durability::EarlierBatches if !single => job.after_earlier.push((to, m)),
                 _ => job.after_this.push((to, m)),
+            }
+        }
+        for (tag, r) in out.free_replies {
+            if let Some((conn, msg_id)) = waiting.remove(&tag) {
+                let _ = conn.send(reply_line(&msg_id, r));
             }
         }
         job.replies = out

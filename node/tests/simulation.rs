@@ -336,6 +336,10 @@ impl Sim {
                 }
             }
         }
+        for (tag, result) in out.free_replies {
+            let d = self.rng.gen_range(50..500);
+            self.at(self.now + d, Ev::Reply { tag, result });
+        }
         let mut job = Job {
             records: out.records,
             snapshot: out.snapshot,
