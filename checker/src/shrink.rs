@@ -2,9 +2,10 @@
 //! to a 1-minimal set (removing any single op makes it linearizable).
 //!
 //! Removing ops from a history can itself break linearizability (drop the write a read saw), so a
-//! candidate only counts as failing if it still contains the op the search could not linearize
-//! and passes the model's cheap pre-check (every value read has a writer in the set). That keeps
-//! the result about the real violation rather than about ops the shrinker removed.
+//! candidate only counts as failing if the search still fails at the op it could not linearize
+//! in the full history, and the set passes the model's cheap pre-check (every value read has a
+//! writer in the set). That keeps the result about the real violation rather than about ops the
+//! shrinker removed.
 
 use crate::linearizability::{search, Budget, Prepared, Search};
 use crate::model::{PartModel, Timed};
@@ -77,15 +78,20 @@ pub fn shrink<P: PartModel>(
         cancelled: &never,
     };
     let mut fails = |subset: &[usize]| -> Option<bool> {
+        // Searches shorter than the search's own budget check interval never look at the clock.
+        if Instant::now() >= deadline {
+            return None;
+        }
         let mut idx: Vec<usize> = subset.iter().copied().chain([blocked]).collect();
         idx.sort_unstable();
         let ops: Vec<Timed<P::Op>> = idx.iter().map(|&i| p.ops[i].clone()).collect();
         if p.part.impossible(&ops).is_some() {
             return Some(false);
         }
+        // It must still fail at the same op, not at some other op the removals broke.
         match search(&p.part, &ops, &budget, &mut |_| true).0 {
             Search::Linearizable => Some(false),
-            Search::NotLinearizable { .. } => Some(true),
+            Search::NotLinearizable { blocked: b, .. } => Some(idx[b] == blocked),
             Search::OutOfBudget { .. } => None,
         }
     };

@@ -382,7 +382,7 @@ fn reference_ops(ops: &[GenOp]) -> Vec<(Op, usize, Option<usize>)> {
 fn fast_search_agrees_with_the_reference() {
     let mut rng = SmallRng::seed_from_u64(3);
     let (mut valid, mut invalid) = (0, 0);
-    for round in 0..4000 {
+    for round in 0..3000 {
         let ops = random_history(&mut rng);
         let want = reference(&reference_ops(&ops));
         let got = check(&ops);

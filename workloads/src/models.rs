@@ -161,10 +161,17 @@ impl PartModel for RegisterPart {
     /// A completed read (or cas) of a value that no write or cas invoked before it returned could
     /// have produced.
     fn impossible(&self, ops: &[Timed<RegOp>]) -> Option<(usize, String)> {
-        let mut first_writer = vec![usize::MAX; self.values.len()];
-        for t in ops {
+        // The two earliest writers of each value (call position, op), so an op is never its own.
+        let mut writers = vec![[(usize::MAX, usize::MAX); 2]; self.values.len()];
+        for (i, t) in ops.iter().enumerate() {
             if let RegOp::Write(v) | RegOp::Cas(_, v) = t.op {
-                first_writer[v as usize] = first_writer[v as usize].min(t.call);
+                let w = &mut writers[v as usize];
+                if (t.call, i) < w[0] {
+                    w[1] = w[0];
+                    w[0] = (t.call, i);
+                } else if (t.call, i) < w[1] {
+                    w[1] = (t.call, i);
+                }
             }
         }
         ops.iter().enumerate().find_map(|(i, t)| {
@@ -172,7 +179,9 @@ impl PartModel for RegisterPart {
                 return None;
             };
             let ret = t.ret?;
-            (v != self.init && first_writer[v as usize] > ret).then(|| {
+            let w = writers[v as usize];
+            let first = if w[0].1 == i { w[1].0 } else { w[0].0 };
+            (v != self.init && first > ret).then(|| {
                 (
                     i,
                     format!(
@@ -203,5 +212,26 @@ mod tests {
         assert_eq!(p.step(&1, &RegOp::CasFailed(1)), None);
         assert_eq!(p.step(&1, &RegOp::CasFailed(2)), Some(1));
         assert_eq!(p.show_state(&0), "null (never written)");
+    }
+
+    #[test]
+    fn precheck_finds_reads_of_values_nobody_wrote() {
+        let p = RegisterPart {
+            values: vec![Value::Null, 1.into(), 2.into()],
+            init: 0,
+        };
+        let t = |op, call, ret| Timed {
+            op,
+            call,
+            ret: Some(ret),
+        };
+        // A cas from 2 to 2 cannot justify itself.
+        let ops = [t(RegOp::Write(1), 0, 1), t(RegOp::Cas(2, 2), 2, 3)];
+        assert_eq!(p.impossible(&ops).map(|x| x.0), Some(1));
+        // A write of 2 invoked before the read returned can.
+        let ops = [t(RegOp::Read(2), 0, 3), t(RegOp::Write(2), 2, 5)];
+        assert_eq!(p.impossible(&ops), None);
+        let ops = [t(RegOp::Read(2), 0, 3), t(RegOp::Write(2), 4, 5)];
+        assert!(p.impossible(&ops).unwrap().1.contains("no write of 2"));
     }
 }
