@@ -483,7 +483,14 @@ fn classify(f: &str) -> Option<(bool, String)> {
 }
 
 /// Node names an event acts on; `None` means the whole cluster (or unknown).
-fn targets(kind: &str, v: &serde_json::Value) -> Option<Vec<String>> {
+fn targets(kind: &str, start: bool, v: &serde_json::Value) -> Option<Vec<String>> {
+    if kind == "partition" && start {
+        // A partition is labelled by its topology (`majority`, `bridge`, ...) when given.
+        let topology = v.get("topology").or(Some(v).filter(|v| v.is_string()));
+        return topology
+            .and_then(|t| t.as_str())
+            .map(|t| vec![t.to_string()]);
+    }
     if kind != "pause" && kind != "kill" {
         return None;
     }
@@ -515,7 +522,7 @@ impl FaultTracker {
         let Some((start, kind)) = classify(&e.f) else {
             return;
         };
-        let tg = targets(&kind, &e.value);
+        let tg = targets(&kind, start, &e.value);
         if start {
             let keys: Vec<Option<String>> = match &tg {
                 Some(names) => names.iter().cloned().map(Some).collect(),
@@ -791,7 +798,7 @@ mod tests {
         assert_eq!(
             spans,
             vec![
-                ("partition", None, 0, 20, true),
+                ("partition", Some("majority"), 0, 20, true),
                 ("kill", Some("n1"), 5, 9, false),
                 ("kill", Some("n2"), 5, 7, false)
             ]
