@@ -561,7 +561,7 @@ mod tests {
             "[[test]]\nname = \"x\"\nnodes = 3\ntime_limit = 2.5\nconcurrency = 4\nrate = 50\n\
              recovery_time = 1.5\nop_timeout = 0.5\nseeds = [9]\nnode_args = [\"--v\"]\n\
              bugs = [\"local-read\"]\nexpect = \"invalid\"\nvariants = [\"basic\"]\n\
-             workloads = [\"kv\"]\nfaults = [\"none\"]\n",
+             workloads = [\"kv\"]\nfaults = [\"none\"]\ncheck_time_limit = 7\n",
             Path::new("x.toml"),
         )
         .unwrap();
@@ -574,6 +574,7 @@ mod tests {
         assert_eq!(a.rate, Some(50.0));
         assert_eq!(a.recovery_time, 1.5);
         assert_eq!(a.op_timeout, 0.5);
+        assert_eq!(a.check_time_limit, 7.0);
         assert_eq!(a.seed, Some(9));
         assert_eq!(a.variant, crate::test_cmd::Variant::Basic);
         assert_eq!(a.workload, workloads::Workload::Kv);

@@ -99,6 +99,7 @@ struct Fields {
     partition_mode: Option<String>,
     net_latency: Option<f64>,
     net_jitter: Option<f64>,
+    check_time_limit: Option<f64>,
     node_bin: Option<String>,
     node_args: Option<Vec<String>>,
     bugs: Option<Vec<String>>,
@@ -159,6 +160,7 @@ pub struct RunSpec {
     pub partition_mode: Option<String>,
     pub net_latency: Option<f64>,
     pub net_jitter: Option<f64>,
+    pub check_time_limit: Option<f64>,
     pub node_bin: Option<String>,
     pub node_args: Vec<String>,
     pub harness_args: Vec<String>,
@@ -220,6 +222,9 @@ impl RunSpec {
         }
         if let Some(t) = self.net_jitter {
             push("--net-jitter", secs(t));
+        }
+        if let Some(t) = self.check_time_limit {
+            push("--check-time-limit", secs(t));
         }
         if let Some(b) = &self.node_bin {
             push("--node-bin", b.clone());
@@ -467,6 +472,8 @@ fn expand(
         .map_err(|m| err("recovery_time", m))?;
     positive(pick(&e.net_latency, &d.net_latency), true).map_err(|m| err("net_latency", m))?;
     positive(pick(&e.net_jitter, &d.net_jitter), true).map_err(|m| err("net_jitter", m))?;
+    positive(pick(&e.check_time_limit, &d.check_time_limit), false)
+        .map_err(|m| err("check_time_limit", m))?;
     if pick(&e.concurrency, &d.concurrency) == Some(0) {
         return Err(err("concurrency", "must be at least 1".into()));
     }
@@ -561,6 +568,7 @@ fn expand(
                             partition_mode: pick(&e.partition_mode, &d.partition_mode),
                             net_latency: pick(&e.net_latency, &d.net_latency),
                             net_jitter: pick(&e.net_jitter, &d.net_jitter),
+                            check_time_limit: pick(&e.check_time_limit, &d.check_time_limit),
                             node_bin: node_bin.clone(),
                             node_args: pick(&e.node_args, &d.node_args).unwrap_or_default(),
                             harness_args: pick(&e.harness_args, &d.harness_args)
@@ -935,6 +943,7 @@ node_args = ["--verbose"]
 bugs = ["lease-read", "local-read"]
 expect = "invalid"
 harness_args = ["--op-timeout", "2"]
+check_time_limit = 45
 "#)
         .unwrap();
         let a = s.runs[0].harness_args(Path::new("/tmp/st"));
@@ -953,6 +962,7 @@ harness_args = ["--op-timeout", "2"]
             "--recovery-time 1",
             "--nemesis-interval 2",
             "--op-timeout 2",
+            "--check-time-limit 45",
         ] {
             assert!(joined.contains(want), "{want:?} missing from {joined}");
         }
