@@ -6,34 +6,37 @@
 //! Hand-written rather than a crate because we need line numbers per form and a streaming read of
 //! many top-level forms; both are a few lines here.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// One EDN value.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Edn {
+/// Borrows from the text it was read from: keywords, symbols and escape-free strings cost no
+/// allocation.
+pub enum Edn<'a> {
     Nil,
     Bool(bool),
     Int(i64),
     Float(f64),
-    Str(String),
+    Str(Cow<'a, str>),
     /// Without the leading `:`.
-    Keyword(String),
-    Symbol(String),
+    Keyword(&'a str),
+    Symbol(&'a str),
     Char(char),
-    Vector(Vec<Edn>),
-    List(Vec<Edn>),
-    Set(Vec<Edn>),
+    Vector(Vec<Edn<'a>>),
+    List(Vec<Edn<'a>>),
+    Set(Vec<Edn<'a>>),
     /// Key-value pairs in file order (histories are small maps; a Vec beats a HashMap here).
-    Map(Vec<(Edn, Edn)>),
-    Tagged(String, Box<Edn>),
+    Map(Vec<(Edn<'a>, Edn<'a>)>),
+    Tagged(&'a str, Box<Edn<'a>>),
 }
 
-impl Edn {
+impl<'a> Edn<'a> {
     /// Looks up a keyword key in a map (also looks inside a tagged map, e.g. a Jepsen `Op` record).
-    pub fn get(&self, keyword: &str) -> Option<&Edn> {
+    pub fn get(&self, keyword: &str) -> Option<&Edn<'a>> {
         match self {
             Edn::Map(pairs) => pairs.iter().find_map(|(k, v)| match k {
-                Edn::Keyword(name) if name == keyword => Some(v),
+                Edn::Keyword(name) if *name == keyword => Some(v),
                 _ => None,
             }),
             Edn::Tagged(_, inner) => inner.get(keyword),
@@ -52,7 +55,8 @@ impl Edn {
     /// The name of a keyword, symbol or string; `None` for anything else.
     pub fn as_name(&self) -> Option<&str> {
         match self {
-            Edn::Keyword(s) | Edn::Symbol(s) | Edn::Str(s) => Some(s),
+            Edn::Keyword(s) | Edn::Symbol(s) => Some(s),
+            Edn::Str(s) => Some(s),
             _ => None,
         }
     }
@@ -68,7 +72,8 @@ impl Edn {
             Edn::Float(f) => serde_json::Number::from_f64(*f)
                 .map(Value::Number)
                 .unwrap_or(Value::Null),
-            Edn::Str(s) | Edn::Keyword(s) | Edn::Symbol(s) => Value::String(s.clone()),
+            Edn::Str(s) => Value::String(s.to_string()),
+            Edn::Keyword(s) | Edn::Symbol(s) => Value::String(s.to_string()),
             Edn::Char(c) => Value::String(c.to_string()),
             Edn::Vector(v) | Edn::List(v) | Edn::Set(v) => {
                 Value::Array(v.iter().map(Edn::to_json).collect())
@@ -90,9 +95,14 @@ impl Edn {
     }
 }
 
-impl fmt::Display for Edn {
+impl fmt::Display for Edn<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fn seq(f: &mut fmt::Formatter<'_>, open: &str, items: &[Edn], close: &str) -> fmt::Result {
+        fn seq(
+            f: &mut fmt::Formatter<'_>,
+            open: &str,
+            items: &[Edn<'_>],
+            close: &str,
+        ) -> fmt::Result {
             f.write_str(open)?;
             for (i, x) in items.iter().enumerate() {
                 if i > 0 {
@@ -143,7 +153,7 @@ impl fmt::Display for EdnError {
 }
 
 /// Reads every top-level form of `text`, each with the line it starts on.
-pub fn read_all(text: &str) -> Result<Vec<(usize, Edn)>, EdnError> {
+pub fn read_all(text: &str) -> Result<Vec<(usize, Edn<'_>)>, EdnError> {
     let mut r = Reader::new(text);
     let mut out = Vec::new();
     while let Some(item) = r.next_form()? {
@@ -155,7 +165,7 @@ pub fn read_all(text: &str) -> Result<Vec<(usize, Edn)>, EdnError> {
 /// Reads a history file's operations: either ONE top-level vector or list of forms (Knossos'
 /// `history.edn`) or a stream of top-level forms (Jepsen's newer one-op-per-line `history.edn`,
 /// Porcupine's kv files). Returns each op with the line it starts on.
-pub fn read_ops(text: &str) -> Result<Vec<(usize, Edn)>, EdnError> {
+pub fn read_ops(text: &str) -> Result<Vec<(usize, Edn<'_>)>, EdnError> {
     let mut r = Reader::new(text);
     let Some((line, first)) = r.next_form_with(true)? else {
         return Ok(Vec::new());
@@ -186,7 +196,7 @@ pub fn read_ops(text: &str) -> Result<Vec<(usize, Edn)>, EdnError> {
 }
 
 /// A short description for error messages: the form itself, cut to a readable length.
-pub fn describe(e: &Edn) -> String {
+pub fn describe(e: &Edn<'_>) -> String {
     let s = e.to_string();
     if s.chars().count() > 60 {
         let cut: String = s.chars().take(57).collect();
@@ -202,7 +212,7 @@ struct Reader<'a> {
     pos: usize,
     line: usize,
     /// Filled by `next_form_with(true)`: the elements of the top-level collection with their lines.
-    element_lines: Vec<(usize, Edn)>,
+    element_lines: Vec<(usize, Edn<'a>)>,
 }
 
 impl<'a> Reader<'a> {
@@ -249,13 +259,16 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn next_form(&mut self) -> Result<Option<(usize, Edn)>, EdnError> {
+    fn next_form(&mut self) -> Result<Option<(usize, Edn<'a>)>, EdnError> {
         self.next_form_with(false)
     }
 
     /// Reads the next form; `None` at end of input. With `record_elements`, a top-level vector or
     /// list also records each element's starting line in `element_lines` (moved, not cloned).
-    fn next_form_with(&mut self, record_elements: bool) -> Result<Option<(usize, Edn)>, EdnError> {
+    fn next_form_with(
+        &mut self,
+        record_elements: bool,
+    ) -> Result<Option<(usize, Edn<'a>)>, EdnError> {
         loop {
             self.skip_ws();
             let Some(c) = self.peek() else {
@@ -290,7 +303,7 @@ impl<'a> Reader<'a> {
         &mut self,
         close: u8,
         open_line: usize,
-        out: &mut Vec<(usize, Edn)>,
+        out: &mut Vec<(usize, Edn<'a>)>,
     ) -> Result<(), EdnError> {
         loop {
             self.skip_ws();
@@ -331,13 +344,13 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn read_seq(&mut self, close: u8, open_line: usize) -> Result<Vec<Edn>, EdnError> {
+    fn read_seq(&mut self, close: u8, open_line: usize) -> Result<Vec<Edn<'a>>, EdnError> {
         let mut items = Vec::new();
         self.read_seq_into(close, open_line, &mut items)?;
         Ok(items.into_iter().map(|(_, e)| e).collect())
     }
 
-    fn read_form(&mut self) -> Result<Edn, EdnError> {
+    fn read_form(&mut self) -> Result<Edn<'a>, EdnError> {
         self.skip_ws();
         let line = self.line;
         let Some(c) = self.peek() else {
@@ -383,7 +396,7 @@ impl<'a> Reader<'a> {
                     Some(c) if c.is_ascii_alphabetic() => {
                         let tag = self.read_token();
                         let inner = self.read_form()?;
-                        Ok(Edn::Tagged(tag.to_string(), Box::new(inner)))
+                        Ok(Edn::Tagged(tag, Box::new(inner)))
                     }
                     _ => self.err(
                         line,
@@ -415,7 +428,7 @@ impl<'a> Reader<'a> {
                 if tok.is_empty() {
                     return self.err(line, "`:` without a keyword name");
                 }
-                Ok(Edn::Keyword(tok.to_string()))
+                Ok(Edn::Keyword(tok))
             }
             _ => {
                 let tok = self.read_token();
@@ -446,10 +459,11 @@ impl<'a> Reader<'a> {
         &self.text[start..self.pos]
     }
 
-    fn read_string(&mut self) -> Result<Edn, EdnError> {
+    fn read_string(&mut self) -> Result<Edn<'a>, EdnError> {
         let line = self.line;
         self.pos += 1; // opening quote
         let mut out = String::new();
+        let mut escaped = false;
         let mut run_start = self.pos;
         loop {
             let Some(c) = self.peek() else {
@@ -460,11 +474,16 @@ impl<'a> Reader<'a> {
             };
             match c {
                 b'"' => {
-                    out.push_str(&self.text[run_start..self.pos]);
+                    let run = &self.text[run_start..self.pos];
                     self.pos += 1;
-                    return Ok(Edn::Str(out));
+                    if escaped {
+                        out.push_str(run);
+                        return Ok(Edn::Str(Cow::Owned(out)));
+                    }
+                    return Ok(Edn::Str(Cow::Borrowed(run)));
                 }
                 b'\\' => {
+                    escaped = true;
                     out.push_str(&self.text[run_start..self.pos]);
                     let esc = self.src.get(self.pos + 1).copied();
                     self.pos += 2;
@@ -510,7 +529,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn parse_atom(tok: &str) -> Result<Edn, String> {
+fn parse_atom(tok: &str) -> Result<Edn<'_>, String> {
     match tok {
         "nil" => return Ok(Edn::Nil),
         "true" => return Ok(Edn::Bool(true)),
@@ -521,7 +540,7 @@ fn parse_atom(tok: &str) -> Result<Edn, String> {
     let numeric = b[0].is_ascii_digit()
         || ((b[0] == b'-' || b[0] == b'+') && b.len() > 1 && b[1].is_ascii_digit());
     if !numeric {
-        return Ok(Edn::Symbol(tok.to_string()));
+        return Ok(Edn::Symbol(tok));
     }
     // `42N` (bigint) and `1.5M` (bigdec) suffixes are accepted and dropped.
     let t = tok.strip_suffix(['N', 'M']).unwrap_or(tok);
@@ -547,12 +566,12 @@ mod tests {
         assert_eq!(ops[0].0, 2);
         assert_eq!(ops[1].0, 4);
         assert_eq!(ops[0].1.get("value"), Some(&Edn::Int(2)));
-        assert_eq!(ops[1].1.get("type"), Some(&Edn::Keyword("ok".into())));
+        assert_eq!(ops[1].1.get("type"), Some(&Edn::Keyword("ok")));
         assert_eq!(
             ops[1].1.get("value"),
             Some(&Edn::Vector(vec![Edn::Vector(vec![
-                Edn::Keyword("read".into()),
-                Edn::Keyword("x".into()),
+                Edn::Keyword("read"),
+                Edn::Keyword("x"),
                 Edn::Nil
             ])]))
         );
@@ -579,10 +598,10 @@ mod tests {
         assert_eq!(forms[5], Edn::Set(vec![Edn::Int(1), Edn::Int(2)]));
         assert_eq!(
             forms[6],
-            Edn::Tagged("inst".into(), Box::new(Edn::Str("2020".into())))
+            Edn::Tagged("inst", Box::new(Edn::Str("2020".into())))
         );
         assert_eq!(forms[7], Edn::Char('a'));
-        assert_eq!(forms[8], Edn::Symbol("foo/bar".into()));
+        assert_eq!(forms[8], Edn::Symbol("foo/bar"));
     }
 
     #[test]

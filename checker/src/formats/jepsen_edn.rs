@@ -94,20 +94,22 @@ pub(crate) fn fill_from_invoke(e: &mut Event, p: u64, invoke_values: &mut HashMa
 
 /// Converts one Jepsen op map (`{:process 1, :type :ok, :f :read, :value 3, ...}`) into an event.
 /// `index` and (when absent) `time` are filled in later.
-pub(crate) fn op_from_map(line: usize, op: &Edn) -> Result<Event, LineError> {
+pub(crate) fn op_from_map(line: usize, op: &Edn<'_>) -> Result<Event, LineError> {
     if !op.is_map() {
         return Err(LineError::new(
             line,
             format!("expected an op map like {{:process 0, :type :invoke, :f :read, :value nil}}, found {}", describe(op)),
         ));
     }
-    let field = |name: &str| -> Result<&Edn, LineError> {
+    let field = |name: &str| -> Result<&Edn<'_>, LineError> {
         op.get(name)
             .ok_or_else(|| LineError::new(line, format!("op has no :{name}: {}", describe(op))))
     };
     let process = match field("process")? {
         Edn::Int(p) if *p >= 0 => Process::Client(*p as u64),
-        Edn::Keyword(s) | Edn::Symbol(s) | Edn::Str(s) => Process::Named(s.clone()),
+        other @ (Edn::Keyword(_) | Edn::Symbol(_) | Edn::Str(_)) => {
+            Process::Named(other.as_name().unwrap_or_default().to_string())
+        }
         other => {
             return Err(LineError::new(
                 line,
@@ -182,9 +184,11 @@ pub(crate) fn op_from_map(line: usize, op: &Edn) -> Result<Event, LineError> {
 
 /// Jepsen errors are keywords (`:timeout`), vectors led by a keyword (`[:not-found "msg"]`) or
 /// strings; we keep the name.
-fn error_name(e: &Edn) -> String {
+fn error_name(e: &Edn<'_>) -> String {
+    if let Some(s) = e.as_name() {
+        return s.to_string();
+    }
     match e {
-        Edn::Keyword(s) | Edn::Symbol(s) | Edn::Str(s) => s.clone(),
         Edn::Vector(v) | Edn::List(v) if !v.is_empty() => error_name(&v[0]),
         other => other.to_string(),
     }

@@ -64,10 +64,17 @@ pub fn parse(text: &str) -> Result<Parsed, LineError> {
 
 /// `<process> :<type> :<f> <value>` after the logger prefix.
 fn parse_op(line: usize, rest: &str) -> Result<Event, LineError> {
-    let forms =
-        edn::read_all(rest).map_err(|e| LineError::new(line, format!("bad EDN: {}", e.msg)))?;
-    let mut it = forms.into_iter().map(|(_, f)| f);
-    let (Some(process), Some(kind), Some(f)) = (it.next(), it.next(), it.next()) else {
+    // Fast path: the first three fields are plain tokens; only a compound value (`[3 0]`) needs
+    // the EDN reader. Most of a log is simple lines, and this keeps them allocation-light.
+    let mut tail = rest;
+    let mut token = || -> Option<Edn> {
+        let t = tail.trim_start();
+        let end = t.find(char::is_whitespace).unwrap_or(t.len());
+        let (tok, after) = t.split_at(end);
+        tail = after;
+        (!tok.is_empty()).then(|| simple(tok))
+    };
+    let (Some(process), Some(kind), Some(f)) = (token(), token(), token()) else {
         return Err(LineError::new(
             line,
             format!(
@@ -77,16 +84,29 @@ fn parse_op(line: usize, rest: &str) -> Result<Event, LineError> {
             ),
         ));
     };
-    let value = it.next().unwrap_or(Edn::Nil);
-    if let Some(extra) = it.next() {
-        return Err(LineError::new(
-            line,
-            format!("unexpected {} after the value", describe(&extra)),
-        ));
-    }
+    let value_text = tail.trim();
+    let value = if value_text.is_empty() {
+        Edn::Nil
+    } else if !value_text.contains(char::is_whitespace)
+        && !value_text.starts_with(['[', '(', '{', '"', '#'])
+    {
+        simple(value_text)
+    } else {
+        let forms = edn::read_all(value_text)
+            .map_err(|e| LineError::new(line, format!("bad EDN: {}", e.msg)))?;
+        let mut it = forms.into_iter().map(|(_, f)| f);
+        let value = it.next().unwrap_or(Edn::Nil);
+        if let Some(extra) = it.next() {
+            return Err(LineError::new(
+                line,
+                format!("unexpected {} after the value", describe(&extra)),
+            ));
+        }
+        value
+    };
     let process = match process {
         Edn::Int(p) if p >= 0 => Process::Client(p as u64),
-        Edn::Keyword(s) | Edn::Symbol(s) => Process::Named(s),
+        Edn::Keyword(s) | Edn::Symbol(s) => Process::Named(s.to_string()),
         other => {
             return Err(LineError::new(
                 line,
@@ -114,7 +134,9 @@ fn parse_op(line: usize, rest: &str) -> Result<Event, LineError> {
         .to_string();
     // A keyword where the value goes is the reason an op failed or timed out (`:timed-out`).
     let (value, error) = match value {
-        Edn::Keyword(reason) if kind != EventType::Invoke => (Value::Null, Some(reason)),
+        Edn::Keyword(reason) if kind != EventType::Invoke => {
+            (Value::Null, Some(reason.to_string()))
+        }
         v => (v.to_json(), None),
     };
     Ok(Event {
@@ -137,5 +159,25 @@ fn apply_semantics(e: &mut Event) {
             e.error = Some("precondition-failed".into());
         }
         _ => {}
+    }
+}
+
+/// A single token: an integer, `nil`, a keyword, or else a symbol (reported as bad later).
+fn simple(tok: &str) -> Edn<'_> {
+    if let Some(k) = tok.strip_prefix(':') {
+        return Edn::Keyword(k);
+    }
+    if tok == "nil" {
+        return Edn::Nil;
+    }
+    match tok.parse::<i64>() {
+        Ok(i) => Edn::Int(i),
+        Err(_) => match edn::read_all(tok)
+            .ok()
+            .and_then(|mut v| (v.len() == 1).then(|| v.remove(0).1))
+        {
+            Some(e) => e,
+            None => Edn::Symbol(tok),
+        },
     }
 }
