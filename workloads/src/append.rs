@@ -31,14 +31,36 @@ pub struct Text {
     pow: u64,
 }
 
-const BASE: u64 = 0x100_0000_01b3; // FNV prime: odd, so powers never reach 0 mod 2^64
+/// Polynomial hashing modulo the Mersenne prime 2^61 - 1 (not 2^64, where Thue-Morse strings
+/// collide for every base).
+const P: u64 = (1 << 61) - 1;
+const BASE: u64 = 0x1d8e_4e27_c47d_124f % P;
+
+fn mul_mod(a: u64, b: u64) -> u64 {
+    let r = a as u128 * b as u128;
+    let sum = (r as u64 & P) + (r >> 61) as u64;
+    if sum >= P {
+        sum - P
+    } else {
+        sum
+    }
+}
+
+fn add_mod(a: u64, b: u64) -> u64 {
+    let sum = a + b; // both < 2^61: no overflow
+    if sum >= P {
+        sum - P
+    } else {
+        sum
+    }
+}
 
 impl Text {
     fn new(s: &str) -> Self {
         let (mut hash, mut pow) = (0u64, 1u64);
         for b in s.bytes() {
-            hash = hash.wrapping_mul(BASE).wrapping_add(b as u64 + 1);
-            pow = pow.wrapping_mul(BASE);
+            hash = add_mod(mul_mod(hash, BASE), b as u64 + 1);
+            pow = mul_mod(pow, BASE);
         }
         Text {
             s: s.into(),
@@ -53,8 +75,8 @@ impl Text {
         s.push_str(&tail.s);
         Text {
             s: s.into(),
-            hash: self.hash.wrapping_mul(tail.pow).wrapping_add(tail.hash),
-            pow: self.pow.wrapping_mul(tail.pow),
+            hash: add_mod(mul_mod(self.hash, tail.pow), tail.hash),
+            pow: mul_mod(self.pow, tail.pow),
         }
     }
 
@@ -74,6 +96,7 @@ impl Eq for Text {}
 impl Hash for Text {
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write_u64(self.hash);
+        state.write_usize(self.s.len());
     }
 }
 
@@ -231,5 +254,18 @@ mod tests {
         a.hash(&mut h1);
         b.hash(&mut h2);
         assert_eq!(h1.finish(), h2.finish());
+    }
+
+    #[test]
+    fn thue_morse_strings_do_not_collide() {
+        // Under a hash mod 2^64 the Thue-Morse word and its complement collide for every base.
+        let tm: String = (0..4096u32)
+            .map(|i| if i.count_ones() % 2 == 0 { 'a' } else { 'b' })
+            .collect();
+        let complement: String = tm
+            .chars()
+            .map(|c| if c == 'a' { 'b' } else { 'a' })
+            .collect();
+        assert_ne!(Text::new(&tm).hash, Text::new(&complement).hash);
     }
 }
