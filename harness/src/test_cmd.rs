@@ -650,7 +650,7 @@ mod tests {
 
     #[test]
     fn bad_numbers_name_the_flag() {
-        let a = TestArgs::from_argv(["--time-limit", "-1"]).unwrap();
+        let a = TestArgs::from_argv(["--time-limit=-1"]).unwrap();
         let e = a.validate().unwrap_err().to_string();
         assert!(e.contains("--time-limit"), "{e}");
         let a = TestArgs::from_argv(["--nodes", "0"]).unwrap();
