@@ -673,13 +673,19 @@ impl Core {
         // node has been behind without progress for a while.
         if self.behind_since.1 != self.app.applied || self.known_commit <= self.app.applied {
             self.behind_since = (self.now, self.app.applied);
-        } else if self.catchup_peer != self.cfg.me
+        } else if self.cfg.n > 1
             && self.now >= self.behind_since.0 + self.cfg.timing.catchup
             && self.now >= self.last_catchup + self.cfg.timing.catchup
         {
             self.last_catchup = self.now;
+            if self.catchup_peer == self.cfg.me {
+                self.catchup_peer = (self.catchup_peer + 1) % self.cfg.n;
+            }
             let from = self.app.applied;
             self.send(self.catchup_peer, Msg::CatchupReq { from });
+            // If that does not help, the next attempt asks another peer: the one that told us
+            // about the commit may be stuck itself.
+            self.catchup_peer = (self.catchup_peer + 1) % self.cfg.n;
         }
         match self.cfg.variant {
             Variant::Multi => self.multi_tick(),
@@ -1284,6 +1290,8 @@ impl Core {
             t.push((slot, value.clone()));
         }
         self.decided.insert(slot, value);
+        // A decision past a gap means this node is behind: the gap is decided somewhere.
+        self.known_commit = self.known_commit.max(slot + 1);
         self.proposals.remove(&slot);
         if self.inst.as_ref().is_some_and(|i| i.slot == slot) {
             self.inst = None;
@@ -1330,10 +1338,9 @@ impl Core {
         self.bump("snapshots", 1);
     }
 
+    /// Answers with the snapshot if `from` is behind it, and every decided slot known from
+    /// there on, applied or not (a peer may hold a slot this node lacks and vice versa).
     fn serve_catchup(&mut self, to: usize, from: Slot) {
-        if from >= self.app.applied {
-            return;
-        }
         let first_kept = self
             .decided
             .keys()
@@ -1347,7 +1354,7 @@ impl Core {
         };
         let entries: Vec<(Slot, Value)> = self
             .decided
-            .range(start..self.app.applied)
+            .range(start..)
             .take(MAX_CATCHUP)
             .map(|(s, v)| (*s, v.clone()))
             .collect();

@@ -797,7 +797,7 @@ fn debug_seed() {
     sim.run(sim.stop_clients_at + 1_000_000);
     for (i, c) in sim.nodes.iter().enumerate() {
         if let Some(c) = c {
-            eprintln!("node {i}: {}", c.debug_state());
+            eprintln!("node {i}: {}\n   {:?}", c.debug_state(), c.stats());
         }
     }
 }
