@@ -305,6 +305,16 @@ impl<'a> Reader<'a> {
         open_line: usize,
         out: &mut Vec<(usize, Edn<'a>)>,
     ) -> Result<(), EdnError> {
+        self.read_items(close, open_line, &mut |line, form| out.push((line, form)))
+    }
+
+    /// Reads forms up to `close`, handing each (with its line) to `item`.
+    fn read_items(
+        &mut self,
+        close: u8,
+        open_line: usize,
+        item: &mut dyn FnMut(usize, Edn<'a>),
+    ) -> Result<(), EdnError> {
         loop {
             self.skip_ws();
             match self.peek() {
@@ -338,7 +348,7 @@ impl<'a> Reader<'a> {
                 Some(_) => {
                     let line = self.line;
                     let form = self.read_form()?;
-                    out.push((line, form));
+                    item(line, form);
                 }
             }
         }
@@ -346,8 +356,8 @@ impl<'a> Reader<'a> {
 
     fn read_seq(&mut self, close: u8, open_line: usize) -> Result<Vec<Edn<'a>>, EdnError> {
         let mut items = Vec::new();
-        self.read_seq_into(close, open_line, &mut items)?;
-        Ok(items.into_iter().map(|(_, e)| e).collect())
+        self.read_items(close, open_line, &mut |_, form| items.push(form))?;
+        Ok(items)
     }
 
     fn read_form(&mut self) -> Result<Edn<'a>, EdnError> {
@@ -367,20 +377,21 @@ impl<'a> Reader<'a> {
             }
             b'{' => {
                 self.pos += 1;
-                let items = self.read_seq(b'}', line)?;
-                if items.len() % 2 != 0 {
+                let mut pairs = Vec::with_capacity(8);
+                let mut key = None;
+                let mut count = 0;
+                self.read_items(b'}', line, &mut |_, form| {
+                    count += 1;
+                    match key.take() {
+                        None => key = Some(form),
+                        Some(k) => pairs.push((k, form)),
+                    }
+                })?;
+                if key.is_some() {
                     return self.err(
                         line,
-                        format!(
-                            "map has an odd number of forms ({}): a key without a value",
-                            items.len()
-                        ),
+                        format!("map has an odd number of forms ({count}): a key without a value"),
                     );
-                }
-                let mut pairs = Vec::with_capacity(items.len() / 2);
-                let mut it = items.into_iter();
-                while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                    pairs.push((k, v));
                 }
                 Ok(Edn::Map(pairs))
             }
