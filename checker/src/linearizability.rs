@@ -570,7 +570,9 @@ fn check_parts<P: PartModel>(
         loop {
             let k = next.fetch_add(1, Ordering::Relaxed);
             let Some(&i) = order.get(k) else { break };
-            let cancelled = || first_invalid.load(Ordering::Relaxed) < i;
+            // Any invalid key settles the verdict, so every other search stops (as Porcupine
+            // does); the lowest invalid key that finished is the one explained.
+            let cancelled = || first_invalid.load(Ordering::Relaxed) != usize::MAX;
             let budget = Budget {
                 deadline,
                 memory_limit: Some(opts.memory_limit_bytes.unwrap_or(DEFAULT_MEMORY_LIMIT)),

@@ -68,8 +68,6 @@ fn check_all(files: &[PathBuf]) -> (i32, Vec<Value>) {
         .arg("check")
         .arg("--json")
         // Generous for CI under load: every file needs well under a second in a quiet debug build.
-        // (porcupine/kv/c50-bad.txt runs into it while the checker keeps searching a key that
-        // comes before the failing one; its verdict is still `invalid`.)
         .arg("--time-limit")
         .arg("20")
         .args(files)
