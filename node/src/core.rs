@@ -113,7 +113,7 @@ impl Default for Timing {
             lease: 40,
             snapshot_every: 1000,
             keep_tail: 200,
-            window: 4,
+            window: 16,
             max_batch: 1000,
         }
     }
