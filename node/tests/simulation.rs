@@ -13,7 +13,7 @@ use paxos_node::protocol::{Durability, Msg, Op, OpResult, ReqId, Slot, Value};
 use rand::rngs::SmallRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
-use serde_json::Value as Json;
+use serde_json::{json, Value as Json};
 use std::collections::{BTreeMap, HashMap};
 
 const TICK: u64 = 5_000; // µs
@@ -60,6 +60,7 @@ struct Job {
 
 #[derive(Clone, Debug)]
 struct OpRec {
+    id: usize,
     node: usize,
     op: Op,
     invoke: u64,
@@ -455,6 +456,7 @@ impl Sim {
         let node = self.rng.gen_range(0..self.n);
         let tag = self.ops.len() as u64;
         self.ops.push(OpRec {
+            id: self.ops.len(),
             node,
             op: op.clone(),
             invoke: self.now,
@@ -499,7 +501,77 @@ impl Sim {
                 }
             }
         }
-        self.check_linearizable()
+        self.check_linearizable()?;
+        self.check_with_checker()
+    }
+
+    /// The history as the harness would record it, checked by the project's checker.
+    fn check_with_checker(&self) -> Result<(), String> {
+        use checker::history::{Event, EventType, Process};
+        let mut raw: Vec<(u64, EventType, &OpRec, Json, Option<String>)> = Vec::new();
+        let end = self.now;
+        for op in &self.ops {
+            let f_value = match &op.op {
+                Op::Read { .. } => Json::Null,
+                Op::Write { value, .. } => value.clone(),
+                Op::Cas { from, to, .. } => json!([from, to]),
+            };
+            raw.push((op.invoke, EventType::Invoke, op, f_value.clone(), None));
+            let (kind, value, error) = match &op.result {
+                None | Some(OpResult::Error(0, _)) => (EventType::Info, f_value, None),
+                Some(OpResult::Read(v)) => (EventType::Ok, v.clone(), None),
+                Some(OpResult::Write) | Some(OpResult::Cas) => (EventType::Ok, f_value, None),
+                Some(OpResult::Error(20, _)) => (
+                    EventType::Fail,
+                    f_value,
+                    Some("key-does-not-exist".to_string()),
+                ),
+                Some(OpResult::Error(22, _)) => (
+                    EventType::Fail,
+                    f_value,
+                    Some("precondition-failed".to_string()),
+                ),
+                Some(OpResult::Error(c, t)) => {
+                    (EventType::Fail, f_value, Some(format!("{c}: {t}")))
+                }
+            };
+            raw.push((op.complete.unwrap_or(end), kind, op, value, error));
+        }
+        raw.sort_by_key(|(t, kind, ..)| (*t, *kind != EventType::Invoke));
+        let events: Vec<Event> = raw
+            .into_iter()
+            .enumerate()
+            .map(|(i, (t, kind, op, value, error))| {
+                let (f, key) = match &op.op {
+                    Op::Read { key } => ("read", key),
+                    Op::Write { key, .. } => ("write", key),
+                    Op::Cas { key, .. } => ("cas", key),
+                };
+                Event {
+                    index: i as u64,
+                    time: t * 1000,
+                    // A process per op: a client that timed out goes on as a new process,
+                    // as in Jepsen, and its unanswered op stays open to the end.
+                    process: Process::Client(op.id as u64),
+                    kind,
+                    f: f.to_string(),
+                    key: Some(key.clone()),
+                    value,
+                    node: Some(format!("n{}", op.node + 1)),
+                    error,
+                }
+            })
+            .collect();
+        let opts = checker::CheckOptions {
+            time_limit: Some(std::time::Duration::from_secs(20)),
+            threads: 1,
+            ..Default::default()
+        };
+        let r = workloads::check(workloads::Workload::Kv, &events, &opts)?;
+        match r.verdict {
+            checker::Verdict::Invalid => Err(format!("checker: {}", r.explanation)),
+            _ => Ok(()),
+        }
     }
 
     /// Replays the decided log and checks each client result against it: every definite result
