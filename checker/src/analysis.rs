@@ -47,6 +47,9 @@ pub struct Op {
     /// Completion time; equals `start_ns` for pending ops.
     pub end_ns: u64,
     pub outcome: Outcome,
+    /// A `fail` that still observed the state (a cas whose `from` differed, a missing key): the
+    /// service answered, so it counts as available.
+    pub observed: bool,
 }
 
 impl Op {
@@ -74,6 +77,8 @@ pub struct Counts {
     pub fail: usize,
     pub info: usize,
     pub pending: usize,
+    /// Fails that observed the state (see [`Op::observed`]).
+    pub observed: usize,
 }
 
 impl Counts {
@@ -85,13 +90,18 @@ impl Counts {
             Outcome::Pending => self.pending += 1,
         }
     }
+    pub fn add_op(&mut self, op: &Op) {
+        self.add(op.outcome);
+        self.observed += op.observed as usize;
+    }
     pub fn completed(&self) -> usize {
         self.ok + self.fail + self.info
     }
-    /// Share of completed ops that succeeded; `None` when none completed.
+    /// Share of completed ops the service answered (ok, or a fail that observed the state, such
+    /// as a cas whose `from` differed); `None` when none completed.
     pub fn availability(&self) -> Option<f64> {
         let n = self.completed();
-        (n > 0).then(|| self.ok as f64 / n as f64)
+        (n > 0).then(|| (self.ok + self.observed) as f64 / n as f64)
     }
 }
 
@@ -182,7 +192,7 @@ impl Analysis {
         let mut b = Builder::default();
         for e in events {
             match e.process.client() {
-                Some(p) => b.client(e.time, p, e.kind, &e.f),
+                Some(p) => b.client(e.time, p, e.kind, &e.f, observes(e.error.as_deref())),
                 None => b.nemesis(e),
             }
         }
@@ -240,7 +250,7 @@ impl Analysis {
                 line_no += 1;
                 match item {
                     Parsed::Blank => {}
-                    Parsed::Client(time, p, kind, f) => b.client(time, p, kind, &f),
+                    Parsed::Client(time, p, kind, f, obs) => b.client(time, p, kind, &f, obs),
                     Parsed::Nemesis(e) => b.nemesis(&e),
                     Parsed::Bad(msg) => {
                         let err = HistoryError::Parse {
@@ -297,7 +307,7 @@ impl Analysis {
     pub fn counts_total(&self) -> Counts {
         let mut c = Counts::default();
         for op in &self.ops {
-            c.add(op.outcome);
+            c.add_op(op);
         }
         c
     }
@@ -306,7 +316,7 @@ impl Analysis {
     pub fn counts_by_f(&self) -> Vec<Counts> {
         let mut v = vec![Counts::default(); self.fs.len()];
         for op in &self.ops {
-            v[op.f as usize].add(op.outcome);
+            v[op.f as usize].add_op(op);
         }
         v
     }
@@ -355,7 +365,7 @@ impl Analysis {
         for op in &self.ops {
             let mut any = false;
             let mut add = |i: usize| {
-                counts[i].add(op.outcome);
+                counts[i].add_op(op);
                 if op.outcome == Outcome::Ok {
                     lat[i].push(op.latency_ms());
                 }
@@ -592,12 +602,19 @@ struct LiteEvent<'a> {
     kind: EventType,
     #[serde(borrow)]
     f: std::borrow::Cow<'a, str>,
+    #[serde(default, borrow)]
+    error: Option<std::borrow::Cow<'a, str>>,
+}
+
+/// Whether a completion's error still observed the state (the service answered).
+fn observes(error: Option<&str>) -> bool {
+    matches!(error, Some("precondition-failed" | "key-does-not-exist"))
 }
 
 /// One history line, parsed.
 enum Parsed<'a> {
     Blank,
-    Client(u64, u64, EventType, std::borrow::Cow<'a, str>),
+    Client(u64, u64, EventType, std::borrow::Cow<'a, str>, bool),
     Nemesis(Event),
     Bad(String),
 }
@@ -608,7 +625,13 @@ fn parse_lite(line: &[u8]) -> Parsed<'_> {
     }
     match serde_json::from_slice::<LiteEvent>(line) {
         Ok(lite) => match lite.process.as_u64() {
-            Some(p) => Parsed::Client(lite.time, p, lite.kind, lite.f),
+            Some(p) => Parsed::Client(
+                lite.time,
+                p,
+                lite.kind,
+                lite.f,
+                observes(lite.error.as_deref()),
+            ),
             None => match std::str::from_utf8(line)
                 .map_err(|e| e.to_string())
                 .and_then(crate::history::parse_line)
@@ -664,7 +687,7 @@ struct Builder {
 }
 
 impl Builder {
-    fn client(&mut self, time: u64, p: u64, kind: EventType, f: &str) {
+    fn client(&mut self, time: u64, p: u64, kind: EventType, f: &str, observed: bool) {
         let a = &mut self.a;
         a.end_ns = a.end_ns.max(time);
         a.client_events += 1;
@@ -684,6 +707,7 @@ impl Builder {
                 start_ns: time,
                 end_ns: time,
                 outcome: Outcome::Pending,
+                observed: false,
             };
             if let Some(prev) = self.open.insert(p, op) {
                 a.ops.push(prev);
@@ -698,6 +722,7 @@ impl Builder {
                     EventType::Fail => Outcome::Fail,
                     _ => Outcome::Info,
                 };
+                op.observed = kind == EventType::Fail && observed;
                 a.ops.push(op);
             }
             None => a.unmatched_completions += 1,
@@ -729,6 +754,19 @@ mod tests {
     }
 
     const MS: u64 = 1_000_000;
+
+    #[test]
+    fn a_cas_that_observed_another_value_counts_as_available() {
+        let h = events(&[
+            r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"cas","value":[1,2]}"#,
+            r#"{"index":1,"time":5,"process":0,"type":"fail","f":"cas","value":[1,2],"error":"precondition-failed"}"#,
+            r#"{"index":2,"time":6,"process":0,"type":"invoke","f":"write","value":3}"#,
+            r#"{"index":3,"time":9,"process":0,"type":"fail","f":"write","value":3,"error":"temporarily-unavailable"}"#,
+        ]);
+        let c = Analysis::from_events(&h).counts_total();
+        assert_eq!((c.fail, c.observed), (2, 1));
+        assert_eq!(c.availability(), Some(0.5));
+    }
 
     #[test]
     fn pairs_ops_and_finds_faults() {
