@@ -41,21 +41,7 @@ pub const BUGS: &[&str] = &[
 /// The harness's default cluster size, used to judge whether a fault can happen at all.
 const DEFAULT_NODES: u32 = 5;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Variant {
-    Basic,
-    Multi,
-}
-
-impl Variant {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Variant::Basic => "basic",
-            Variant::Multi => "multi",
-        }
-    }
-}
+pub use crate::test_cmd::Variant;
 
 /// What a run is expected to conclude.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
