@@ -424,6 +424,8 @@ pub enum PartVerdict {
         linearized: Vec<usize>,
         blocked: usize,
         reason: Option<String>,
+        /// Non-empty: these ops alone (indices, `blocked` among them) show it; explain only them.
+        witness: Vec<usize>,
     },
     Unknown {
         reason: &'static str,
@@ -438,6 +440,19 @@ pub fn check_part<P: PartModel>(p: &Prepared<P>, budget: &Budget) -> (PartVerdic
             linearized: vec![],
             blocked,
             reason: Some(reason),
+            witness: vec![],
+        };
+        return (v, 0);
+    }
+    // Only where crashed ops can make the search blow up: elsewhere the search is fast and its
+    // explanation (the values possible, the concurrent ops) says more.
+    let crashed = p.ops.iter().any(|t| t.ret.is_none());
+    if let Some((blocked, witness)) = crashed.then(|| p.part.certainly_blocked(&p.ops)).flatten() {
+        let v = PartVerdict::Invalid {
+            linearized: vec![],
+            blocked,
+            reason: None,
+            witness,
         };
         return (v, 0);
     }
@@ -454,6 +469,7 @@ pub fn check_part<P: PartModel>(p: &Prepared<P>, budget: &Budget) -> (PartVerdic
                 linearized,
                 blocked,
                 reason: None,
+                witness: vec![],
             },
             n,
         ),
@@ -497,13 +513,22 @@ pub fn check_events<M: Model>(
             linearized,
             blocked,
             reason,
+            witness,
         } = &results[i].0
         else {
             unreachable!()
         };
-        let p = parts.swap_remove(i);
+        let mut p = parts.swap_remove(i);
+        let (mut linearized, mut blocked) = (linearized.clone(), *blocked);
+        if let Some(b) = witness.iter().position(|&w| w == blocked) {
+            // The whole part may be too hard to search (crashed ops): explain the few ops alone.
+            blocked = b;
+            p.ops = witness.iter().map(|&w| p.ops[w].clone()).collect();
+            p.source = witness.iter().map(|&w| p.source[w]).collect();
+            linearized.clear();
+        }
         let (text, json) =
-            crate::explain::explain(&p, linearized, *blocked, reason.as_deref(), deadline);
+            crate::explain::explain(&p, &linearized, blocked, reason.as_deref(), deadline);
         result.verdict = Verdict::Invalid;
         result.explanation = text;
         result.counterexample = Some(json);

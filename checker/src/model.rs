@@ -196,4 +196,12 @@ pub trait PartModel: Send + Sync {
         let _ = ops;
         None
     }
+    /// Another cheap sufficient condition, checked before any search: an op that no order can
+    /// linearize (e.g. a stale read), with a few ops (indices, the op included) that show it on
+    /// their own; they are explained like a search failure. Lets histories the search cannot
+    /// finish (many crashed ops) still be proved invalid. Default: none.
+    fn certainly_blocked(&self, ops: &[Timed<Self::Op>]) -> Option<(usize, Vec<usize>)> {
+        let _ = ops;
+        None
+    }
 }

@@ -192,6 +192,72 @@ impl PartModel for RegisterPart {
             })
         })
     }
+
+    /// A stale read: a read (or cas) of `v` invoked after a write of another value returned, where
+    /// that write was invoked after every write of `v` had returned (none crashed). Every order
+    /// puts all writes of `v` before that write and it before the read, so the read cannot see
+    /// `v`. Crashed ops elsewhere do not matter, so this settles histories the search cannot.
+    fn certainly_blocked(&self, ops: &[Timed<RegOp>]) -> Option<(usize, Vec<usize>)> {
+        // The position every write of a value returned before (usize::MAX: one never returned).
+        let mut settled = vec![0usize; self.values.len()];
+        for t in ops {
+            if let RegOp::Write(v) | RegOp::Cas(_, v) = t.op {
+                let s = &mut settled[v as usize];
+                *s = (*s).max(t.ret.map_or(usize::MAX, |r| r + 1));
+            }
+        }
+        let mut writes: Vec<(usize, usize, u32, usize)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| match t.op {
+                RegOp::Write(u) | RegOp::Cas(_, u) => t.ret.map(|r| (r, t.call, u, i)),
+                _ => None,
+            })
+            .collect();
+        writes.sort_unstable();
+        let mut reads: Vec<(usize, usize, u32)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| match t.op {
+                RegOp::Read(v) | RegOp::Cas(v, _) if t.ret.is_some() => Some((t.call, i, v)),
+                _ => None,
+            })
+            .collect();
+        reads.sort_unstable();
+        // Among writes returned so far: the latest invoked, and the latest of another value.
+        // Entries are (call, value, op).
+        type Latest = Option<(usize, u32, usize)>;
+        let (mut best, mut other): (Latest, Latest) = (None, None);
+        let mut w = writes.into_iter().peekable();
+        let (x, r, v) = reads.into_iter().find_map(|(call, r, v)| {
+            while let Some((_, c, u, j)) = w.next_if(|x| x.0 < call) {
+                match best {
+                    Some((bc, bu, _)) if c <= bc => {
+                        if u != bu && other.is_none_or(|o| c > o.0) {
+                            other = Some((c, u, j));
+                        }
+                    }
+                    Some((_, bu, _)) if bu == u => best = Some((c, u, j)),
+                    _ => (other, best) = (best, Some((c, u, j))),
+                }
+            }
+            let x = if best.is_some_and(|b| b.1 != v) {
+                best
+            } else {
+                other
+            };
+            x.filter(|&(c, _, _)| c >= settled[v as usize])
+                .map(|x| (x.2, r, v))
+        })?;
+        // The witness: every write of `v`, the later write, and the read, in history order.
+        let mut witness: Vec<usize> = (0..ops.len())
+            .filter(|&i| matches!(ops[i].op, RegOp::Write(u) | RegOp::Cas(_, u) if u == v))
+            .filter(|&i| i != r)
+            .chain([x, r])
+            .collect();
+        witness.sort_by_key(|&i| ops[i].call);
+        Some((r, witness))
+    }
 }
 
 #[cfg(test)]
@@ -233,5 +299,66 @@ mod tests {
         assert_eq!(p.impossible(&ops), None);
         let ops = [t(RegOp::Read(2), 0, 3), t(RegOp::Write(2), 4, 5)];
         assert!(p.impossible(&ops).unwrap().1.contains("no write of 2"));
+    }
+
+    #[test]
+    fn stale_reads_found_before_search_are_never_linearizable() {
+        use checker::linearizability::{search, Budget, Search};
+        use rand::rngs::SmallRng;
+        use rand::seq::SliceRandom;
+        use rand::{Rng, SeedableRng};
+        let p = RegisterPart {
+            values: (0..4).map(Value::from).collect(),
+            init: 0,
+        };
+        let memory = std::sync::atomic::AtomicU64::new(0);
+        let never = || false;
+        let budget = Budget {
+            deadline: None,
+            memory_limit: None,
+            memory_used: &memory,
+            cancelled: &never,
+        };
+        let mut rng = SmallRng::seed_from_u64(7);
+        let mut found = 0;
+        for _ in 0..3000 {
+            let n = rng.gen_range(2..9);
+            let mut slots: Vec<usize> = (0..2 * n).collect();
+            slots.shuffle(&mut rng);
+            let mut ops: Vec<Timed<RegOp>> = (0..n)
+                .map(|i| {
+                    let (a, b) = (slots[2 * i], slots[2 * i + 1]);
+                    let v = rng.gen_range(0..4);
+                    let op = match rng.gen_range(0..7) {
+                        0..=2 => RegOp::Read(v),
+                        3..=4 => RegOp::Write(v),
+                        5 => RegOp::Cas(rng.gen_range(0..4), v),
+                        _ => RegOp::CasFailed(v),
+                    };
+                    let crashed = !matches!(op, RegOp::Read(_)) && rng.gen_bool(0.3);
+                    let ret = (!crashed).then_some(a.max(b));
+                    Timed {
+                        op,
+                        call: a.min(b),
+                        ret,
+                    }
+                })
+                .collect();
+            ops.sort_by_key(|t| t.call);
+            let Some((blocked, witness)) = p.certainly_blocked(&ops) else {
+                continue;
+            };
+            found += 1;
+            assert!(
+                witness.contains(&blocked)
+                    && matches!(ops[blocked].op, RegOp::Read(_) | RegOp::Cas(..))
+            );
+            let sub: Vec<Timed<RegOp>> = witness.iter().map(|&i| ops[i].clone()).collect();
+            for h in [&ops, &sub] {
+                let (r, _) = search(&p, h, &budget, &mut |_| true);
+                assert!(matches!(r, Search::NotLinearizable { .. }), "{h:?}");
+            }
+        }
+        assert!(found > 100, "only {found} stale reads found");
     }
 }
