@@ -260,7 +260,7 @@ fn main() {
     );
     let name = "register 20k ops, no crashes, stale read (invalid)";
     case(name, Register, &reg_nc_bad, Invalid, runs, None);
-    // Known hard case: proving a single register with dozens of crashed ops invalid.
+    // A stale read among dozens of crashed ops: settled by the stale-read pre-check, not the search.
     let name = "register 20k ops, crashes, stale read (10 s limit)";
     case(name, Register, &reg_bad, Invalid, 1, Some(10.0));
     println!("peak memory (VmHWM): {:.0} MB", peak_rss_mb());
