@@ -6,9 +6,11 @@
 #[allow(dead_code)]
 #[path = "../src/cluster.rs"]
 mod cluster;
+mod core_util;
 
 use checker::history::{read_jsonl, Event, EventType};
 use cluster::{Cluster, ClusterPlan, NodeState};
+use core_util::tiny_node;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,32 +18,6 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
-
-/// The tiny test node next to this test's target dir, built if missing.
-fn tiny_node() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
-    let bin = profile_dir.join("examples").join("tiny_node");
-    if !bin.is_file() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
-        cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args([
-                "build",
-                "-p",
-                "harness",
-                "--example",
-                "tiny_node",
-                "--target-dir",
-            ])
-            .arg(profile_dir.parent().unwrap());
-        if profile_dir.ends_with("release") {
-            cmd.arg("--release");
-        }
-        assert!(cmd.status().unwrap().success(), "building tiny_node failed");
-    }
-    bin
-}
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("nemesis-{name}-{}", std::process::id()));
