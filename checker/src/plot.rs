@@ -6,6 +6,7 @@
 //! show: one point per few-pixel cell per series, plus every point above the series' p99.9.
 
 use crate::analysis::{quantile_sorted, Analysis, Outcome};
+use plotters::coord::ranged1d::ValueFormatter;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -68,6 +69,28 @@ const QUANTILES: [(&str, RGBColor); 4] = [
 
 type Chart<'a, 'b, Y> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, Y>>;
 type Area<'b> = DrawingArea<SVGBackend<'b>, Shift>;
+
+/// The shared grid, tick labels and axis titles of every plot.
+fn draw_mesh<X, Y>(
+    chart: &mut ChartContext<'_, SVGBackend<'_>, Cartesian2d<X, Y>>,
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<(), String>
+where
+    X: Ranged<ValueType = f64> + ValueFormatter<f64>,
+    Y: Ranged<ValueType = f64> + ValueFormatter<f64>,
+{
+    chart
+        .configure_mesh()
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .label_style((FONT, 13))
+        .axis_desc_style((FONT, 14))
+        .light_line_style(RGBColor(238, 240, 243))
+        .bold_line_style(RGBColor(215, 219, 224))
+        .draw()
+        .map_err(err)
+}
 
 fn err<E: std::fmt::Debug>(e: E) -> String {
     format!("plot failed: {e:?}")
@@ -301,16 +324,7 @@ pub fn latency_raw_svg(a: &Analysis) -> Result<String, String> {
             .y_label_area_size(64)
             .build_cartesian_2d(x.clone(), (ylo..yhi).log_scale())
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("completion time (s)")
-            .y_desc("latency (ms, log)")
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .light_line_style(RGBColor(238, 240, 243))
-            .bold_line_style(RGBColor(215, 219, 224))
-            .draw()
-            .map_err(err)?;
+        draw_mesh(&mut chart, "completion time (s)", "latency (ms, log)")?;
         let mut keys = draw_faults(&mut chart, a, (ylo, yhi))?;
         for (o, f, pts) in &thinned {
             let c = outcome_color(*o);
@@ -365,16 +379,7 @@ pub fn latency_quantiles_svg(a: &Analysis) -> Result<String, String> {
             .y_label_area_size(64)
             .build_cartesian_2d(x.clone(), (ylo..yhi).log_scale())
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .y_desc("latency (ms, log)")
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .light_line_style(RGBColor(238, 240, 243))
-            .bold_line_style(RGBColor(215, 219, 224))
-            .draw()
-            .map_err(err)?;
+        draw_mesh(&mut chart, "time (s)", "latency (ms, log)")?;
         let mut keys = draw_faults(&mut chart, a, (ylo, yhi))?;
         for (qi, (qname, c)) in QUANTILES.iter().enumerate() {
             for (f, per_bucket) in &b.quantiles {
@@ -430,16 +435,7 @@ pub fn rate_svg(a: &Analysis) -> Result<String, String> {
             .y_label_area_size(64)
             .build_cartesian_2d(x.clone(), 0.0..hi * 1.1)
             .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc("time (s)")
-            .y_desc("completions per second (ops/s)")
-            .label_style((FONT, 13))
-            .axis_desc_style((FONT, 14))
-            .light_line_style(RGBColor(238, 240, 243))
-            .bold_line_style(RGBColor(215, 219, 224))
-            .draw()
-            .map_err(err)?;
+        draw_mesh(&mut chart, "time (s)", "completions per second (ops/s)")?;
         let mut keys = draw_faults(&mut chart, a, (0.0, hi * 1.1))?;
         let mut order: Vec<_> = b.rate.iter().collect();
         order.sort_by_key(|((f, o), _)| (*o, *f));
@@ -514,16 +510,7 @@ pub fn lines_svg(
         macro_rules! draw {
             ($chart:expr) => {{
                 let mut chart = $chart.map_err(err)?;
-                chart
-                    .configure_mesh()
-                    .x_desc(x_desc)
-                    .y_desc(y_desc)
-                    .label_style((FONT, 13))
-                    .axis_desc_style((FONT, 14))
-                    .light_line_style(RGBColor(238, 240, 243))
-                    .bold_line_style(RGBColor(215, 219, 224))
-                    .draw()
-                    .map_err(err)?;
+                draw_mesh(&mut chart, x_desc, y_desc)?;
                 for (i, (_, iv)) in bands.iter().enumerate() {
                     let c = band_color(i);
                     chart
