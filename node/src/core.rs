@@ -536,6 +536,18 @@ impl Core {
         self.broadcast_others(msg);
     }
 
+    /// A leader's heartbeat; also restarts the count of acks that keeps its lease.
+    fn send_heartbeat(&mut self) {
+        self.last_hb = self.now;
+        self.hb_acks = (self.now, Self::bit(self.cfg.me));
+        let m = Msg::Heartbeat {
+            ballot: self.my_ballot,
+            commit: self.app.applied,
+            sent: self.now,
+        };
+        self.broadcast_others(m);
+    }
+
     fn broadcast_others(&mut self, msg: Msg) {
         for _ in 1..self.cfg.n {
             self.count_msg("sent", &msg);
@@ -697,14 +709,7 @@ impl Core {
         match &self.role {
             Role::Leader => {
                 if self.now >= self.last_hb + self.cfg.timing.heartbeat {
-                    self.last_hb = self.now;
-                    self.hb_acks = (self.now, Self::bit(self.cfg.me));
-                    let m = Msg::Heartbeat {
-                        ballot: self.my_ballot,
-                        commit: self.app.applied,
-                        sent: self.now,
-                    };
-                    self.broadcast_others(m);
+                    self.send_heartbeat();
                 }
                 let resend = self.cfg.timing.resend;
                 let mut again = Vec::new();
@@ -1030,14 +1035,7 @@ impl Core {
             .max(self.app.applied)
             .max(top_decided)
             .max(top_accepted);
-        self.last_hb = self.now;
-        self.hb_acks = (self.now, Self::bit(self.cfg.me));
-        let m = Msg::Heartbeat {
-            ballot: self.my_ballot,
-            commit: self.app.applied,
-            sent: self.now,
-        };
-        self.broadcast_others(m);
+        self.send_heartbeat();
         let mine: Vec<Command> = self.pending.values().map(|p| p.cmd.clone()).collect();
         self.queue.extend(mine);
     }
