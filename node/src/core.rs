@@ -95,6 +95,10 @@ pub struct Timing {
     pub window: usize,
     /// Multi-Paxos: commands per slot at most.
     pub max_batch: usize,
+    /// Multi-Paxos: a further slot starts while others are in flight only once this many
+    /// commands wait. Each slot costs a round of messages and a sync on every node, so under
+    /// light load one bigger batch after the slot in flight beats many small pipelined ones.
+    pub pipeline_min: usize,
 }
 
 impl Default for Timing {
@@ -115,6 +119,7 @@ impl Default for Timing {
             keep_tail: 200,
             window: 16,
             max_batch: 1000,
+            pipeline_min: 64,
         }
     }
 }
@@ -1073,6 +1078,9 @@ impl Core {
             return;
         }
         while !self.queue.is_empty() && self.proposals.len() < self.cfg.timing.window {
+            if !self.proposals.is_empty() && self.queue.len() < self.cfg.timing.pipeline_min {
+                break;
+            }
             let value = self.take_batch();
             if value.is_empty() {
                 continue;

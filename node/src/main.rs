@@ -42,6 +42,12 @@ struct Args {
     /// Multi-Paxos: commands per slot at most.
     #[arg(long, default_value_t = Timing::default().max_batch)]
     max_batch: usize,
+    /// Multi-Paxos: commands that must wait before a further slot joins those in flight.
+    #[arg(long, default_value_t = Timing::default().pipeline_min)]
+    pipeline_min: usize,
+    /// Snapshot the applied state and truncate the log every this many applied slots.
+    #[arg(long, default_value_t = Timing::default().snapshot_every)]
+    snapshot_every: u64,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -108,6 +114,8 @@ fn main() {
         timing: Timing {
             window: args.window.max(1),
             max_batch: args.max_batch.max(1),
+            snapshot_every: args.snapshot_every.max(1),
+            pipeline_min: args.pipeline_min,
             ..Timing::default()
         },
     };

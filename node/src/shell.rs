@@ -77,8 +77,9 @@ pub fn run(cfg: ShellConfig) -> Result<()> {
         "paxos-node starting"
     );
 
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread runs the sockets and the core together: on 2 cores, handing every message
+    // between threads cost more in wakeups than the work itself.
+    let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
@@ -118,11 +119,7 @@ pub fn run(cfg: ShellConfig) -> Result<()> {
         anyhow::Ok(())
     })?;
     drop(tx);
-    let result = std::thread::Builder::new()
-        .name("core".into())
-        .spawn(move || core_loop(core, storage, rx, links))?
-        .join()
-        .map_err(|_| anyhow::anyhow!("core thread panicked"))?;
+    let result = rt.block_on(core_loop(core, storage, rx, links));
     rt.shutdown_background();
     result
 }
@@ -164,7 +161,7 @@ type Links = Arc<Vec<Option<mpsc::Sender<Arc<[u8]>>>>>;
 
 /// Steps the core through every waiting input, sends what may leave at once, and hands the rest
 /// to the disk thread, which syncs in the background: the core never waits for the disk.
-fn core_loop(
+async fn core_loop(
     mut core: Core,
     storage: Storage,
     mut rx: mpsc::UnboundedReceiver<Event>,
@@ -189,7 +186,7 @@ fn core_loop(
             .spawn(move || disk_loop(storage, drx, links, drops, synced))?
     };
     let mut batch = Vec::with_capacity(1024);
-    while let Some(first) = rx.blocking_recv() {
+    while let Some(first) = rx.recv().await {
         batch.push(first);
         while batch.len() < 4096 {
             match rx.try_recv() {

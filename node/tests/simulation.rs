@@ -155,6 +155,9 @@ impl Sim {
         let timing = Timing {
             snapshot_every: 40,
             keep_tail: 10,
+            // Pipeline from the first waiting command: the simulation must keep several slots
+            // in flight to test what pipelining can break.
+            pipeline_min: 1,
             ..Timing::default()
         };
         let cfg = Config {
