@@ -783,12 +783,12 @@ fn seeds(variant: Variant, count: u64) {
 
 #[test]
 fn multi_paxos_is_safe_under_faults() {
-    seeds(Variant::Multi, 150);
+    seeds(Variant::Multi, 2000);
 }
 
 #[test]
 fn basic_paxos_is_safe_under_faults() {
-    seeds(Variant::Basic, 150);
+    seeds(Variant::Basic, 2000);
 }
 
 #[test]
@@ -826,6 +826,21 @@ fn finds_volatile_acceptor() {
 #[test]
 fn finds_ignore_promised_value() {
     finds("ignore-promised-value", Variant::Multi, 200);
+}
+
+#[test]
+fn finds_ignore_promised_value_in_basic() {
+    finds("ignore-promised-value", Variant::Basic, 400);
+}
+
+#[test]
+fn finds_volatile_acceptor_in_basic() {
+    finds("volatile-acceptor", Variant::Basic, 400);
+}
+
+#[test]
+fn finds_local_read_in_basic() {
+    finds("local-read", Variant::Basic, 400);
 }
 
 #[test]
