@@ -154,16 +154,22 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
         }
     }
     if args.list {
+        use std::io::Write;
         let dir = args.store.join(&suite.name).join("<timestamp>");
+        let mut out = std::io::stdout().lock();
+        // A closed pipe (`--list | head`) just ends the listing: write errors stop it quietly.
         for r in &suite.runs {
-            println!(
+            let line = format!(
                 "{}\texpect={}\tharness test {}",
                 r.name,
                 r.expect.as_str(),
                 r.harness_args(&dir).join(" ")
             );
+            if writeln!(out, "{line}").is_err() {
+                return Ok(0);
+            }
         }
-        println!("{} runs", suite.runs.len());
+        let _ = writeln!(out, "{} runs", suite.runs.len());
         return Ok(0);
     }
     runner.validate(&suite.runs)?;

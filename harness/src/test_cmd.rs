@@ -96,7 +96,8 @@ pub struct TestArgs {
     /// Seconds without a reply after which an operation is recorded `info`.
     #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
     pub op_timeout: f64,
-    /// Seconds to wait after healing every fault before the final reads.
+    /// Seconds to wait after healing every fault before the final reads (none if no fault was
+    /// scheduled).
     #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
     pub recovery_time: f64,
     /// Seconds a node may take to accept client connections at start.
@@ -464,9 +465,15 @@ async fn run_in(
             tracing::error!("healing failed: {e:#}");
             progress.println(&format!("harness: healing failed: {e:#}"));
         }
+        // A run that never injected a fault has nothing to recover from.
+        let recovery = if ctx.faults.schedule.windows.is_empty() {
+            0.0
+        } else {
+            args.recovery_time
+        };
         progress.set_phase("recovery");
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs_f64(args.recovery_time)) => {}
+            _ = tokio::time::sleep(Duration::from_secs_f64(recovery)) => {}
             _ = cluster::wait_interrupt() => {}
         }
         if !cluster::interrupted() {
