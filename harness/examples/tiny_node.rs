@@ -10,6 +10,9 @@
 //! - `garbage`: answers every request with a line that is not JSON;
 //! - `unknown-reply`: answers with an `in_reply_to` nobody asked for.
 //!
+//! `--leader ID`: the node with that id says `"is_leader": 1` in its `stats` (the others 0), for
+//! the nemesis's `leader` target.
+//!
 //! `--client-bind ADDR` binds the client port there instead of `--client` (to test a port that
 //! is already taken).
 
@@ -29,6 +32,7 @@ struct Store {
 
 struct Node {
     mode: String,
+    is_leader: bool,
     store: Mutex<Store>,
     requests: AtomicU64,
 }
@@ -46,6 +50,7 @@ fn main() {
     let client = arg(&args, "--client-bind")
         .or_else(|| arg(&args, "--client"))
         .expect("--client ADDR is required");
+    let is_leader = arg(&args, "--leader").as_deref() == Some(id.as_str());
     eprintln!("tiny_node {id}: mode {mode}, client {client}");
     match mode.as_str() {
         "exit" => {
@@ -75,6 +80,7 @@ fn main() {
         };
         let node = Arc::new(Node {
             mode,
+            is_leader,
             store: Mutex::new(Store::default()),
             requests: AtomicU64::new(0),
         });
@@ -155,7 +161,9 @@ impl Node {
                 }
             }
             Some("stats") => {
-                json!({"type":"stats_ok","stats":{"requests": n + 1, "keys": st.current.len()}})
+                let stats = json!({"requests": n + 1, "keys": st.current.len(),
+                    "is_leader": u8::from(self.is_leader)});
+                json!({"type":"stats_ok","stats": stats})
             }
             _ => json!({"type":"error","code":10,"text":"not supported"}),
         };

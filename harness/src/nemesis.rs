@@ -156,10 +156,61 @@ pub async fn run(ctx: Arc<RunContext>) {
     let at = |s: f64| start + Duration::from_secs_f64(s);
     for w in ctx.faults.schedule.windows.clone() {
         tokio::time::sleep_until(at(w.start_s)).await;
-        step(&ctx, w.fault.clone(), true).await;
+        let fault = aim_at_leader(&ctx, w.fault).await;
+        step(&ctx, fault.clone(), true).await;
         tokio::time::sleep_until(at(w.stop_s)).await;
-        step(&ctx, w.fault, false).await;
+        step(&ctx, fault, false).await;
     }
+}
+
+/// A `leader` fault hits the node that says it leads now; otherwise (or when none says so) the
+/// fault stays as scheduled.
+async fn aim_at_leader(ctx: &RunContext, fault: Fault) -> Fault {
+    let is_leader_target = match &fault {
+        Fault::Partition { topology, .. } => *topology == schedule::Target::Leader,
+        Fault::Pause { target, .. } | Fault::Kill { target, .. } => {
+            *target == schedule::Target::Leader
+        }
+    };
+    if !is_leader_target {
+        return fault;
+    }
+    let Some(leader) = find_leader(ctx).await else {
+        tracing::info!("no node says it leads; the leader fault hits the scheduled node");
+        return fault;
+    };
+    match fault {
+        Fault::Partition { topology, grudge } => {
+            let mut order = ctx.cluster.ids();
+            order.retain(|id| *id != leader);
+            order.insert(0, leader);
+            let grudge = schedule::topology_grudge(topology, &order).unwrap_or(grudge);
+            Fault::Partition { topology, grudge }
+        }
+        Fault::Pause { target, .. } => Fault::Pause {
+            target,
+            nodes: vec![leader],
+        },
+        Fault::Kill { target, .. } => Fault::Kill {
+            target,
+            nodes: vec![leader],
+        },
+    }
+}
+
+/// The running node whose `stats` reply says `"is_leader": 1` (the first one, if several do).
+async fn find_leader(ctx: &RunContext) -> Option<String> {
+    for (i, id) in ctx.cluster.ids().into_iter().enumerate() {
+        if ctx.cluster.state(i).await != NodeState::Running {
+            continue;
+        }
+        let addr = ctx.cluster.plan.nodes[i].client;
+        let stats = crate::client::fetch_stats(addr, Duration::from_millis(300)).await;
+        if stats.and_then(|s| s.get("is_leader")?.as_f64()) == Some(1.0) {
+            return Some(id);
+        }
+    }
+    None
 }
 
 /// Applies (`on`) or undoes a fault in a task of its own, which an abort of [`run`] cannot cut.

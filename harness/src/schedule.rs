@@ -46,8 +46,10 @@ impl FaultKind {
     pub fn applicable(self, t: Target) -> bool {
         use Target::*;
         match self {
-            FaultKind::Partition => matches!(t, One | Majority | MajoritiesRing | Bridge),
-            FaultKind::Pause | FaultKind::Kill => matches!(t, One | Minority | Majority | All),
+            FaultKind::Partition => matches!(t, One | Leader | Majority | MajoritiesRing | Bridge),
+            FaultKind::Pause | FaultKind::Kill => {
+                matches!(t, One | Leader | Minority | Majority | All)
+            }
         }
     }
 }
@@ -55,11 +57,16 @@ impl FaultKind {
 /// Whom a fault hits. For partitions these are topologies: `one` isolates one node, `majority`
 /// splits the nodes into random halves, `majorities-ring` gives every node a different majority,
 /// `bridge` splits into halves joined by one node. For pause and kill they are node sets: `one`,
-/// `minority` (⌊n/2⌋ nodes), `majority` (⌊n/2⌋+1 nodes), `all`.
+/// `minority` (⌊n/2⌋ nodes), `majority` (⌊n/2⌋+1 nodes), `all`. `leader` (Jepsen's `primaries`)
+/// is the node that says it leads, asked when the fault starts (the optional `stats` request,
+/// `"is_leader": 1`); isolated by a partition, or paused or killed. When no node says so it falls
+/// back to the random node drawn in the schedule, so `--replay` repeats it only where the same
+/// node leads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Target {
     One,
+    Leader,
     Minority,
     Majority,
     MajoritiesRing,
@@ -68,8 +75,9 @@ pub enum Target {
 }
 
 impl Target {
-    pub const ALL: [Target; 6] = [
+    pub const ALL: [Target; 7] = [
         Target::One,
+        Target::Leader,
         Target::Minority,
         Target::Majority,
         Target::MajoritiesRing,
@@ -80,6 +88,7 @@ impl Target {
     pub fn name(self) -> &'static str {
         match self {
             Target::One => "one",
+            Target::Leader => "leader",
             Target::Minority => "minority",
             Target::Majority => "majority",
             Target::MajoritiesRing => "majorities-ring",
@@ -159,7 +168,7 @@ impl FromStr for Targets {
                 .find(|t| t.name() == part)
                 .ok_or_else(|| {
                     format!(
-                        "unknown target '{part}': expected one, minority, majority, \
+                        "unknown target '{part}': expected one, leader, minority, majority, \
                          majorities-ring, bridge or all"
                     )
                 })?;
@@ -216,8 +225,8 @@ pub fn topology_grudge(t: Target, nodes: &[String]) -> Option<Grudge> {
     let n = nodes.len();
     let half = n / 2;
     Some(match t {
-        // The first node alone, against the rest.
-        Target::One => complete_grudge(&[&nodes[..n.min(1)], &nodes[n.min(1)..]]),
+        // The first node alone, against the rest (for `leader`, the caller puts it first).
+        Target::One | Target::Leader => complete_grudge(&[&nodes[..n.min(1)], &nodes[n.min(1)..]]),
         // ⌊n/2⌋ nodes against the rest.
         Target::Majority => complete_grudge(&[&nodes[..half], &nodes[half..]]),
         // Halves as `majority`; the first node of the second half keeps talking to everyone.
@@ -259,7 +268,7 @@ pub fn topology_grudge(t: Target, nodes: &[String]) -> Option<Grudge> {
 pub fn target_nodes(t: Target, nodes: &[String]) -> Vec<String> {
     let n = nodes.len();
     let k = match t {
-        Target::One => 1,
+        Target::One | Target::Leader => 1,
         Target::Minority => n / 2,
         Target::Majority => n / 2 + 1,
         _ => n,

@@ -246,6 +246,45 @@ fn harness_test_records_each_scheduled_pause_and_the_node_answers_after() {
 }
 
 #[test]
+fn leader_faults_hit_the_node_that_says_it_leads() {
+    let store = scratch("run-leader");
+    // Not a replicated cluster: three tiny nodes, of which n2 says it leads.
+    let run = harness_test(
+        &store,
+        &[
+            "--nodes",
+            "3",
+            "--nemesis",
+            "pause,kill",
+            "--nemesis-targets",
+            "leader",
+            "--nemesis-interval",
+            "0.6",
+            "--time-limit",
+            "4",
+            "--seed",
+            "5",
+            "--op-timeout",
+            "0.5",
+            "--",
+            "--leader",
+            "n2",
+        ],
+    );
+    let events = nemesis_events(&run);
+    let hits: Vec<&Event> = events
+        .iter()
+        .filter(|e| e.f == "pause" || e.f == "kill")
+        .collect();
+    // Drawn at random, two or more faults would all hit n2 at most once in 9 runs.
+    assert!(hits.len() >= 2, "too few faults: {events:?}");
+    for e in hits {
+        assert_eq!(e.value, json!(["n2"]), "{} hit another node", e.f);
+    }
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
 fn replay_reruns_the_same_schedule_and_seed_with_overrides() {
     let store = scratch("run-replay");
     let first = harness_test(
