@@ -38,7 +38,7 @@ pub struct SuiteArgs {
 }
 
 pub fn run(args: SuiteArgs) -> u8 {
-    let result = CoreRunner::new().and_then(|runner| run_suite(&args, &runner));
+    let result = CoreRunner::new(args.parallel).and_then(|runner| run_suite(&args, &runner));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -66,9 +66,15 @@ struct CoreRunner {
 }
 
 impl CoreRunner {
-    fn new() -> Result<Self, String> {
-        let rt = tokio::runtime::Runtime::new()
-            .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    /// Runs one at a time get the one-thread runtime `harness test` uses; parallel runs, which
+    /// call `block_on` from threads of their own, a worker per core.
+    fn new(parallel: u32) -> Result<Self, String> {
+        let rt = if parallel > 1 {
+            tokio::runtime::Runtime::new()
+        } else {
+            crate::test_cmd::runtime()
+        };
+        let rt = rt.map_err(|e| format!("cannot start the async runtime: {e}"))?;
         Ok(CoreRunner { rt })
     }
 
@@ -606,7 +612,7 @@ mod tests {
         assert_eq!(n.nemesis_targets.0, [Target::One, Target::Majority]);
         assert_eq!(n.partition_mode, crate::proxy::PartitionMode::Reset);
         assert_eq!((n.net_latency, n.net_jitter), (1.5, 0.5));
-        assert!(CoreRunner::new().unwrap().validate(&s.runs).is_ok());
+        assert!(CoreRunner::new(1).unwrap().validate(&s.runs).is_ok());
     }
 
     #[test]
@@ -616,14 +622,14 @@ mod tests {
             Path::new("x.toml"),
         )
         .unwrap();
-        let e = CoreRunner::new().unwrap().validate(&s.runs).unwrap_err();
+        let e = CoreRunner::new(1).unwrap().validate(&s.runs).unwrap_err();
         assert!(e.starts_with("run n-multi-register-kill-s1: "), "{e}");
         let s = spec::parse(
             "[[test]]\nname = \"m\"\npartition_mode = \"loud\"\n",
             Path::new("x.toml"),
         )
         .unwrap();
-        let e = CoreRunner::new().unwrap().validate(&s.runs).unwrap_err();
+        let e = CoreRunner::new(1).unwrap().validate(&s.runs).unwrap_err();
         assert!(
             e.contains("harness test rejects its arguments") && e.contains("loud"),
             "{e}"

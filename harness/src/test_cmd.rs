@@ -265,6 +265,16 @@ async fn heal_everything(ctx: &Arc<RunContext>) -> Result<()> {
     crate::nemesis::heal(ctx).await
 }
 
+/// The runtime a run's clients, nemesis and proxies' control live on: one thread. The nodes and
+/// the harness share the machine's cores, and a second runtime thread cost more in cross-thread
+/// wake-ups than it gave (harness CPU per operation). Proxies and the checker have threads of
+/// their own.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+}
+
 /// `harness test` from the command line: runs, prints, and returns the exit code.
 pub fn run(args: TestArgs) -> u8 {
     let args = match crate::nemesis::replay_args(args) {
@@ -274,7 +284,7 @@ pub fn run(args: TestArgs) -> u8 {
             return 2;
         }
     };
-    let rt = match tokio::runtime::Runtime::new() {
+    let rt = match runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("harness: cannot start the async runtime: {e}");

@@ -50,7 +50,7 @@ fn bench(args: &Args) -> Result<()> {
         None => tiny_node_bin()?,
     };
     let store = std::env::temp_dir().join(format!("harness-bench-clients-{}", std::process::id()));
-    let rt = tokio::runtime::Runtime::new()?;
+    let rt = crate::test_cmd::runtime()?;
     let mut samples = Vec::new();
     println!(
         "bench clients: {} runs x {}s, concurrency {}, node {}",

@@ -51,7 +51,7 @@ pub fn run(a: Args) -> u8 {
         eprintln!("harness bench paxos: --runs, --seconds and --concurrency must be positive");
         return 2;
     }
-    let rt = match tokio::runtime::Runtime::new() {
+    let rt = match crate::test_cmd::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("harness bench paxos: cannot start the async runtime: {e}");
