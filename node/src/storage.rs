@@ -3,7 +3,7 @@
 //! each, synced with one fdatasync per batch). A torn last line of the log (a crash mid-write) is
 //! ignored: nothing written after the last sync was ever acted on.
 //!
-//! The log is zero-filled ahead of the write position, a megabyte at a time, and written in place:
+//! The log is zero-filled ahead of the write position, 256 KiB at a time, and written in place:
 //! an fdatasync then flushes data only. An append changes the file's size, and on ext4 every such
 //! sync commits the journal that all the nodes on the disk share (measured with five processes
 //! syncing at once: p50 0.54 -> 0.37 ms, p99 halved). Reading stops at the first line that is not
@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// How far ahead of the write position the log is zero-filled.
-const CHUNK: u64 = 1 << 20;
+const CHUNK: u64 = 1 << 18;
 
 pub struct Storage {
     dir: PathBuf,
@@ -260,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn a_snapshot_empties_the_log_and_the_chunk_grows_past_a_megabyte() {
+    fn a_snapshot_empties_the_log_and_the_log_grows_past_its_first_chunk() {
         let dir = scratch("snap");
         let (mut s, _, _) = Storage::open(&dir).unwrap();
         let many: Vec<Record> = (0..30_000).map(promise).collect();
