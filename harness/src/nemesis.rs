@@ -166,13 +166,7 @@ pub async fn run(ctx: Arc<RunContext>) {
 /// A `leader` fault hits the node that says it leads now; otherwise (or when none says so) the
 /// fault stays as scheduled.
 async fn aim_at_leader(ctx: &RunContext, fault: Fault) -> Fault {
-    let is_leader_target = match &fault {
-        Fault::Partition { topology, .. } => *topology == schedule::Target::Leader,
-        Fault::Pause { target, .. } | Fault::Kill { target, .. } => {
-            *target == schedule::Target::Leader
-        }
-    };
-    if !is_leader_target {
+    if fault.target() != schedule::Target::Leader {
         return fault;
     }
     let Some(leader) = find_leader(ctx).await else {

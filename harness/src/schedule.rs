@@ -296,6 +296,14 @@ impl Fault {
         }
     }
 
+    /// The target (for a partition, its topology) it was drawn for.
+    pub fn target(&self) -> Target {
+        match self {
+            Fault::Partition { topology, .. } => *topology,
+            Fault::Pause { target, .. } | Fault::Kill { target, .. } => *target,
+        }
+    }
+
     /// A short description for the progress line and the log.
     pub fn describe(&self) -> String {
         match self {
