@@ -2,7 +2,8 @@
 //!
 //! Inputs are timer ticks, peer messages and client operations ([`Input`]); effects are collected
 //! in an [`Output`]: acceptor records to make durable, peer messages and client replies. The shell
-//! must make a batch's `records` (and `snapshot`) durable in batch order, and hold back each
+//! must write a batch's `records` (and `snapshot`) in batch order, make them durable unless the
+//! batch says they may wait (`lazy`), and hold back each
 //! effect until what [`Msg::durability`] asks for is durable: `replies` wait for earlier batches
 //! (for this batch too on a one-node cluster), `free_replies` for nothing. The core never waits for the disk. It
 //! reads no clock and does no I/O; time is the number of ticks it has been given, randomness a
@@ -99,6 +100,11 @@ pub struct Timing {
     /// commands wait. Each slot costs a round of messages and a sync on every node, so under
     /// light load one bigger batch after the slot in flight beats many small pipelined ones.
     pub pipeline_min: usize,
+    /// Multi-Paxos: ask only a majority (the followers that answered first last time) to vote
+    /// on each slot, so the others skip a sync per slot.
+    pub thrifty: bool,
+    /// Multi-Paxos: ticks to wait for thrifty voters before asking everyone.
+    pub thrifty_wait: u64,
 }
 
 impl Default for Timing {
@@ -120,6 +126,8 @@ impl Default for Timing {
             window: 16,
             max_batch: 1000,
             pipeline_min: 64,
+            thrifty: true,
+            thrifty_wait: 2,
         }
     }
 }
@@ -191,6 +199,9 @@ pub struct Durable {
 #[derive(Default)]
 pub struct Output {
     pub records: Vec<Record>,
+    /// Every record of this batch may wait for a later batch's sync: none of them is a vote,
+    /// a promise or anything else a peer will be told about (a thrifty non-voter's accepts).
+    pub lazy: bool,
     pub snapshot: Option<Snapshot>,
     pub msgs: Vec<(To, Msg)>,
     /// Replies that wait for every earlier batch's sync (they may count this node's own vote).
@@ -260,6 +271,8 @@ struct Proposal {
     value: Value,
     acks: u64,
     sent: u64,
+    /// Who was asked to vote (0: everyone).
+    voters: u64,
 }
 
 enum Role {
@@ -320,6 +333,10 @@ pub struct Core {
     proposals: BTreeMap<Slot, Proposal>,
     queue: VecDeque<Command>,
     forward_buf: Vec<Command>,
+    /// Thrifty accepts: the followers asked to vote (0: everyone).
+    fast_voters: u64,
+    /// Slots this leader decided in the current batch of inputs, not yet told to peers.
+    decides_out: Vec<(Slot, Ballot)>,
     last_hb: u64,
     hb_acks: (u64, u64),
     lease_start: u64,
@@ -385,6 +402,8 @@ impl Core {
             proposals: BTreeMap::new(),
             queue: VecDeque::new(),
             forward_buf: Vec::new(),
+            fast_voters: 0,
+            decides_out: Vec::new(),
             last_hb: 0,
             hb_acks: (0, 0),
             lease_start: 0,
@@ -392,7 +411,10 @@ impl Core {
             backoff_until: 0,
             attempts: 0,
             loopback: VecDeque::new(),
-            out: Output::default(),
+            out: Output {
+                lazy: true,
+                ..Output::default()
+            },
             stats: BTreeMap::new(),
             trace: None,
             trace_tags: None,
@@ -432,10 +454,37 @@ impl Core {
             }
         }
         self.drain_loopback();
+        self.flush_decides();
+    }
+
+    /// Tells peers this batch's decisions: inside this batch's accept when there is one (under
+    /// load there nearly always is), else as `Decide` messages.
+    fn flush_decides(&mut self) {
+        if self.decides_out.is_empty() {
+            return;
+        }
+        for (slot, ballot) in std::mem::take(&mut self.decides_out) {
+            let carrier = self.out.msgs.iter_mut().find_map(|(to, m)| match m {
+                Msg::Accept {
+                    ballot: b, decided, ..
+                } if *to == To::All && *b == ballot => Some(decided),
+                _ => None,
+            });
+            match carrier {
+                Some(decided) => decided.push(slot),
+                None => self.broadcast_others(Msg::Decide { slot, ballot }),
+            }
+        }
     }
 
     pub fn take_output(&mut self) -> Output {
-        std::mem::take(&mut self.out)
+        std::mem::replace(
+            &mut self.out,
+            Output {
+                lazy: true,
+                ..Output::default()
+            },
+        )
     }
 
     /// The full durable state now (written by the shell at start-up, replacing the old log).
@@ -569,6 +618,13 @@ impl Core {
     }
 
     fn persist(&mut self, r: Record) {
+        self.out.lazy = false;
+        self.persist_lazy(r);
+    }
+
+    /// A record no message depends on yet. Losing it in a crash is as if the message that
+    /// caused it never arrived; whatever later reveals it (a vote, a promise) forces a sync.
+    fn persist_lazy(&mut self, r: Record) {
         if !self.cfg.bugs.volatile_acceptor {
             self.out.records.push(r);
         }
@@ -717,12 +773,19 @@ impl Core {
                     self.send_heartbeat();
                 }
                 let resend = self.cfg.timing.resend;
+                let thrifty_wait = self.cfg.timing.thrifty_wait;
                 let mut again = Vec::new();
                 for (s, p) in self.proposals.iter_mut() {
-                    if self.now >= p.sent + resend {
+                    let stuck_voter = p.voters != 0 && self.now >= p.sent + thrifty_wait;
+                    if stuck_voter || self.now >= p.sent + resend {
                         p.sent = self.now;
+                        p.voters = 0;
                         again.push((*s, p.value.clone(), p.acks));
                     }
+                }
+                if !again.is_empty() {
+                    // A voter is slow or gone: everyone votes until a slot decides again.
+                    self.fast_voters = 0;
                 }
                 for (slot, value, acks) in again {
                     self.bump("accept_resends", 1);
@@ -733,6 +796,8 @@ impl Core {
                                 slot,
                                 value: value.clone(),
                                 commit: self.app.applied,
+                                decided: Vec::new(),
+                                voters: 0,
                             };
                             self.send(peer, m);
                         }
@@ -790,9 +855,15 @@ impl Core {
                 slot,
                 value,
                 commit,
+                decided,
+                voters,
             } => {
                 self.note_commit(commit, from);
-                self.on_accept(from, ballot, slot, value);
+                let vote = voters == 0 || voters & Self::bit(self.cfg.me) != 0;
+                self.on_accept(from, ballot, slot, value, vote);
+                for s in decided {
+                    self.on_decide(from, s, ballot);
+                }
             }
             Msg::Accepted { ballot, slot } => self.on_accepted(from, ballot, slot),
             Msg::Nack {
@@ -887,7 +958,9 @@ impl Core {
         }
     }
 
-    fn on_accept(&mut self, from: usize, ballot: Ballot, slot: Slot, value: Value) {
+    /// `vote`: answer with `accepted`. A thrifty leader asks only a majority to vote; the others
+    /// keep the value (to learn the decision from) without a sync or an answer.
+    fn on_accept(&mut self, from: usize, ballot: Ballot, slot: Slot, value: Value, vote: bool) {
         self.max_round = self.max_round.max(ballot.round);
         let p = self.acc.promised_for(slot);
         if slot < self.acc.floor || (ballot < p && !self.cfg.bugs.accept_below_promise) {
@@ -902,13 +975,17 @@ impl Core {
         }
         if e.accepted.as_ref().map(|(b, _)| *b) != Some(ballot) {
             e.accepted = Some((ballot, value.clone()));
-            self.persist(Record::Accepted {
+            self.persist_lazy(Record::Accepted {
                 slot,
                 ballot,
                 value,
             });
         }
-        self.send(from, Msg::Accepted { ballot, slot });
+        if vote {
+            // The vote reveals the record: the `accepted` waits for this batch's sync.
+            self.out.lazy = false;
+            self.send(from, Msg::Accepted { ballot, slot });
+        }
         if multi && from != self.cfg.me {
             self.follow(ballot);
         }
@@ -1021,6 +1098,7 @@ impl Core {
         };
         self.bump("leader_changes", 1);
         self.leader = Some(self.cfg.me);
+        self.fast_voters = 0;
         self.leader_ballot = self.my_ballot;
         let start = from.max(log_start);
         let top_decided = self.decided.keys().next_back().map_or(0, |s| s + 1);
@@ -1057,12 +1135,17 @@ impl Core {
 
     fn propose(&mut self, slot: Slot, value: Value) {
         self.bump("proposals", 1);
+        let voters = match self.fast_voters {
+            0 => 0,
+            f => f | Self::bit(self.cfg.me),
+        };
         self.proposals.insert(
             slot,
             Proposal {
                 value: value.clone(),
                 acks: 0,
                 sent: self.now,
+                voters,
             },
         );
         self.broadcast(Msg::Accept {
@@ -1070,6 +1153,8 @@ impl Core {
             slot,
             value,
             commit: self.app.applied,
+            decided: Vec::new(),
+            voters,
         });
     }
 
@@ -1106,9 +1191,13 @@ impl Core {
         p.acks |= Self::bit(from);
         if p.acks.count_ones() >= maj {
             let p = self.proposals.remove(&slot).expect("present");
+            if self.cfg.timing.thrifty {
+                // The followers that answered first are asked alone next time.
+                self.fast_voters = p.acks & !Self::bit(self.cfg.me);
+            }
             self.own_decided.insert(slot);
             self.learn(slot, p.value);
-            self.broadcast_others(Msg::Decide { slot, ballot });
+            self.decides_out.push((slot, ballot));
         }
     }
 
@@ -1246,6 +1335,8 @@ impl Core {
             slot: i.slot,
             value,
             commit: self.app.applied,
+            decided: Vec::new(),
+            voters: 0,
         };
         self.broadcast(m);
     }

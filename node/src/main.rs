@@ -45,6 +45,9 @@ struct Args {
     /// Multi-Paxos: commands that must wait before a further slot joins those in flight.
     #[arg(long, default_value_t = Timing::default().pipeline_min)]
     pipeline_min: usize,
+    /// Multi-Paxos: ask only a majority to vote on each slot (`false`: every node votes).
+    #[arg(long, default_value_t = Timing::default().thrifty, action = clap::ArgAction::Set)]
+    thrifty: bool,
     /// Snapshot the applied state and truncate the log every this many applied slots.
     #[arg(long, default_value_t = Timing::default().snapshot_every)]
     snapshot_every: u64,
@@ -116,6 +119,7 @@ fn main() {
             max_batch: args.max_batch.max(1),
             snapshot_every: args.snapshot_every.max(1),
             pipeline_min: args.pipeline_min,
+            thrifty: args.thrifty,
             ..Timing::default()
         },
     };

@@ -106,11 +106,19 @@ pub enum Msg {
         log_start: Slot,
         commit: Slot,
     },
+    /// `decided`: earlier slots chosen under this same `ballot`, each learned from the value the
+    /// receiver accepted there (a leader folds its decisions into its next accept, which saves a
+    /// `Decide` per peer per slot under load).
     Accept {
         ballot: Ballot,
         slot: Slot,
         value: Value,
         commit: Slot,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        decided: Vec<Slot>,
+        /// Bit `i` set: node `i` is asked to vote; 0: every receiver votes.
+        #[serde(default, skip_serializing_if = "is_zero")]
+        voters: u64,
     },
     Accepted {
         ballot: Ballot,
@@ -176,7 +184,12 @@ impl Msg {
                 Durability::ThisBatch
             }
             Msg::Decide { .. } | Msg::CatchupResp { .. } => Durability::EarlierBatches,
+            Msg::Accept { decided, .. } if !decided.is_empty() => Durability::EarlierBatches,
             _ => Durability::Nothing,
         }
     }
+}
+
+fn is_zero(x: &u64) -> bool {
+    *x == 0
 }

@@ -144,12 +144,18 @@ struct Durably {
     after_this: Vec<(To, Msg)>,
     /// Replies wait for this batch's sync too (a one-node cluster).
     wait_this: bool,
+    /// The records may wait for a later batch's sync (see `Output::lazy`).
+    lazy: bool,
 }
 
 impl Durably {
-    fn send_after_earlier(&mut self, links: &Links, drops: &AtomicU64) {
+    fn needs_sync(&self) -> bool {
+        !self.lazy || self.snapshot.is_some() || !self.after_this.is_empty() || self.wait_this
+    }
+
+    fn send_after_earlier(&mut self, send: &mut impl FnMut(To, &Msg)) {
         for (to, m) in self.after_earlier.drain(..) {
-            send(links, to, &m, drops);
+            send(to, &m);
         }
         for (conn, msg_id, r) in self.replies.drain(..) {
             let _ = conn.send(reply_line(&msg_id, r));
@@ -236,6 +242,7 @@ async fn core_loop(
         let mut job = Durably {
             records: out.records,
             snapshot: out.snapshot,
+            lazy: out.lazy,
             ..Durably::default()
         };
         for (to, m) in out.msgs {
@@ -261,7 +268,7 @@ async fn core_loop(
             job.wait_this = true;
         } else if synced.load(Acquire) == submitted {
             // Every earlier batch is on disk already: no need to wait for the disk thread.
-            job.send_after_earlier(&links, &st.peer_drops);
+            job.send_after_earlier(&mut |to, m| send(&links, to, m, &st.peer_drops));
         }
         if job.records.is_empty()
             && job.snapshot.is_none()
@@ -289,26 +296,30 @@ fn disk_loop(
     drops: Arc<AtomicU64>,
     synced: Arc<AtomicU64>,
 ) -> Result<()> {
+    let mut send = |to, m: &Msg| send(&links, to, m, &drops);
     let mut jobs = Vec::new();
     while let Ok(mut first) = rx.recv() {
         // Every batch before `first` was synced by the previous round.
         if !first.wait_this {
-            first.send_after_earlier(&links, &drops);
+            first.send_after_earlier(&mut send);
         }
         jobs.push(first);
         jobs.extend(rx.try_iter());
+        let needs_sync = jobs.iter().any(Durably::needs_sync);
         for j in &mut jobs {
             storage.write(&j.records)?;
             if let Some(s) = j.snapshot.take() {
                 storage.write_snapshot(&s)?;
             }
         }
-        storage.sync()?;
+        if needs_sync {
+            storage.sync()?;
+        }
         synced.fetch_add(jobs.len() as u64, Release);
         for mut j in jobs.drain(..) {
-            j.send_after_earlier(&links, &drops);
+            j.send_after_earlier(&mut send);
             for (to, m) in j.after_this.drain(..) {
-                send(&links, to, &m, &drops);
+                send(to, &m);
             }
         }
     }
