@@ -6,29 +6,14 @@ use checker::{compare, index, report};
 use scraper::{Html, Selector};
 use serde_json::json;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// A scratch folder, removed when the test ends.
-struct Tmp(PathBuf);
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmp(name: &str) -> Tmp {
-    let d = std::env::temp_dir().join(format!("report-html-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Tmp(d)
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("report-html-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// A small deterministic generator of client histories with a partition, a pause and a kill.
@@ -164,7 +149,8 @@ fn spec(ops: usize, verdict: &'static str) -> RunSpec {
 
 #[test]
 fn invalid_run_report_has_every_part() {
-    let d = tmp("invalid");
+    let d_dir = tmp("invalid");
+    let d = d_dir.path();
     make_run(&d, spec(4000, "invalid"), 7);
     let w = report::write_run_report(&d).unwrap();
     let doc = Html::parse_document(&std::fs::read_to_string(&w.report).unwrap());
@@ -211,7 +197,8 @@ fn invalid_run_report_has_every_part() {
 #[test]
 fn odd_runs_say_what_is_missing() {
     // Empty history, no results, no node stats.
-    let d = tmp("empty");
+    let d_dir = tmp("empty");
+    let d = d_dir.path();
     std::fs::write(d.join("history.jsonl"), "").unwrap();
     let w = report::write_run_report(&d).unwrap();
     let doc = Html::parse_document(&std::fs::read_to_string(&w.report).unwrap());
@@ -223,7 +210,8 @@ fn odd_runs_say_what_is_missing() {
     assert!(text(&doc, "#nodes").contains("node-stats.json is missing"));
 
     // No history at all.
-    let d = tmp("nohistory");
+    let d_dir = tmp("nohistory");
+    let d = d_dir.path();
     let w = report::write_run_report(&d).unwrap();
     assert!(
         w.notes.iter().any(|n| n.contains("no history.jsonl")),
@@ -232,7 +220,8 @@ fn odd_runs_say_what_is_missing() {
     );
 
     // Aborted: truncated last line and ops never completed.
-    let d = tmp("aborted");
+    let d_dir = tmp("aborted");
+    let d = d_dir.path();
     make_run(
         &d,
         RunSpec {
@@ -256,7 +245,8 @@ fn odd_runs_say_what_is_missing() {
     assert!(all.contains("never completed"), "{all}");
 
     // Every op failing.
-    let d = tmp("allfail");
+    let d_dir = tmp("allfail");
+    let d = d_dir.path();
     let mut h = String::new();
     for i in 0..10u64 {
         let _ = writeln!(
@@ -279,7 +269,8 @@ fn odd_runs_say_what_is_missing() {
     assert!(text(&doc, "#availability").contains("0.0%"));
 
     // One op.
-    let d = tmp("oneop");
+    let d_dir = tmp("oneop");
+    let d = d_dir.path();
     std::fs::write(
         d.join("history.jsonl"),
         "{\"index\":0,\"time\":0,\"process\":0,\"type\":\"invoke\",\"f\":\"read\"}\n\
@@ -299,7 +290,8 @@ fn odd_runs_say_what_is_missing() {
 
 #[test]
 fn index_and_comparison_pages() {
-    let store = tmp("store");
+    let store_dir = tmp("store");
+    let store = store_dir.path();
     let mut dirs = Vec::new();
     for (i, variant) in ["basic", "basic", "multi", "multi"].iter().enumerate() {
         let d = store

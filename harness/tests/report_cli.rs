@@ -3,30 +3,15 @@
 //! on a bare CI machine): the plots must still render their text.
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 /// A scratch folder, removed when the test ends.
-struct Tmp(PathBuf);
-
-impl std::ops::Deref for Tmp {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn tmp(name: &str) -> Tmp {
-    let d = std::env::temp_dir().join(format!("report-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    Tmp(d)
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("report-cli-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// A run folder with 200 ops over 2 s, a partition in the middle, and the files the core writes.
@@ -106,7 +91,8 @@ fn s(p: &Path) -> &str {
 
 #[test]
 fn report_renders_plots_without_fonts() {
-    let root = tmp("fonts");
+    let root_dir = tmp("fonts");
+    let root = root_dir.path();
     let run = root.join("store/cli/20260101T000000.000Z");
     make_run(&run, "basic");
     let out = harness(&["report", s(&run)], &root);
@@ -150,7 +136,8 @@ fn report_renders_plots_without_fonts() {
 
 #[test]
 fn index_and_compare_commands() {
-    let root = tmp("index");
+    let root_dir = tmp("index");
+    let root = root_dir.path();
     let store = root.join("store");
     let a = store.join("cli/20260101T000000.000Z");
     let b = store.join("cli/20260102T000000.000Z");
@@ -197,7 +184,8 @@ fn index_and_compare_commands() {
 /// The real checker's counterexample for an impossible read, drawn by the real report.
 #[test]
 fn invalid_run_draws_the_checkers_counterexample() {
-    let root = tmp("invalid");
+    let root_dir = tmp("invalid");
+    let root = root_dir.path();
     let run = root.join("run");
     std::fs::create_dir_all(&run).unwrap();
     let lines = [
@@ -244,7 +232,8 @@ fn invalid_run_draws_the_checkers_counterexample() {
 
 #[test]
 fn analyze_rewrites_the_report_and_the_index() {
-    let root = tmp("analyze");
+    let root_dir = tmp("analyze");
+    let root = root_dir.path();
     let store = root.join("store");
     let run = store.join("cli/20260101T000000.000Z");
     make_run(&run, "basic");
