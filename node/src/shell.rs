@@ -2,8 +2,9 @@
 //! assume delivery), the client port (JSON lines, many requests in flight per connection), the
 //! ticker, and the disk. One thread owns the core: it takes every input that is waiting, steps
 //! the core through all of them and sends at once the messages that reveal nothing durable; a
-//! disk thread writes the records of every batch waiting, syncs once (group commit), and only
-//! then sends what had to wait for it (see [`Durability`]), client replies included.
+//! disk thread writes the records of every batch waiting, syncs once (group commit) unless all
+//! of them are lazy (`Output::lazy`), and only then sends what had to wait for it (see
+//! [`Durability`]), client replies included.
 
 use crate::core::{Bugs, Config, Core, Input, Timing, To, Variant};
 use crate::protocol::{Durability, Msg, Op, OpResult};
