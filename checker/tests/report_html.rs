@@ -151,8 +151,8 @@ fn spec(ops: usize, verdict: &'static str) -> RunSpec {
 fn invalid_run_report_has_every_part() {
     let d_dir = tmp("invalid");
     let d = d_dir.path();
-    make_run(&d, spec(4000, "invalid"), 7);
-    let w = report::write_run_report(&d).unwrap();
+    make_run(d, spec(4000, "invalid"), 7);
+    let w = report::write_run_report(d).unwrap();
     let doc = Html::parse_document(&std::fs::read_to_string(&w.report).unwrap());
     // Verdict banner with the checker's words, escaped.
     assert_eq!(count(&doc, "header#verdict.invalid"), 1);
@@ -200,7 +200,7 @@ fn odd_runs_say_what_is_missing() {
     let d_dir = tmp("empty");
     let d = d_dir.path();
     std::fs::write(d.join("history.jsonl"), "").unwrap();
-    let w = report::write_run_report(&d).unwrap();
+    let w = report::write_run_report(d).unwrap();
     let doc = Html::parse_document(&std::fs::read_to_string(&w.report).unwrap());
     assert_eq!(count(&doc, "header#verdict.unchecked"), 1);
     let notes = text(&doc, "#notes");
@@ -212,7 +212,7 @@ fn odd_runs_say_what_is_missing() {
     // No history at all.
     let d_dir = tmp("nohistory");
     let d = d_dir.path();
-    let w = report::write_run_report(&d).unwrap();
+    let w = report::write_run_report(d).unwrap();
     assert!(
         w.notes.iter().any(|n| n.contains("no history.jsonl")),
         "{:?}",
@@ -223,7 +223,7 @@ fn odd_runs_say_what_is_missing() {
     let d_dir = tmp("aborted");
     let d = d_dir.path();
     make_run(
-        &d,
+        d,
         RunSpec {
             ops: 40,
             verdict: "valid",
@@ -238,7 +238,7 @@ fn odd_runs_say_what_is_missing() {
     h.push('\n');
     h.push_str(r#"{"index":1000,"time":99999999999,"proc"#);
     std::fs::write(d.join("history.jsonl"), h).unwrap();
-    let w = report::write_run_report(&d).unwrap();
+    let w = report::write_run_report(d).unwrap();
     let all = w.notes.join("\n");
     assert!(all.contains("history.jsonl:"), "{all}");
     assert!(all.contains("cut short"), "{all}");
@@ -263,7 +263,7 @@ fn odd_runs_say_what_is_missing() {
         );
     }
     std::fs::write(d.join("history.jsonl"), h).unwrap();
-    let w = report::write_run_report(&d).unwrap();
+    let w = report::write_run_report(d).unwrap();
     assert!(w.notes.iter().any(|n| n.contains("no operation succeeded")));
     let doc = Html::parse_document(&std::fs::read_to_string(&w.report).unwrap());
     assert!(text(&doc, "#availability").contains("0.0%"));
@@ -277,7 +277,7 @@ fn odd_runs_say_what_is_missing() {
          {\"index\":1,\"time\":5,\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"value\":null}\n",
     )
     .unwrap();
-    let w = report::write_run_report(&d).unwrap();
+    let w = report::write_run_report(d).unwrap();
     let doc = Html::parse_document(&std::fs::read_to_string(&w.report).unwrap());
     assert_eq!(count(&doc, "#counts tr"), 3);
 
@@ -311,7 +311,7 @@ fn index_and_comparison_pages() {
         report::write_run_report(&d).unwrap();
         dirs.push(d);
     }
-    let (path, n) = index::write_index(&store).unwrap();
+    let (path, n) = index::write_index(store).unwrap();
     assert_eq!(n, 4);
     let doc = Html::parse_document(&std::fs::read_to_string(path).unwrap());
     let links: Vec<_> = doc

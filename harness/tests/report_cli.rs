@@ -95,7 +95,7 @@ fn report_renders_plots_without_fonts() {
     let root = root_dir.path();
     let run = root.join("store/cli/20260101T000000.000Z");
     make_run(&run, "basic");
-    let out = harness(&["report", s(&run)], &root);
+    let out = harness(&["report", s(&run)], root);
     assert!(
         out.status.success(),
         "{}",
@@ -143,7 +143,7 @@ fn index_and_compare_commands() {
     let b = store.join("cli/20260102T000000.000Z");
     make_run(&a, "basic");
     make_run(&b, "multi");
-    let out = harness(&["report", "--index", "--store", s(&store)], &root);
+    let out = harness(&["report", "--index", "--store", s(&store)], root);
     assert!(
         out.status.success(),
         "{}",
@@ -158,7 +158,7 @@ fn index_and_compare_commands() {
     assert!(pos_b < pos_a, "newest run first");
 
     let cmp = root.join("cmp");
-    let out = harness(&["compare", s(&a), s(&b), "-o", s(&cmp)], &root);
+    let out = harness(&["compare", s(&a), s(&b), "-o", s(&cmp)], root);
     assert!(
         out.status.success(),
         "{}",
@@ -168,14 +168,14 @@ fn index_and_compare_commands() {
     assert!(page.contains("basic vs multi"));
 
     // Bad input: a clear error naming the problem, exit 2, no panic.
-    let out = harness(&["report", s(&root.join("missing"))], &root);
+    let out = harness(&["report", s(&root.join("missing"))], root);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing"));
-    let out = harness(&["compare", s(&a), "-o", s(&cmp)], &root);
+    let out = harness(&["compare", s(&a), "-o", s(&cmp)], root);
     assert_eq!(out.status.code(), Some(2));
     let out = harness(
         &["report", "--index", "--store", s(&root.join("nostore"))],
-        &root,
+        root,
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nostore"));
@@ -211,7 +211,7 @@ fn invalid_run_draws_the_checkers_counterexample() {
     let results = serde_json::json!({"test": "bad-read", "verdict": "invalid", "check": check});
     std::fs::write(run.join("results.json"), results.to_string()).unwrap();
 
-    let out = harness(&["report", s(&run)], &root);
+    let out = harness(&["report", s(&run)], root);
     assert!(
         out.status.success(),
         "{}",
@@ -237,7 +237,7 @@ fn analyze_rewrites_the_report_and_the_index() {
     let store = root.join("store");
     let run = store.join("cli/20260101T000000.000Z");
     make_run(&run, "basic");
-    assert!(harness(&["report", "--index", "--store", s(&store)], &root)
+    assert!(harness(&["report", "--index", "--store", s(&store)], root)
         .status
         .success());
     let before = std::fs::metadata(store.join("index.html"))
@@ -246,7 +246,7 @@ fn analyze_rewrites_the_report_and_the_index() {
         .unwrap();
     assert!(!run.join("report.html").exists());
     std::thread::sleep(std::time::Duration::from_millis(20));
-    let out = harness(&["analyze", s(&run)], &root);
+    let out = harness(&["analyze", s(&run)], root);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("report: "), "{stdout}");
     assert!(run.join("report.html").is_file());

@@ -2,8 +2,7 @@
 //!
 //! Inputs are timer ticks, peer messages and client operations ([`Input`]); effects are collected
 //! in an [`Output`]: acceptor records to make durable, peer messages and client replies. The shell
-//! must write a batch's `records` (and `snapshot`) in batch order, make them durable unless the
-//! batch says they may wait (`lazy`), and hold back each
+//! must make a batch's `records` (and `snapshot`) durable in batch order, and hold back each
 //! effect until what [`Msg::durability`] asks for is durable: `replies` wait for earlier batches
 //! (for this batch too on a one-node cluster), `free_replies` for nothing. The core never waits for the disk. It
 //! reads no clock and does no I/O; time is the number of ticks it has been given, randomness a
@@ -199,9 +198,6 @@ pub struct Durable {
 #[derive(Default)]
 pub struct Output {
     pub records: Vec<Record>,
-    /// Every record of this batch may wait for a later batch's sync: none of them is a vote,
-    /// a promise or anything else a peer will be told about (a thrifty non-voter's accepts).
-    pub lazy: bool,
     pub snapshot: Option<Snapshot>,
     pub msgs: Vec<(To, Msg)>,
     /// Replies that wait for every earlier batch's sync (they may count this node's own vote).
@@ -227,6 +223,9 @@ struct Acceptor {
     slots: BTreeMap<Slot, AccSlot>,
     /// Slots below are decided and forgotten.
     floor: Slot,
+    /// Slots whose accepted value is kept in memory only: this node was not asked to vote.
+    /// Losing one in a crash is as if the accept never arrived; a later vote writes it first.
+    unwritten: std::collections::BTreeSet<Slot>,
 }
 
 impl Acceptor {
@@ -411,10 +410,7 @@ impl Core {
             backoff_until: 0,
             attempts: 0,
             loopback: VecDeque::new(),
-            out: Output {
-                lazy: true,
-                ..Output::default()
-            },
+            out: Output::default(),
             stats: BTreeMap::new(),
             trace: None,
             trace_tags: None,
@@ -478,13 +474,7 @@ impl Core {
     }
 
     pub fn take_output(&mut self) -> Output {
-        std::mem::replace(
-            &mut self.out,
-            Output {
-                lazy: true,
-                ..Output::default()
-            },
-        )
+        std::mem::take(&mut self.out)
     }
 
     /// The full durable state now (written by the shell at start-up, replacing the old log).
@@ -618,13 +608,6 @@ impl Core {
     }
 
     fn persist(&mut self, r: Record) {
-        self.out.lazy = false;
-        self.persist_lazy(r);
-    }
-
-    /// A record no message depends on yet. Losing it in a crash is as if the message that
-    /// caused it never arrived; whatever later reveals it (a vote, a promise) forces a sync.
-    fn persist_lazy(&mut self, r: Record) {
         if !self.cfg.bugs.volatile_acceptor {
             self.out.records.push(r);
         }
@@ -974,16 +957,23 @@ impl Core {
             e.promised = e.promised.max(ballot);
         }
         if e.accepted.as_ref().map(|(b, _)| *b) != Some(ballot) {
-            e.accepted = Some((ballot, value.clone()));
-            self.persist_lazy(Record::Accepted {
-                slot,
-                ballot,
-                value,
-            });
+            e.accepted = Some((ballot, value));
+            self.acc.unwritten.insert(slot);
         }
         if vote {
-            // The vote reveals the record: the `accepted` waits for this batch's sync.
-            self.out.lazy = false;
+            if self.acc.unwritten.remove(&slot) {
+                let value = self.acc.slots[&slot]
+                    .accepted
+                    .as_ref()
+                    .expect("set above")
+                    .1
+                    .clone();
+                self.persist(Record::Accepted {
+                    slot,
+                    ballot,
+                    value,
+                });
+            }
             self.send(from, Msg::Accepted { ballot, slot });
         }
         if multi && from != self.cfg.me {
@@ -1427,6 +1417,7 @@ impl Core {
         let a = self.app.applied;
         self.last_snap = Arc::new(self.app.clone());
         self.acc.slots = self.acc.slots.split_off(&a);
+        self.acc.unwritten = self.acc.unwritten.split_off(&a);
         self.acc.floor = self.acc.floor.max(a);
         self.decided = self
             .decided
@@ -1490,6 +1481,7 @@ impl Core {
         self.decided = self.decided.split_off(&a);
         self.own_decided = self.own_decided.split_off(&a);
         self.acc.slots = self.acc.slots.split_off(&a);
+        self.acc.unwritten = self.acc.unwritten.split_off(&a);
         self.acc.floor = self.acc.floor.max(a);
         self.last_snap = s;
         let done: Vec<u64> = self

@@ -2,8 +2,8 @@
 //! assume delivery), the client port (JSON lines, many requests in flight per connection), the
 //! ticker, and the disk. One thread owns the core: it takes every input that is waiting, steps
 //! the core through all of them and sends at once the messages that reveal nothing durable; a
-//! disk thread writes the records of every batch waiting, syncs once (group commit) unless all
-//! of them are lazy (`Output::lazy`), and only then sends what had to wait for it (see
+//! disk thread writes the records of every batch waiting, syncs once (group commit) when any of
+//! them has something to make durable, and only then sends what had to wait for it (see
 //! [`Durability`]), client replies included.
 
 use crate::core::{Bugs, Config, Core, Input, Timing, To, Variant};
@@ -145,13 +145,14 @@ struct Durably {
     after_this: Vec<(To, Msg)>,
     /// Replies wait for this batch's sync too (a one-node cluster).
     wait_this: bool,
-    /// The records may wait for a later batch's sync (see `Output::lazy`).
-    lazy: bool,
 }
 
 impl Durably {
     fn needs_sync(&self) -> bool {
-        !self.lazy || self.snapshot.is_some() || !self.after_this.is_empty() || self.wait_this
+        !self.records.is_empty()
+            || self.snapshot.is_some()
+            || !self.after_this.is_empty()
+            || self.wait_this
     }
 
     fn send_after_earlier(&mut self, send: &mut impl FnMut(To, &Msg)) {
@@ -243,7 +244,6 @@ async fn core_loop(
         let mut job = Durably {
             records: out.records,
             snapshot: out.snapshot,
-            lazy: out.lazy,
             ..Durably::default()
         };
         for (to, m) in out.msgs {

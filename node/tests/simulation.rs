@@ -3,9 +3,12 @@
 //! and crashes and restarts them (restoring only what was synced). Like the real shell, a node
 //! sends messages that need no sync at once and everything else (with its client replies) only
 //! when a later, randomly delayed "sync" makes its records durable; a crash loses what was not
-//! synced. Each run checks that no slot is
-//! decided with two values, that replicas converge on the same state, and that every client result
-//! is linearizable with respect to the decided log.
+//! synced. Each run checks that no slot is decided with two values (a decision counts once the
+//! effects of the batch that learned it may leave), that replicas converge on the same state, and
+//! that every client result is linearizable with respect to the decided log.
+//!
+//! `SIM_TRACE=1` prints every event of a run; with `PAXOS_SIM_SEEDS=1 PAXOS_SIM_FIRST_SEED=N`
+//! and `--nocapture` that is the story of one failing seed.
 
 use paxos_node::core::{Bugs, Config, Core, Durable, Input, Record, Snapshot, Timing, To, Variant};
 use paxos_node::kv::AppState;
@@ -19,6 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 const TICK: u64 = 5_000; // µs
 const CLIENT_TIMEOUT: u64 = 400_000;
 
+#[derive(Debug)]
 enum Ev {
     Tick(usize),
     Deliver {
@@ -51,6 +55,10 @@ enum Ev {
 /// One batch's effects that wait for the disk: `after_earlier` (with the replies) for every
 /// earlier batch's sync, `after_this` for this batch's too.
 struct Job {
+    /// Decisions this batch learned. They count once the batch's effects may leave: a leader
+    /// learns a slot before its own vote is synced, and if it crashes before the sync, that
+    /// vote (and the decision, which nobody heard of) is lost.
+    learned: Vec<(Slot, Value)>,
     records: Vec<Record>,
     snapshot: Option<Snapshot>,
     after_earlier: Vec<(To, Msg)>,
@@ -210,6 +218,49 @@ impl Sim {
     }
 
     fn handle(&mut self, ev: Ev) {
+        if std::env::var_os("SIM_TRACE").is_some() && !matches!(ev, Ev::Tick(_)) {
+            let short = match &ev {
+                Ev::Deliver { to, from, msg } => match msg {
+                    Msg::Accept {
+                        ballot,
+                        slot,
+                        decided,
+                        voters,
+                        ..
+                    } => format!(
+                        "{from}->{to} Accept b{}.{} s{slot} dec{decided:?} v{voters:b}",
+                        ballot.round, ballot.node
+                    ),
+                    Msg::Promise {
+                        ballot,
+                        accepted,
+                        log_start,
+                        commit,
+                    } => format!(
+                        "{from}->{to} Promise b{}.{} acc{:?} ls{log_start} c{commit}",
+                        ballot.round,
+                        ballot.node,
+                        accepted
+                            .iter()
+                            .map(|(s, b, v)| (
+                                s,
+                                b.round,
+                                b.node,
+                                v.iter().map(|c| c.id).collect::<Vec<_>>()
+                            ))
+                            .collect::<Vec<_>>()
+                    ),
+                    Msg::CatchupResp { snapshot, entries } => format!(
+                        "{from}->{to} CatchupResp snap{:?} {:?}",
+                        snapshot.as_ref().map(|s| s.applied),
+                        entries.iter().map(|(s, _)| s).collect::<Vec<_>>()
+                    ),
+                    m => format!("{from}->{to} {m:?}"),
+                },
+                e => format!("{e:?}"),
+            };
+            eprintln!("{} {short}", self.now);
+        }
         match ev {
             Ev::Tick(i) => {
                 self.at(self.now + TICK, Ev::Tick(i));
@@ -337,7 +388,41 @@ impl Sim {
         for (tag, id) in tags {
             self.tags.insert(tag, id);
         }
-        for (slot, v) in trace {
+        for (tag, result) in out.free_replies {
+            let d = self.rng.gen_range(50..500);
+            self.at(self.now + d, Ev::Reply { tag, result });
+        }
+        let mut job = Job {
+            learned: trace,
+            records: out.records,
+            snapshot: out.snapshot,
+            after_earlier: Vec::new(),
+            replies: out.replies,
+            after_this: Vec::new(),
+        };
+        for (to, m) in out.msgs {
+            match m.durability() {
+                Durability::Nothing => self.route(i, to, m),
+                Durability::EarlierBatches => job.after_earlier.push((to, m)),
+                Durability::ThisBatch => job.after_this.push((to, m)),
+            }
+        }
+        let needs_sync =
+            !job.records.is_empty() || job.snapshot.is_some() || !job.after_this.is_empty();
+        if !self.sync_due[i] {
+            // Every earlier batch that needed a sync has had it.
+            self.release(i, &mut job);
+            if needs_sync {
+                self.sync_due[i] = true;
+                let d = self.rng.gen_range(200..3_000);
+                self.at(self.now + d, Ev::Sync(i, self.incarnation[i]));
+            }
+        }
+        self.unsynced[i].push(job);
+    }
+
+    fn release(&mut self, i: usize, job: &mut Job) {
+        for (slot, v) in std::mem::take(&mut job.learned) {
             match self.decided.get(&slot) {
                 Some(old) if *old != v => {
                     self.violation = Some(format!(
@@ -352,39 +437,6 @@ impl Sim {
                 }
             }
         }
-        for (tag, result) in out.free_replies {
-            let d = self.rng.gen_range(50..500);
-            self.at(self.now + d, Ev::Reply { tag, result });
-        }
-        let mut job = Job {
-            records: out.records,
-            snapshot: out.snapshot,
-            after_earlier: Vec::new(),
-            replies: out.replies,
-            after_this: Vec::new(),
-        };
-        for (to, m) in out.msgs {
-            match m.durability() {
-                Durability::Nothing => self.route(i, to, m),
-                Durability::EarlierBatches => job.after_earlier.push((to, m)),
-                Durability::ThisBatch => job.after_this.push((to, m)),
-            }
-        }
-        let needs_sync = !out.lazy || job.snapshot.is_some() || !job.after_this.is_empty();
-        if !self.sync_due[i] {
-            // Every earlier batch that needed a sync has had it. Lazy records stay unsynced
-            // (and die in a crash) until some later batch needs a sync.
-            self.release(i, &mut job);
-            if needs_sync {
-                self.sync_due[i] = true;
-                let d = self.rng.gen_range(200..3_000);
-                self.at(self.now + d, Ev::Sync(i, self.incarnation[i]));
-            }
-        }
-        self.unsynced[i].push(job);
-    }
-
-    fn release(&mut self, i: usize, job: &mut Job) {
         for (to, msg) in std::mem::take(&mut job.after_earlier) {
             self.route(i, to, msg);
         }
