@@ -35,6 +35,13 @@ pub struct Args {
     /// Seconds without a reply before an operation counts as info.
     #[arg(long, default_value_t = 5.0)]
     op_timeout: f64,
+    /// A paxos-node build to measure instead of the default (e.g. a copy of an older build,
+    /// for a before/after comparison); it gets `--variant` like the default one.
+    #[arg(long)]
+    node_bin: Option<PathBuf>,
+    /// Arguments appended to every node's command line (e.g. `-- --thrifty false`).
+    #[arg(last = true, value_name = "NODE_ARGS")]
+    node_args: Vec<String>,
 }
 
 struct Row {
@@ -66,7 +73,7 @@ pub fn run(a: Args) -> u8 {
                 let mut p50 = Vec::new();
                 let mut p99 = Vec::new();
                 for run in 0..a.runs {
-                    let argv = [
+                    let mut argv = vec![
                         "--nodes".to_string(),
                         nodes.to_string(),
                         "--variant".into(),
@@ -92,6 +99,14 @@ pub fn run(a: Args) -> u8 {
                         "--no-check".into(),
                         "--quiet".into(),
                     ];
+                    if let Some(bin) = &a.node_bin {
+                        argv.extend(["--node-bin".into(), bin.display().to_string()]);
+                    }
+                    argv.push("--".into());
+                    if a.node_bin.is_some() {
+                        argv.extend(["--variant".into(), variant.clone()]);
+                    }
+                    argv.extend(a.node_args.iter().cloned());
                     let args = match TestArgs::from_argv(argv) {
                         Ok(t) => t,
                         Err(e) => {
