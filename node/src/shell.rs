@@ -155,9 +155,9 @@ impl Durably {
             || self.wait_this
     }
 
-    fn send_after_earlier(&mut self, send: &mut impl FnMut(To, &Msg)) {
+    fn send_after_earlier(&mut self, links: &Links, drops: &AtomicU64) {
         for (to, m) in self.after_earlier.drain(..) {
-            send(to, &m);
+            send(links, to, &m, drops);
         }
         for (conn, msg_id, r) in self.replies.drain(..) {
             let _ = conn.send(reply_line(&msg_id, r));
@@ -269,7 +269,7 @@ async fn core_loop(
             job.wait_this = true;
         } else if synced.load(Acquire) == submitted {
             // Every earlier batch is on disk already: no need to wait for the disk thread.
-            job.send_after_earlier(&mut |to, m| send(&links, to, m, &st.peer_drops));
+            job.send_after_earlier(&links, &st.peer_drops);
         }
         if job.records.is_empty()
             && job.snapshot.is_none()
@@ -297,12 +297,11 @@ fn disk_loop(
     drops: Arc<AtomicU64>,
     synced: Arc<AtomicU64>,
 ) -> Result<()> {
-    let mut send = |to, m: &Msg| send(&links, to, m, &drops);
     let mut jobs = Vec::new();
     while let Ok(mut first) = rx.recv() {
         // Every batch before `first` was synced by the previous round.
         if !first.wait_this {
-            first.send_after_earlier(&mut send);
+            first.send_after_earlier(&links, &drops);
         }
         jobs.push(first);
         jobs.extend(rx.try_iter());
@@ -318,9 +317,9 @@ fn disk_loop(
         }
         synced.fetch_add(jobs.len() as u64, Release);
         for mut j in jobs.drain(..) {
-            j.send_after_earlier(&mut send);
+            j.send_after_earlier(&links, &drops);
             for (to, m) in j.after_this.drain(..) {
-                send(to, &m);
+                send(&links, to, &m, &drops);
             }
         }
     }
