@@ -99,6 +99,8 @@ struct Sim {
     syncs: u64,
     /// Overrides the random choice of thrifty accepts.
     thrifty: Option<bool>,
+    /// `SIM_TRACE` is set: print every event.
+    trace: bool,
     incarnation: Vec<u64>,
     paused: Vec<bool>,
     inbox: Vec<Vec<Input>>,
@@ -130,6 +132,7 @@ impl Sim {
             sync_due: vec![false; n],
             syncs: 0,
             thrifty: None,
+            trace: std::env::var_os("SIM_TRACE").is_some(),
             incarnation: vec![0; n],
             paused: vec![false; n],
             inbox: (0..n).map(|_| Vec::new()).collect(),
@@ -167,8 +170,7 @@ impl Sim {
 
     fn start(&mut self, i: usize) {
         self.incarnation[i] += 1;
-        self.unsynced[i].clear();
-        self.sync_due[i] = false;
+        self.drop_unsynced(i);
         let timing = Timing {
             snapshot_every: 40,
             keep_tail: 10,
@@ -218,48 +220,8 @@ impl Sim {
     }
 
     fn handle(&mut self, ev: Ev) {
-        if std::env::var_os("SIM_TRACE").is_some() && !matches!(ev, Ev::Tick(_)) {
-            let short = match &ev {
-                Ev::Deliver { to, from, msg } => match msg {
-                    Msg::Accept {
-                        ballot,
-                        slot,
-                        decided,
-                        voters,
-                        ..
-                    } => format!(
-                        "{from}->{to} Accept b{}.{} s{slot} dec{decided:?} v{voters:b}",
-                        ballot.round, ballot.node
-                    ),
-                    Msg::Promise {
-                        ballot,
-                        accepted,
-                        log_start,
-                        commit,
-                    } => format!(
-                        "{from}->{to} Promise b{}.{} acc{:?} ls{log_start} c{commit}",
-                        ballot.round,
-                        ballot.node,
-                        accepted
-                            .iter()
-                            .map(|(s, b, v)| (
-                                s,
-                                b.round,
-                                b.node,
-                                v.iter().map(|c| c.id).collect::<Vec<_>>()
-                            ))
-                            .collect::<Vec<_>>()
-                    ),
-                    Msg::CatchupResp { snapshot, entries } => format!(
-                        "{from}->{to} CatchupResp snap{:?} {:?}",
-                        snapshot.as_ref().map(|s| s.applied),
-                        entries.iter().map(|(s, _)| s).collect::<Vec<_>>()
-                    ),
-                    m => format!("{from}->{to} {m:?}"),
-                },
-                e => format!("{e:?}"),
-            };
-            eprintln!("{} {short}", self.now);
+        if self.trace && !matches!(ev, Ev::Tick(_)) {
+            eprintln!("{} {}", self.now, trace_line(&ev));
         }
         match ev {
             Ev::Tick(i) => {
@@ -330,8 +292,7 @@ impl Sim {
             0 if may_take => {
                 let i = self.rng.gen_range(0..self.n);
                 self.nodes[i] = None;
-                self.unsynced[i].clear();
-                self.sync_due[i] = false;
+                self.drop_unsynced(i);
                 self.paused[i] = false;
                 self.inbox[i].clear();
                 let back = self.now + self.rng.gen_range(20_000..400_000);
@@ -419,6 +380,12 @@ impl Sim {
             }
         }
         self.unsynced[i].push(job);
+    }
+
+    /// A crash: what was not synced is gone, and so is the sync that was due.
+    fn drop_unsynced(&mut self, i: usize) {
+        self.unsynced[i].clear();
+        self.sync_due[i] = false;
     }
 
     fn release(&mut self, i: usize, job: &mut Job) {
@@ -802,6 +769,50 @@ impl Sim {
                     && matches!(o.result, Some(ref r) if !matches!(r, OpResult::Error(0, _)))
             })
             .count()
+    }
+}
+
+/// One event as a line for `SIM_TRACE`: values shortened to their request ids.
+fn trace_line(ev: &Ev) -> String {
+    match ev {
+        Ev::Deliver { to, from, msg } => match msg {
+            Msg::Accept {
+                ballot,
+                slot,
+                decided,
+                voters,
+                ..
+            } => format!(
+                "{from}->{to} Accept b{}.{} s{slot} dec{decided:?} v{voters:b}",
+                ballot.round, ballot.node
+            ),
+            Msg::Promise {
+                ballot,
+                accepted,
+                log_start,
+                commit,
+            } => format!(
+                "{from}->{to} Promise b{}.{} acc{:?} ls{log_start} c{commit}",
+                ballot.round,
+                ballot.node,
+                accepted
+                    .iter()
+                    .map(|(s, b, v)| (
+                        s,
+                        b.round,
+                        b.node,
+                        v.iter().map(|c| c.id).collect::<Vec<_>>()
+                    ))
+                    .collect::<Vec<_>>()
+            ),
+            Msg::CatchupResp { snapshot, entries } => format!(
+                "{from}->{to} CatchupResp snap{:?} {:?}",
+                snapshot.as_ref().map(|s| s.applied),
+                entries.iter().map(|(s, _)| s).collect::<Vec<_>>()
+            ),
+            m => format!("{from}->{to} {m:?}"),
+        },
+        e => format!("{e:?}"),
     }
 }
 
