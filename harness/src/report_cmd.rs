@@ -1,5 +1,5 @@
 //! `harness report RUN_DIR`, `harness report --index [--store DIR]` and
-//! `harness compare RUN_A RUN_B [RUN ...] -o DIR`: thin CLI over `checker::{report, index,
+//! `harness compare RUN_A RUN_B [RUN ...] -o DIR`: thin CLI over `report::{report, index,
 //! compare}`.
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ pub struct ReportArgs {
 
 pub fn run_report(args: ReportArgs) -> u8 {
     if args.index {
-        return match checker::index::write_index(&args.store) {
+        return match report::index::write_index(&args.store) {
             Ok((path, n)) => {
                 println!("{} ({n} runs)", path.display());
                 0
@@ -31,7 +31,7 @@ pub fn run_report(args: ReportArgs) -> u8 {
         };
     }
     let dir = args.run_dir.expect("clap requires RUN_DIR without --index");
-    match checker::report::write_run_report(&dir) {
+    match report::report::write_run_report(&dir) {
         Ok(w) => {
             for n in &w.notes {
                 eprintln!("note: {n}");
@@ -50,11 +50,11 @@ pub fn run_report(args: ReportArgs) -> u8 {
 /// run: problems come back as warnings to log.
 pub fn after_run(run_dir: &Path, store: &Path) -> Vec<String> {
     let mut warnings = Vec::new();
-    match checker::report::write_run_report(run_dir) {
+    match report::report::write_run_report(run_dir) {
         Ok(w) => warnings.extend(w.notes.into_iter().map(|n| format!("report: {n}"))),
         Err(e) => warnings.push(format!("report not written: {e}")),
     }
-    if let Err(e) = checker::index::write_index(store) {
+    if let Err(e) = report::index::write_index(store) {
         warnings.push(format!("index not written: {e}"));
     }
     warnings
@@ -63,10 +63,10 @@ pub fn after_run(run_dir: &Path, store: &Path) -> Vec<String> {
 /// After `harness analyze`: rewrites the run's report, and the store's index when the run sits
 /// in a store that has one (`STORE/<test>/<run>/`). Returns what was written, or why not.
 pub fn after_analyze(run_dir: &Path) -> Result<PathBuf, String> {
-    let report = checker::report::write_run_report(run_dir)?.report;
+    let report = report::report::write_run_report(run_dir)?.report;
     if let Some(store) = run_dir.parent().and_then(Path::parent) {
         if store.join("index.html").is_file() {
-            checker::index::write_index(store)?;
+            report::index::write_index(store)?;
         }
     }
     Ok(report)
@@ -83,7 +83,7 @@ pub struct CompareArgs {
 }
 
 pub fn run_compare(args: CompareArgs) -> u8 {
-    match checker::compare::write_comparison(&args.runs, &args.out) {
+    match report::compare::write_comparison(&args.runs, &args.out) {
         Ok(page) => {
             println!("{}", page.display());
             0

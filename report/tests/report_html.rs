@@ -2,7 +2,7 @@
 //! and comparison, and parses the HTML to check every part is there, escaped, and that odd runs
 //! say what is missing instead of failing.
 
-use checker::{compare, index, report};
+use report::{compare, index};
 use scraper::{Html, Selector};
 use serde_json::json;
 use std::fmt::Write as _;

@@ -9,7 +9,7 @@
 //! event of its start action to the last event of its stop action, so ops near the edges are
 //! attributed to the fault rather than to quiet time. A fault never stopped lasts to the end.
 
-use crate::history::{Event, EventType, HistoryError};
+use checker::history::{Event, EventType, HistoryError};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
@@ -200,7 +200,7 @@ impl Analysis {
     }
 
     /// Reads a JSON-lines history straight into an analysis without keeping its events (a
-    /// million-op history stays cheap). Like [`crate::history::read_jsonl_prefix`], stops at the
+    /// million-op history stays cheap). Like [`checker::history::read_jsonl_prefix`], stops at the
     /// first line that does not parse and returns that error beside the prefix's analysis.
     /// Lines are parsed on all cores, a block at a time; pairing stays in history order.
     pub fn from_jsonl(path: &Path) -> Result<(Analysis, Option<HistoryError>), HistoryError> {
@@ -634,7 +634,7 @@ fn parse_lite(line: &[u8]) -> Parsed<'_> {
             ),
             None => match std::str::from_utf8(line)
                 .map_err(|e| e.to_string())
-                .and_then(crate::history::parse_line)
+                .and_then(checker::history::parse_line)
             {
                 Ok(e) => Parsed::Nemesis(e),
                 Err(msg) => Parsed::Bad(msg),
@@ -747,7 +747,7 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::parse_line;
+    use checker::history::parse_line;
 
     fn events(lines: &[&str]) -> Vec<Event> {
         lines.iter().map(|l| parse_line(l).unwrap()).collect()

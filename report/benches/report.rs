@@ -1,12 +1,12 @@
-//! Report generation for a large history: `cargo bench -p checker --bench report [-- OPS]`.
+//! Report generation for a large history: `cargo bench -p report --bench report [-- OPS]`.
 //!
 //! Writes a synthetic run folder (OPS client ops, default 1,000,000, over 60 s of 50 processes,
 //! with a partition, a pause and a kill), then times `write_run_report` end to end three times
 //! and prints the median, a breakdown by phase, and the size of every SVG and the report.
 //! Target: under 10 s for 1,000,000 ops; SVGs well under 1 MB.
 
-use checker::analysis::Analysis;
-use checker::{plot, report};
+use report::analysis::Analysis;
+use report::plot;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;

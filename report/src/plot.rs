@@ -583,7 +583,7 @@ pub fn human_secs(s: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::parse_line;
+    use checker::history::parse_line;
 
     fn sample() -> Analysis {
         let mut lines = Vec::new();
