@@ -5,6 +5,7 @@
 //! Pure library: the search does no I/O. The only reader is [`history::read_jsonl`], which turns a
 //! file into events and names `file:line` on bad input.
 
+pub mod counterexample;
 pub mod explain;
 pub mod formats;
 pub mod history;

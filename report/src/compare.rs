@@ -4,10 +4,12 @@
 //! variant (or test name); a side with several runs also gets its spread (min, median, max).
 
 use crate::analysis::{Latency, PeriodStats};
+use crate::html::{badge, ms, or_dash as opt, page, pct};
+use crate::node_stats::{node_summary, NodeSummary};
 use crate::plot::{self, Line};
-use crate::report::{badge, esc, ms, node_summary, page_head, pct, NodeSummary, Run};
+use crate::run::Run;
+use maud::{html, Markup, PreEscaped};
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 /// The figures of one run that the comparison shows.
@@ -192,140 +194,121 @@ fn shared_faults(figs: &[Figures]) -> Vec<(String, Vec<(f64, f64)>)> {
     }
 }
 
-fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
-    v.map_or_else(|| "–".into(), f)
-}
-
 fn render(figs: &[Figures], sides: &[String], cdf: &str, rate: &str) -> String {
     let title = format!("Comparison: {}", sides.join(" vs "));
-    let mut h = page_head(&title);
-    let _ = write!(
-        h,
-        "<header class=\"banner unchecked\"><h1>{}</h1><div class=\"sub\">{} runs</div></header>",
-        esc(&title),
-        figs.len()
-    );
-    h.push_str(
-        "<section id=\"runs\"><h2>Runs</h2><table><tr><th>run</th><th class=\"l\">folder</th><th>verdict</th>\
-         <th>duration (s)</th><th>ops/s</th><th>ok/s</th><th>availability</th><th>p50 ms</th>\
-         <th>p95 ms</th><th>p99 ms</th><th>max ms</th><th>messages/op</th>\
-         <th>leader changes</th></tr>",
-    );
-    for f in figs {
-        let report = f
-            .dir
-            .canonicalize()
-            .unwrap_or_else(|_| f.dir.clone())
-            .join("report.html");
-        let l = f.latency;
-        let n = f.nodes.as_ref();
-        let _ = write!(
-            h,
-            "<tr><td><a href=\"file://{}\">{}</a></td><td class=\"l\">{}</td><td>{}</td><td>{:.1}</td>\
-             <td>{:.1}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td><td>{}</td></tr>",
-            esc(&report.display().to_string()),
-            esc(&f.label),
-            esc(&f.name),
-            badge(f.verdict.as_deref()),
-            f.duration_s,
-            f.ops_per_s,
-            f.ok_per_s,
-            pct(f.availability),
-            opt(l.map(|l| l.p50), ms),
-            opt(l.map(|l| l.p95), ms),
-            opt(l.map(|l| l.p99), ms),
-            opt(l.map(|l| l.max), ms),
-            opt(n.and_then(|n| n.messages_per_op), |v| format!("{v:.1}")),
-            opt(n.and_then(|n| n.leader_changes), |v| format!("{v:.0}")),
-        );
-    }
-    h.push_str("</table>");
     let notes: Vec<String> = figs
         .iter()
         .flat_map(|f| f.notes.iter().map(move |n| format!("{}: {n}", f.name)))
         .collect();
-    if !notes.is_empty() {
-        h.push_str("<ul class=\"notes\">");
-        for n in notes {
-            let _ = write!(h, "<li>{}</li>", esc(&n));
+    let body = html! {
+        header.banner.unchecked { h1 { (title) } div.sub { (figs.len()) " runs" } }
+        section #runs {
+            h2 { "Runs" }
+            table {
+                tr {
+                    th { "run" } th.l { "folder" } th { "verdict" } th { "duration (s)" }
+                    th { "ops/s" } th { "ok/s" } th { "availability" } th { "p50 ms" }
+                    th { "p95 ms" } th { "p99 ms" } th { "max ms" } th { "messages/op" }
+                    th { "leader changes" }
+                }
+                @for f in figs { (run_row(f)) }
+            }
+            @if !notes.is_empty() {
+                ul.notes { @for n in &notes { li { (n) } } }
+            }
         }
-        h.push_str("</ul>");
+        (spread(figs, sides))
+        section #plots {
+            h2 { "Plots" }
+            // Drawn by plotters, which escapes the text it draws.
+            figure #cdf { (PreEscaped(cdf)) }
+            figure #throughput { (PreEscaped(rate)) }
+        }
+        (periods(figs))
+    };
+    page(&title, body)
+}
+
+fn run_row(f: &Figures) -> Markup {
+    let report = f
+        .dir
+        .canonicalize()
+        .unwrap_or_else(|_| f.dir.clone())
+        .join("report.html");
+    let l = f.latency;
+    let n = f.nodes.as_ref();
+    html! {
+        tr {
+            td { a href={ "file://" (report.display()) } { (f.label) } }
+            td.l { (f.name) }
+            td { (badge(f.verdict.as_deref())) }
+            td { (format_args!("{:.1}", f.duration_s)) }
+            td { (format_args!("{:.1}", f.ops_per_s)) }
+            td { (format_args!("{:.1}", f.ok_per_s)) }
+            td { (pct(f.availability)) }
+            td { (opt(l.map(|l| l.p50), ms)) }
+            td { (opt(l.map(|l| l.p95), ms)) }
+            td { (opt(l.map(|l| l.p99), ms)) }
+            td { (opt(l.map(|l| l.max), ms)) }
+            td { (opt(n.and_then(|n| n.messages_per_op), |v| format!("{v:.1}"))) }
+            td { (opt(n.and_then(|n| n.leader_changes), |v| format!("{v:.0}"))) }
+        }
     }
-    h.push_str("</section>");
-    spread(&mut h, figs, sides);
-    let _ = write!(
-        h,
-        "<section id=\"plots\"><h2>Plots</h2><figure id=\"cdf\">{cdf}</figure>\
-         <figure id=\"throughput\">{rate}</figure></section>"
-    );
-    periods(&mut h, figs);
-    h.push_str("</main></body></html>\n");
-    h
 }
 
 /// min / median / max of a metric over a side's runs.
-fn spread_cell(vals: &[f64], f: impl Fn(f64) -> String) -> String {
+fn spread_cell(vals: &[f64], f: impl Fn(f64) -> String) -> Markup {
     if vals.is_empty() {
-        return "–".into();
+        return html! { "–" };
     }
     let mut v = vals.to_vec();
     v.sort_unstable_by(|a, b| a.total_cmp(b));
     let med = v[(v.len() - 1) / 2];
-    format!(
-        "{} <span class=\"muted\">({} – {})</span>",
-        f(med),
-        f(v[0]),
-        f(v[v.len() - 1])
-    )
+    html! { (f(med)) " " span.muted { "(" (f(v[0])) " – " (f(v[v.len() - 1])) ")" } }
 }
 
-fn spread(h: &mut String, figs: &[Figures], sides: &[String]) {
+fn spread(figs: &[Figures], sides: &[String]) -> Markup {
     let multi = sides
         .iter()
         .any(|s| figs.iter().filter(|f| &f.side == s).count() > 1);
     if !multi {
-        return;
+        return html! {};
     }
-    h.push_str(
-        "<section id=\"spread\"><h2>Spread per side</h2><p class=\"muted\">median (min – max) \
-         over the side's runs</p><table><tr><th>side</th><th>runs</th><th>ops/s</th>\
-         <th>availability</th><th>p50 ms</th><th>p99 ms</th><th>messages/op</th>\
-         <th>leader changes</th></tr>",
-    );
-    for s in sides {
-        let runs: Vec<&Figures> = figs.iter().filter(|f| &f.side == s).collect();
-        let col = |g: &dyn Fn(&Figures) -> Option<f64>| -> Vec<f64> {
-            runs.iter().filter_map(|f| g(f)).collect()
-        };
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
-             <td>{}</td></tr>",
-            esc(s),
-            runs.len(),
-            spread_cell(&col(&|f| Some(f.ops_per_s)), |v| format!("{v:.1}")),
-            spread_cell(&col(&|f| f.availability), |v| pct(Some(v))),
-            spread_cell(&col(&|f| f.latency.map(|l| l.p50)), ms),
-            spread_cell(&col(&|f| f.latency.map(|l| l.p99)), ms),
-            spread_cell(&col(&|f| f.nodes.as_ref()?.messages_per_op), |v| format!(
-                "{v:.1}"
-            )),
-            spread_cell(&col(&|f| f.nodes.as_ref()?.leader_changes), |v| format!(
-                "{v:.0}"
-            )),
-        );
+    let one = |v: f64| format!("{v:.1}");
+    html! {
+        section #spread {
+            h2 { "Spread per side" }
+            p.muted { "median (min – max) over the side's runs" }
+            table {
+                tr {
+                    th { "side" } th { "runs" } th { "ops/s" } th { "availability" }
+                    th { "p50 ms" } th { "p99 ms" } th { "messages/op" } th { "leader changes" }
+                }
+                @for s in sides {
+                    @let runs: Vec<&Figures> = figs.iter().filter(|f| &f.side == s).collect();
+                    @let col = |g: &dyn Fn(&Figures) -> Option<f64>| -> Vec<f64> {
+                        runs.iter().filter_map(|f| g(f)).collect()
+                    };
+                    tr {
+                        td { (s) }
+                        td { (runs.len()) }
+                        td { (spread_cell(&col(&|f| Some(f.ops_per_s)), one)) }
+                        td { (spread_cell(&col(&|f| f.availability), |v| pct(Some(v)))) }
+                        td { (spread_cell(&col(&|f| f.latency.map(|l| l.p50)), ms)) }
+                        td { (spread_cell(&col(&|f| f.latency.map(|l| l.p99)), ms)) }
+                        td { (spread_cell(&col(&|f| f.nodes.as_ref()?.messages_per_op), one)) }
+                        td {
+                            (spread_cell(&col(&|f| f.nodes.as_ref()?.leader_changes),
+                                |v| format!("{v:.0}")))
+                        }
+                    }
+                }
+            }
+        }
     }
-    h.push_str("</table></section>");
 }
 
-fn periods(h: &mut String, figs: &[Figures]) {
-    h.push_str(
-        "<section id=\"periods\"><h2>Quiet periods vs faults</h2><p class=\"muted\">An op \
-         counts for the period in which it was invoked.</p><table><tr><th>period</th><th>run</th>\
-         <th>time (s)</th><th>completed</th><th>availability</th><th>p50 ms</th><th>p99 ms</th>\
-         <th>max ms</th></tr>",
-    );
+fn periods(figs: &[Figures]) -> Markup {
     let mut by_period: BTreeMap<(usize, String), Vec<(&Figures, &PeriodStats)>> = BTreeMap::new();
     for f in figs {
         for p in &f.periods {
@@ -340,23 +323,31 @@ fn periods(h: &mut String, figs: &[Figures]) {
                 .push((f, p));
         }
     }
-    for ((_, name), rows) in by_period {
-        for (i, (f, p)) in rows.iter().enumerate() {
-            let l = p.latency;
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{:.1}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td>{}</td><td>{}</td></tr>",
-                if i == 0 { esc(&name) } else { String::new() },
-                esc(&f.label),
-                p.seconds,
-                p.counts.completed(),
-                pct(p.counts.availability()),
-                opt(l.map(|l| l.p50), ms),
-                opt(l.map(|l| l.p99), ms),
-                opt(l.map(|l| l.max), ms),
-            );
+    html! {
+        section #periods {
+            h2 { "Quiet periods vs faults" }
+            p.muted { "An op counts for the period in which it was invoked." }
+            table {
+                tr {
+                    th { "period" } th { "run" } th { "time (s)" } th { "completed" }
+                    th { "availability" } th { "p50 ms" } th { "p99 ms" } th { "max ms" }
+                }
+                @for ((_, name), rows) in &by_period {
+                    @for (i, (f, p)) in rows.iter().enumerate() {
+                        @let l = p.latency;
+                        tr {
+                            td { @if i == 0 { (name) } }
+                            td { (f.label) }
+                            td { (format_args!("{:.1}", p.seconds)) }
+                            td { (p.counts.completed()) }
+                            td { (pct(p.counts.availability())) }
+                            td { (opt(l.map(|l| l.p50), ms)) }
+                            td { (opt(l.map(|l| l.p99), ms)) }
+                            td { (opt(l.map(|l| l.max), ms)) }
+                        }
+                    }
+                }
+            }
         }
     }
-    h.push_str("</table></section>");
 }

@@ -2,9 +2,9 @@
 //! verdict, throughput and p99, linking to each run's report. Reads only the small JSON files of
 //! each run, so it stays quick over many runs.
 
-use crate::report::{badge, esc, ms, page_head, short_time, Run};
-use serde_json::Value;
-use std::fmt::Write as _;
+use crate::html::{badge, ms, or_dash, page, short_time};
+use crate::run::Run;
+use maud::html;
 use std::path::{Path, PathBuf};
 
 /// One row of the index.
@@ -58,23 +58,16 @@ pub fn scan(store_dir: &Path) -> Vec<Entry> {
                 .file_name()
                 .map(|s| s.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            let f = |k: &str| run.result_field(k).and_then(Value::as_f64);
+            let r = run.results.as_ref();
             out.push(Entry {
                 rel: format!("{test_name}/{ts}"),
                 test: run.name(),
                 variant: run.variant(),
-                started: run
-                    .result_field("started")
-                    .and_then(Value::as_str)
-                    .map(str::to_string)
-                    .unwrap_or(ts),
-                duration_s: f("duration_s"),
+                started: r.and_then(|r| r.started.clone()).unwrap_or(ts),
+                duration_s: r.and_then(|r| r.duration_s),
                 verdict: run.verdict(),
-                ops_per_sec: f("ops_per_sec"),
-                p99_ms: run
-                    .result_field("latency_ms")
-                    .and_then(|l| l.get("p99"))
-                    .and_then(Value::as_f64),
+                ops_per_sec: r.and_then(|r| r.ops_per_sec),
+                p99_ms: r.and_then(|r| r.latency_ms?.p99),
                 has_report: run_dir.join("report.html").is_file(),
             });
         }
@@ -105,12 +98,7 @@ pub fn write_index(store_dir: &Path) -> Result<(PathBuf, usize), String> {
     Ok((path, entries.len()))
 }
 
-fn num(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
-    v.map_or_else(|| "–".into(), f)
-}
-
 fn render(entries: &[Entry]) -> String {
-    let mut h = page_head("Test runs");
     let (valid, invalid) = entries
         .iter()
         .fold((0, 0), |(v, i), e| match e.verdict.as_deref() {
@@ -118,49 +106,44 @@ fn render(entries: &[Entry]) -> String {
             Some("invalid") => (v, i + 1),
             _ => (v, i),
         });
-    let _ = write!(
-        h,
-        "<header class=\"banner unchecked\"><h1>Test runs</h1><div class=\"sub\">{} runs · {} \
-         valid · {} invalid · newest first</div></header>",
-        entries.len(),
-        valid,
-        invalid
-    );
-    if entries.is_empty() {
-        h.push_str("<p class=\"muted\">No runs stored yet.</p>");
-    } else {
-        h.push_str(
-            "<table id=\"runs\"><tr><th>started (UTC)</th><th class=\"l\">test</th>\
-             <th class=\"l\">variant</th><th class=\"l\">verdict</th><th>duration (s)</th><th>ops/s</th><th>p99 (ms)</th>\
-             <th class=\"l\">report</th></tr>",
-        );
-        for e in entries {
-            let link = if e.has_report {
-                format!("<a href=\"{}/report.html\">report</a>", esc(&e.rel))
-            } else {
-                format!(
-                    "<a href=\"{}/\">folder</a> <span class=\"muted\">(no report)</span>",
-                    esc(&e.rel)
-                )
-            };
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td class=\"l\">{}</td><td class=\"l\">{}</td>\
-                 <td class=\"l\">{}</td><td>{}</td><td>{}</td><td>{}</td>\
-                 <td class=\"l\">{link}</td></tr>",
-                esc(&short_time(&e.started)),
-                esc(&e.test),
-                esc(e.variant.as_deref().unwrap_or("–")),
-                badge(e.verdict.as_deref()),
-                num(e.duration_s, |d| format!("{d:.1}")),
-                num(e.ops_per_sec, |d| format!("{d:.0}")),
-                num(e.p99_ms, ms),
-            );
+    let body = html! {
+        header.banner.unchecked {
+            h1 { "Test runs" }
+            div.sub {
+                (entries.len()) " runs · " (valid) " valid · " (invalid) " invalid · newest first"
+            }
         }
-        h.push_str("</table>");
-    }
-    h.push_str("</main></body></html>\n");
-    h
+        @if entries.is_empty() {
+            p.muted { "No runs stored yet." }
+        } @else {
+            table #runs {
+                tr {
+                    th { "started (UTC)" } th.l { "test" } th.l { "variant" } th.l { "verdict" }
+                    th { "duration (s)" } th { "ops/s" } th { "p99 (ms)" } th.l { "report" }
+                }
+                @for e in entries {
+                    tr {
+                        td { (short_time(&e.started)) }
+                        td.l { (e.test) }
+                        td.l { (e.variant.as_deref().unwrap_or("–")) }
+                        td.l { (badge(e.verdict.as_deref())) }
+                        td { (or_dash(e.duration_s, |d| format!("{d:.1}"))) }
+                        td { (or_dash(e.ops_per_sec, |d| format!("{d:.0}"))) }
+                        td { (or_dash(e.p99_ms, ms)) }
+                        td.l {
+                            @if e.has_report {
+                                a href={ (e.rel) "/report.html" } { "report" }
+                            } @else {
+                                a href={ (e.rel) "/" } { "folder" }
+                                " " span.muted { "(no report)" }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page("Test runs", body)
 }
 
 #[cfg(test)]
