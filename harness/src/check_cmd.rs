@@ -8,6 +8,9 @@ use checker::formats::{self, Format, ImportOptions, Imported, ModelKind};
 use checker::history::{Event, EventType};
 use checker::linearizability::check_events;
 use checker::{CheckOptions, CheckResult, Verdict};
+use report::run_files::{
+    verdict_name, CheckRecord, FileError, ResultsFile, TestFile, RESULTS_SCHEMA,
+};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -391,16 +394,16 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
     let dir = &args.run_dir;
     let opts = check_options(args.time_limit)?;
     let test_path = dir.join("test.json");
-    let test: Value = read_json(&test_path)?;
-    let workload = test.get("workload").cloned().ok_or_else(|| {
-        format!(
+    let test: TestFile = TestFile::read(dir).map_err(|e| e.to_string())?;
+    let Some(name) = test.workload else {
+        return Err(format!(
             "{}: no \"workload\" field (expected \"register\" or \"kv\")",
             test_path.display()
-        )
-    })?;
-    let workload: Workload = serde_json::from_value(workload.clone()).map_err(|_| {
+        ));
+    };
+    let workload: Workload = serde_json::from_value(Value::String(name.clone())).map_err(|_| {
         format!(
-            "{}: unknown workload {workload} (expected \"register\" or \"kv\")",
+            "{}: unknown workload {name:?} (expected \"register\" or \"kv\")",
             test_path.display()
         )
     })?;
@@ -408,19 +411,14 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
     let result = workloads::check(workload, &events, &opts)
         .map_err(|e| format!("{}: {e}", dir.join("history.jsonl").display()))?;
     let results_path = dir.join("results.json");
-    let mut results = if results_path.exists() {
-        read_json(&results_path)?
-    } else {
-        json!({})
+    let mut results = match ResultsFile::read(dir) {
+        Ok(r) => r,
+        Err(FileError::Missing(_)) => ResultsFile::new(),
+        Err(e) => return Err(e.to_string()),
     };
-    let Some(obj) = results.as_object_mut() else {
-        return Err(format!("{}: not a JSON object", results_path.display()));
-    };
-    obj.insert("verdict".into(), json!(result.verdict));
-    obj.insert(
-        "check".into(),
-        serde_json::to_value(&result).map_err(|e| e.to_string())?,
-    );
+    results.schema_version = RESULTS_SCHEMA;
+    results.verdict = Some(verdict_name(result.verdict).to_string());
+    results.check = Some(CheckRecord::from(&result));
     write_json(&results_path, &results)?;
     say!(
         "{}: {:?} ({} ops, {} keys, check {:.1} ms); rewrote {}",
@@ -468,13 +466,8 @@ fn read_history(path: &Path) -> Result<Vec<Event>, String> {
     }
 }
 
-fn read_json(path: &Path) -> Result<Value, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    serde_json::from_str(&text).map_err(|e| format!("{}:{}: {e}", path.display(), e.line()))
-}
-
 /// Writes via a temporary file and a rename, so a crash never leaves half a results.json.
-fn write_json(path: &Path, v: &Value) -> Result<(), String> {
+fn write_json(path: &Path, v: &ResultsFile) -> Result<(), String> {
     let tmp = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(v).map_err(|e| e.to_string())? + "\n";
     std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;

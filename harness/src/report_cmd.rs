@@ -1,6 +1,6 @@
 //! `harness report RUN_DIR`, `harness report --index [--store DIR]` and
-//! `harness compare RUN_A RUN_B [RUN ...] -o DIR`: thin CLI over `report::{report, index,
-//! compare}`.
+//! `harness compare RUN_A RUN_B [RUN ...] -o DIR`: thin CLI over the `report` crate (run
+//! report, index, compare).
 
 use std::path::{Path, PathBuf};
 
@@ -31,7 +31,7 @@ pub fn run_report(args: ReportArgs) -> u8 {
         };
     }
     let dir = args.run_dir.expect("clap requires RUN_DIR without --index");
-    match report::report::write_run_report(&dir) {
+    match report::write_run_report(&dir) {
         Ok(w) => {
             for n in &w.notes {
                 eprintln!("note: {n}");
@@ -50,7 +50,7 @@ pub fn run_report(args: ReportArgs) -> u8 {
 /// run: problems come back as warnings to log.
 pub fn after_run(run_dir: &Path, store: &Path) -> Vec<String> {
     let mut warnings = Vec::new();
-    match report::report::write_run_report(run_dir) {
+    match report::write_run_report(run_dir) {
         Ok(w) => warnings.extend(w.notes.into_iter().map(|n| format!("report: {n}"))),
         Err(e) => warnings.push(format!("report not written: {e}")),
     }
@@ -63,7 +63,7 @@ pub fn after_run(run_dir: &Path, store: &Path) -> Vec<String> {
 /// After `harness analyze`: rewrites the run's report, and the store's index when the run sits
 /// in a store that has one (`STORE/<test>/<run>/`). Returns what was written, or why not.
 pub fn after_analyze(run_dir: &Path) -> Result<PathBuf, String> {
-    let report = report::report::write_run_report(run_dir)?.report;
+    let report = report::write_run_report(run_dir)?.report;
     if let Some(store) = run_dir.parent().and_then(Path::parent) {
         if store.join("index.html").is_file() {
             report::index::write_index(store)?;

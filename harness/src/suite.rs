@@ -405,12 +405,13 @@ impl<'a> Execution<'a> {
 }
 
 fn read_results(run_dir: &Path) -> Result<RunStats, String> {
-    let path = run_dir.join("results.json");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("the run left no {}: {e}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("{} is not JSON: {e}", path.display()))?;
-    Ok(RunStats::from_results_json(&v))
+    match report::run_files::ResultsFile::read(run_dir) {
+        Ok(r) => Ok(RunStats::from_results(&r)),
+        Err(report::run_files::FileError::Missing(p)) => {
+            Err(format!("the run left no {}", p.display()))
+        }
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 #[cfg(test)]

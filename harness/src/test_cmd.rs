@@ -15,8 +15,11 @@ use crate::store::{self, RunDir};
 use anyhow::{bail, Result};
 use checker::{CheckOptions, CheckResult, Verdict};
 use clap::Parser;
+use report::run_files::{
+    verdict_name, CheckRecord, LatencyMs, ResultCounts, ResultsFile, TestFile,
+};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -374,23 +377,25 @@ async fn run_in(
     plan.ready_timeout = Duration::from_secs_f64(args.ready_timeout);
     let faults = crate::nemesis::prepare(args, seed, &mut plan, &run.path).await?;
     let started = store::rfc3339_now();
-    let argv: serde_json::Map<String, Value> = (0..plan.nodes.len())
-        .map(|i| (plan.nodes[i].id.clone(), json!(plan.argv(i))))
-        .collect();
-    run.write_json(
-        "test.json",
-        &json!({
-            "name": name,
-            "seed": seed,
-            "started": started,
-            "harness_version": env!("CARGO_PKG_VERSION"),
-            "node_bin": bin,
-            "node_args": node_args,
-            "node_argv": argv,
-            "options": args,
-            "workload": workload_name(args.workload),
-        }),
-    )?;
+    let test = TestFile {
+        name: Some(name.to_string()),
+        seed: Some(seed),
+        started: Some(started.clone()),
+        harness_version: Some(env!("CARGO_PKG_VERSION").to_string()),
+        node_bin: Some(bin.clone()),
+        node_args: node_args.clone(),
+        node_argv: (0..plan.nodes.len())
+            .map(|i| (plan.nodes[i].id.clone(), plan.argv(i)))
+            .collect(),
+        // The variant is the default node's flag; a third-party node has none.
+        variant: args
+            .node_bin
+            .is_none()
+            .then(|| args.variant.as_str().to_string()),
+        workload: Some(workload_name(args.workload).to_string()),
+        ..TestFile::new(args)
+    };
+    run.write_json("test.json", &test)?;
 
     let launch = Cluster::launch(plan);
     let cluster = tokio::select! {
@@ -533,27 +538,36 @@ async fn run_in(
     };
     let lat = clients.stats.latency_ms();
     let (tok, tfail, tinfo) = clients.stats.counts();
-    run.write_json(
-        "results.json",
-        &json!({
-            "test": name,
-            "verdict": verdict,
-            "explanation": explanation,
-            "check": check,
-            "counts": {"ok": tok, "fail": tfail, "info": tinfo, "by_f": clients.stats.by_f_json()},
-            "ops_per_sec": ops_per_sec,
-            "availability": availability,
-            "latency_ms": lat.map(|(p50, p95, p99, max)| json!({"p50": p50, "p95": p95, "p99": p99, "max": max})),
-            "started": started,
-            "duration_s": duration_s,
-            "main_phase_s": main_secs,
-            "harness_cpu_main_s": harness_cpu_main_s,
-            "interrupted": interrupted,
-            "seed": seed,
-            "events": history.len(),
-            "run_dir": run.path,
+    let results = ResultsFile {
+        test: Some(name.to_string()),
+        verdict: Some(verdict_name(verdict).to_string()),
+        explanation: Some(explanation.clone()),
+        check: Some(CheckRecord::from(&check)),
+        counts: Some(ResultCounts {
+            ok: Some(tok),
+            fail: Some(tfail),
+            info: Some(tinfo),
+            by_f: clients.stats.by_f_json(),
         }),
-    )?;
+        ops_per_sec: Some(ops_per_sec),
+        availability: Some(availability),
+        latency_ms: lat.map(|(p50, p95, p99, max)| LatencyMs {
+            p50: Some(p50),
+            p95: Some(p95),
+            p99: Some(p99),
+            max: Some(max),
+        }),
+        started: Some(started),
+        duration_s: Some(duration_s),
+        main_phase_s: Some(main_secs),
+        harness_cpu_main_s: Some(harness_cpu_main_s),
+        interrupted: Some(interrupted),
+        seed: Some(seed),
+        events: Some(history.len()),
+        run_dir: Some(run.path.clone()),
+        ..ResultsFile::new()
+    };
+    run.write_json("results.json", &results)?;
     for note in crate::report_cmd::after_run(&run.path, &args.store) {
         tracing::info!("{note}");
     }

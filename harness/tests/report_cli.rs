@@ -258,3 +258,37 @@ fn analyze_rewrites_the_report_and_the_index() {
     let index = std::fs::read_to_string(store.join("index.html")).unwrap();
     assert!(index.contains("20260101T000000.000Z/report.html"));
 }
+
+/// The counterexample the real checker gives reads into the schema's type with nothing left
+/// over, and is written back into results.json unchanged.
+#[test]
+fn the_checkers_counterexample_round_trips_through_the_schema() {
+    let lines = [
+        r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","value":1}"#,
+        r#"{"index":1,"time":1000000,"process":0,"type":"ok","f":"write","value":1}"#,
+        r#"{"index":2,"time":2000000,"process":1,"type":"invoke","f":"cas","value":[1,2]}"#,
+        r#"{"index":3,"time":3000000,"process":1,"type":"info","f":"cas","value":[1,2]}"#,
+        r#"{"index":4,"time":4000000,"process":2,"type":"invoke","f":"read","value":null}"#,
+        r#"{"index":5,"time":5000000,"process":2,"type":"ok","f":"read","value":3}"#,
+    ];
+    let events: Vec<_> = lines
+        .iter()
+        .map(|l| checker::history::parse_line(l).unwrap())
+        .collect();
+    let check = workloads::check(
+        workloads::Workload::Register,
+        &events,
+        &checker::CheckOptions::default(),
+    )
+    .unwrap();
+    let v = check
+        .counterexample
+        .clone()
+        .expect("an invalid check has one");
+    let cx: checker::counterexample::Counterexample = serde_json::from_value(v.clone()).unwrap();
+    assert!(cx.other.is_empty(), "untyped fields: {:?}", cx.other.keys());
+    assert_eq!(serde_json::to_value(&cx).unwrap(), v);
+    let record = report::run_files::CheckRecord::from(&check);
+    let written = serde_json::to_value(&record).unwrap();
+    assert_eq!(written, serde_json::to_value(&check).unwrap());
+}

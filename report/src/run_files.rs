@@ -143,7 +143,8 @@ pub struct ResultsFile {
     /// Share of main-phase operations the cluster answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability: Option<f64>,
-    /// Latency of ok operations; null when none succeeded.
+    /// Latency of ok operations; absent (null in version 1) when none succeeded.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub latency_ms: Option<LatencyMs>,
     /// RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -254,9 +255,12 @@ pub fn verdict_name(v: checker::Verdict) -> &'static str {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ResultCounts {
-    pub ok: u64,
-    pub fail: u64,
-    pub info: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ok: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fail: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub info: Option<u64>,
     /// The same by `f`, as the client statistics give it.
     #[serde(skip_serializing_if = "Value::is_null")]
     pub by_f: Value,
@@ -265,8 +269,9 @@ pub struct ResultCounts {
 impl ResultCounts {
     /// Share of completed ops that were ok; `None` when none completed.
     pub fn ok_share(&self) -> Option<f64> {
-        let total = self.ok + self.fail + self.info;
-        (total > 0).then(|| self.ok as f64 / total as f64)
+        let n = |c: Option<u64>| c.unwrap_or(0);
+        let total = n(self.ok) + n(self.fail) + n(self.info);
+        (total > 0).then(|| n(self.ok) as f64 / total as f64)
     }
 }
 
@@ -274,9 +279,13 @@ impl ResultCounts {
 #[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq)]
 #[serde(default)]
 pub struct LatencyMs {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub p50: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub p95: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub p99: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub max: Option<f64>,
 }
 
@@ -356,6 +365,15 @@ mod tests {
     }
 
     #[test]
+    fn a_current_test_json_names_its_variant_itself() {
+        // A third-party node's own `--variant` flag is not the default node's variant.
+        let v = json!({"schema_version": TEST_SCHEMA, "node_args": ["--variant", "x"]});
+        let d = dir_with("v2-novariant", "test.json", &v);
+        let t: TestFile = TestFile::read(d.path()).unwrap();
+        assert_eq!(t.variant, None);
+    }
+
+    #[test]
     fn a_current_test_json_round_trips_and_keeps_every_field() {
         let mut t = TestFile::new(json!({"nodes": 5}));
         t.name = Some("x".into());
@@ -387,11 +405,16 @@ mod tests {
     #[test]
     fn results_keep_fields_they_do_not_know() {
         let v = json!({"verdict": "valid", "check": {"verdict": "valid", "later": 1},
-            "future": {"a": 1}, "latency_ms": null});
+            "future": {"a": 1}, "latency_ms": null, "counts": {"ok": 2}});
         let r: ResultsFile = serde_json::from_value(v).unwrap();
         assert_eq!(r.verdict(), Some("valid"));
         let back = serde_json::to_value(&r).unwrap();
         assert_eq!(back["future"], json!({"a": 1}));
         assert_eq!(back["check"]["later"], 1);
+        assert_eq!(
+            back["counts"],
+            json!({"ok": 2}),
+            "nothing added to what was there"
+        );
     }
 }
