@@ -311,8 +311,8 @@ struct Version {
     schema_version: u32,
 }
 
-/// Reads a JSON file of versions 1 to `newest`.
-fn read_versioned<T: DeserializeOwned>(path: &Path, newest: u32) -> Result<T, FileError> {
+/// Reads a JSON file with a `schema_version` of 1 to `newest` (absent: 1) as `T`.
+pub fn read_versioned<T: DeserializeOwned>(path: &Path, newest: u32) -> Result<T, FileError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -274,6 +274,7 @@ pub fn duration(secs: f64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use report::run_files::read_versioned;
 
     pub(super) fn rec(
         name: &str,
@@ -427,8 +428,15 @@ mod tests {
                 .unwrap();
         assert_eq!(j["counts"]["fail"], 1);
         assert_eq!(j["schema_version"], SUMMARY_SCHEMA);
-        let typed: Summary = serde_json::from_value(j.clone()).unwrap();
-        assert_eq!(typed.runs[1].outcome, Outcome::Fail);
+        // Readers use the same type, versioned like the run files.
+        let read = |d: &Path| read_versioned::<Summary>(&d.join("summary.json"), SUMMARY_SCHEMA);
+        assert_eq!(read(&dir).unwrap().runs[1].outcome, Outcome::Fail);
+        std::fs::write(dir.join("summary.json"), r#"{"schema_version": 7}"#).unwrap();
+        let e = read(&dir).unwrap_err().to_string();
+        assert!(
+            e.contains("summary.json") && e.contains("schema_version 7"),
+            "{e}"
+        );
         assert_eq!(j["runs"][1]["outcome"], "fail");
         assert!(dir.join("junit.xml").exists() && dir.join("summary.md").exists());
         assert!(!dir.join("summary.tmp").exists());
