@@ -181,6 +181,16 @@ fn index_and_compare_commands() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("nostore"));
 }
 
+/// The real checker's verdict on a register history.
+fn check_register(lines: &[&str]) -> checker::CheckResult {
+    let events: Vec<_> = lines
+        .iter()
+        .map(|l| checker::history::parse_line(l).unwrap())
+        .collect();
+    let opts = checker::CheckOptions::default();
+    workloads::check(workloads::Workload::Register, &events, &opts).unwrap()
+}
+
 /// The real checker's counterexample for an impossible read, drawn by the real report.
 #[test]
 fn invalid_run_draws_the_checkers_counterexample() {
@@ -197,16 +207,7 @@ fn invalid_run_draws_the_checkers_counterexample() {
         r#"{"index":5,"time":5000000,"process":2,"type":"ok","f":"read","value":1}"#,
     ];
     std::fs::write(run.join("history.jsonl"), lines.join("\n") + "\n").unwrap();
-    let events: Vec<_> = lines
-        .iter()
-        .map(|l| checker::history::parse_line(l).unwrap())
-        .collect();
-    let check = workloads::check(
-        workloads::Workload::Register,
-        &events,
-        &checker::CheckOptions::default(),
-    )
-    .unwrap();
+    let check = check_register(&lines);
     assert_eq!(check.verdict, checker::Verdict::Invalid);
     let results = serde_json::json!({"test": "bad-read", "verdict": "invalid", "check": check});
     std::fs::write(run.join("results.json"), results.to_string()).unwrap();
@@ -271,16 +272,7 @@ fn the_checkers_counterexample_round_trips_through_the_schema() {
         r#"{"index":4,"time":4000000,"process":2,"type":"invoke","f":"read","value":null}"#,
         r#"{"index":5,"time":5000000,"process":2,"type":"ok","f":"read","value":3}"#,
     ];
-    let events: Vec<_> = lines
-        .iter()
-        .map(|l| checker::history::parse_line(l).unwrap())
-        .collect();
-    let check = workloads::check(
-        workloads::Workload::Register,
-        &events,
-        &checker::CheckOptions::default(),
-    )
-    .unwrap();
+    let check = check_register(&lines);
     let v = check
         .counterexample
         .clone()
