@@ -143,8 +143,7 @@ pub struct ResultsFile {
     /// Share of main-phase operations the cluster answered.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub availability: Option<f64>,
-    /// Latency of ok operations; absent (null in version 1) when none succeeded.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Latency of ok operations; null when none succeeded.
     pub latency_ms: Option<LatencyMs>,
     /// RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
