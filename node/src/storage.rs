@@ -9,7 +9,7 @@
 //! syncing at once: p50 0.54 -> 0.37 ms, p99 halved). Reading stops at the first line that is not
 //! a record, which is where the zeros start.
 
-use crate::core::{Durable, Record, Snapshot};
+use crate::durable::{Durable, Record, Snapshot};
 use anyhow::{Context, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Write};

@@ -337,3 +337,27 @@ fn unknown_bug_is_a_clear_error() {
         "{err}"
     );
 }
+
+#[test]
+fn more_nodes_than_supported_is_a_clear_error() {
+    let peers: Vec<String> = (2..=65).map(|i| format!("n{i}=127.0.0.1:{i}")).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_paxos-node"))
+        .args([
+            "--id",
+            "n1",
+            "--listen",
+            "127.0.0.1:1",
+            "--client",
+            "127.0.0.1:2",
+        ])
+        .args(["--peers", &peers.join(","), "--data-dir", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--peers") && err.contains("65 nodes") && err.contains("at most 64"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+}
