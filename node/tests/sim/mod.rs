@@ -394,8 +394,8 @@ impl Sim {
             self.batch_due[i] = true;
             let d = match self.rng.gen_range(0..10) {
                 0..=2 => 0,
-                3..=8 => self.rng.gen_range(0..2_000),
-                _ => self.rng.gen_range(2_000..5_000),
+                3..=8 => self.rng.gen_range(0..1_000),
+                _ => self.rng.gen_range(1_000..4_000),
             };
             self.at(self.now + d, Ev::Batch(i, self.incarnation[i]));
         }
