@@ -7,23 +7,25 @@
 //! The core never waits for the disk. It reads no clock and does no I/O; time is the number of
 //! ticks it has been given, randomness a seeded RNG.
 //!
-//! Files by role: [`acceptor`] (promises and votes), [`learner`] (decisions, applying,
-//! snapshots, catch-up), [`clients`] (requests received here), [`proposer`] (the variant, chosen
-//! once) over [`basic`] and [`multi`], [`quorum`] (node sets), [`config`], [`ready`].
+//! Files by role: `acceptor` (promises and votes), `learner` (decisions, applying, snapshots,
+//! catch-up), `clients` (requests received here), `proposer` (the variant, chosen once) over
+//! `basic` and `multi`, `quorum` (node sets, [`MAX_NODES`]), `config`, [`ready`] (what waits
+//! for the disk). Every file but `ready` and `config` works on the private `Node` (all the
+//! replica's state but the proposer) or on its own proposer.
 
 mod acceptor;
-pub mod basic;
+mod basic;
 mod clients;
-pub mod config;
+mod config;
 mod learner;
-pub mod multi;
-pub mod proposer;
-pub mod quorum;
+mod multi;
+mod proposer;
+mod quorum;
 pub mod ready;
 
 pub use config::{Bugs, Config, Timing, Variant};
 pub use quorum::MAX_NODES;
-pub use ready::{DiskBatch, Effects, Ready};
+pub use ready::{DiskBatch, Effects, Ready, To};
 
 use crate::durable::{Durable, Snapshot};
 use crate::kv::{AppState, Op, ReqId};
@@ -45,13 +47,6 @@ pub enum Input {
     Tick,
     Peer { from: usize, msg: Msg },
     Client { tag: u64, op: Op },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum To {
-    One(usize),
-    /// Every peer (not this node).
-    All,
 }
 
 /// Sees what the core does, for tests: the simulation checks decisions and finds client

@@ -27,11 +27,18 @@
 //! - nothing: accepts (phase 1 finished after a sync), heartbeats, nacks, forwards, catch-up
 //!   requests.
 
-use super::To;
 use crate::durable::{Record, Snapshot};
 use crate::kv::OpResult;
 use crate::protocol::Msg;
 use std::collections::VecDeque;
+
+/// Where a peer message goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum To {
+    One(usize),
+    /// Every peer (not this node).
+    All,
+}
 
 /// Peer messages and client replies (by the tag the driver gave the request).
 #[derive(Debug, Default)]
@@ -136,8 +143,7 @@ impl Outbox {
         }
         let records = std::mem::take(&mut self.records);
         let snapshot = self.snapshot.take();
-        let idle = records.is_empty() && snapshot.is_none() && earlier.is_empty();
-        if idle && this.is_empty() {
+        if records.is_empty() && snapshot.is_none() && earlier.is_empty() && this.is_empty() {
             return Ready { now, disk: None };
         }
         self.numbered += 1;
