@@ -29,7 +29,7 @@ pub use ready::{DiskBatch, Effects, Ready, To};
 
 use crate::durable::{Durable, Snapshot};
 use crate::kv::{AppState, Op, ReqId};
-use crate::protocol::{Msg, Slot, Value};
+use crate::protocol::{Ballot, Msg, Slot, Value};
 use acceptor::Acceptor;
 use basic::BasicProposer;
 use clients::Clients;
@@ -287,7 +287,7 @@ impl Core {
         }
     }
 
-    fn on_decide(&mut self, from: usize, slot: Slot, ballot: crate::protocol::Ballot) {
+    fn on_decide(&mut self, from: usize, slot: Slot, ballot: Ballot) {
         if self.node.on_decide(from, slot, ballot) {
             self.proposer.forget(slot);
         }

@@ -159,3 +159,75 @@ impl Outbox {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{Ballot, Slot};
+
+    fn batch(out: &mut Outbox, decided: Slot) {
+        let ballot = Ballot { round: 1, node: 0 };
+        out.records.push(Record::Promise { ballot });
+        out.msgs.push((
+            To::All,
+            Msg::Decide {
+                slot: decided,
+                ballot,
+            },
+        ));
+        out.msgs
+            .push((To::One(1), Msg::Accepted { ballot, slot: 0 }));
+        let hb = Msg::Heartbeat {
+            ballot,
+            commit: 0,
+            sent: 0,
+        };
+        out.msgs.push((To::All, hb));
+        out.replies.push((7, OpResult::Write));
+        out.free_replies.push((8, OpResult::Cas));
+    }
+
+    fn kinds(e: &Effects) -> (Vec<&str>, Vec<u64>) {
+        let m = e.msgs.iter().map(|(_, m)| m.kind()).collect();
+        (m, e.replies.iter().map(|(t, _)| *t).collect())
+    }
+
+    #[test]
+    fn decisions_wait_for_earlier_batches_votes_for_this_one() {
+        let mut out = Outbox::default();
+        batch(&mut out, 0);
+        // Nothing earlier: the decision and its reply leave at once.
+        let r = out.ready(3);
+        assert_eq!(kinds(&r.now), (vec!["heartbeat", "decide"], vec![8, 7]));
+        let d = r.disk.expect("records to write");
+        assert_eq!((d.number, d.records.len()), (1, 1));
+        assert!(d.after_earlier.is_empty() && d.needs_sync());
+        assert_eq!(kinds(&d.after_this), (vec!["accepted"], vec![]));
+        // Batch 1 is not durable yet: batch 2's decision waits for it.
+        batch(&mut out, 1);
+        let d = out.ready(3).disk.expect("records to write");
+        assert_eq!(d.number, 2);
+        assert_eq!(kinds(&d.after_earlier), (vec!["decide"], vec![7]));
+        // Once told, the next batch's decision leaves at once again.
+        out.on_persisted(2);
+        batch(&mut out, 2);
+        let r = out.ready(3);
+        assert_eq!(kinds(&r.now), (vec!["heartbeat", "decide"], vec![8, 7]));
+        // A batch with nothing to wait for gets no number.
+        out.msgs.push((To::One(2), Msg::CatchupReq { from: 0 }));
+        let r = out.ready(3);
+        assert!(r.disk.is_none() && r.now.msgs.len() == 1);
+        assert_eq!(out.ready(3).disk.map(|d| d.number), None);
+    }
+
+    #[test]
+    fn one_node_decisions_wait_for_their_own_batch() {
+        let mut out = Outbox::default();
+        batch(&mut out, 0);
+        let r = out.ready(1);
+        assert_eq!(kinds(&r.now), (vec!["heartbeat"], vec![8]));
+        let d = r.disk.expect("records to write");
+        assert!(d.after_earlier.is_empty() && d.needs_sync());
+        assert_eq!(kinds(&d.after_this), (vec!["accepted", "decide"], vec![7]));
+    }
+}
