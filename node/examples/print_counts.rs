@@ -26,12 +26,7 @@ fn main() {
             sim.run(sim.stop_clients_at + 1_000_000);
             let ok = sim.ok_count_after(0);
             let noreply = sim.ops.iter().filter(|o| o.result.is_none()).count();
-            let applied: Vec<u64> = sim
-                .nodes
-                .iter()
-                .flatten()
-                .map(|c| c.app().applied)
-                .collect();
+            let applied = sim.applied();
             println!(
                 "{variant:?} seed {seed}: ops {} ok {ok} noreply {noreply} after-heal {} applied {applied:?} decided {} batches {} (largest {})",
                 sim.ops.len(),

@@ -298,11 +298,8 @@ fn disk_loop(
         jobs.push(first);
         jobs.extend(rx.try_iter());
         let needs_sync = jobs.iter().any(|j| j.needs_sync);
-        for j in &mut jobs {
-            storage.write(&j.records)?;
-            if let Some(s) = j.snapshot.take() {
-                storage.write_snapshot(&s)?;
-            }
+        for j in &jobs {
+            storage.write_batch(j.snapshot.as_ref(), &j.records)?;
         }
         if needs_sync {
             storage.sync()?;

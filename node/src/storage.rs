@@ -143,6 +143,15 @@ impl Storage {
         Ok(())
     }
 
+    /// Queues one batch's durable changes: `snapshot` first (it holds the records of the batch
+    /// before it), then the `records` that came after it. Durable after the next sync.
+    pub fn write_batch(&mut self, snapshot: Option<&Snapshot>, records: &[Record]) -> Result<()> {
+        if let Some(s) = snapshot {
+            self.write_snapshot(s)?;
+        }
+        self.write(records)
+    }
+
     /// Replaces the snapshot (write, sync, rename, sync dir) and empties the log behind it:
     /// the records it holds, and those still queued, are all in the snapshot.
     pub fn write_snapshot(&mut self, s: &Snapshot) -> Result<()> {

@@ -125,7 +125,7 @@ impl Node {
             .decided
             .split_off(&a.saturating_sub(self.cfg.timing.keep_tail));
         self.acc.truncate(a);
-        self.out.snapshot = Some(self.durable_snapshot());
+        self.out.set_snapshot(self.durable_snapshot());
         self.bump("snapshots", 1);
     }
 
@@ -229,6 +229,6 @@ impl Node {
             self.out.replies.push((p.tag, r));
         }
         self.apply_ready();
-        self.out.snapshot = Some(self.durable_snapshot());
+        self.out.set_snapshot(self.durable_snapshot());
     }
 }

@@ -390,3 +390,81 @@ impl Node {
         self.now + self.rng.gen_range(t.election_min..=t.election_max)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::Command;
+    use crate::protocol::Ballot;
+    use crate::storage::Storage;
+
+    fn core(durable: Durable) -> Core {
+        let cfg = Config {
+            me: 0,
+            n: 3,
+            variant: Variant::Multi,
+            bugs: Bugs::default(),
+            incarnation: 1,
+            seed: 1,
+            timing: Timing {
+                snapshot_every: 1,
+                ..Timing::default()
+            },
+        };
+        Core::new(cfg, durable)
+    }
+
+    fn accept(slot: Slot, ballot: Ballot) -> Input {
+        let cmd = Command {
+            id: ReqId {
+                origin: 9,
+                seq: slot,
+            },
+            done_below: 0,
+            op: Op::Read { key: "k".into() },
+        };
+        let msg = Msg::Accept {
+            ballot,
+            slot,
+            value: Arc::new(vec![cmd]),
+            commit: 0,
+            decided: Vec::new(),
+            voters: 0,
+        };
+        Input::Peer { from: 1, msg }
+    }
+
+    /// A batch that takes a snapshot and then votes: the vote is written after the snapshot,
+    /// and a restart from the data directory still knows it.
+    #[test]
+    fn a_vote_after_a_snapshot_in_the_same_batch_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("paxos-core-snap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let (mut disk, durable, _) = Storage::open(&dir).unwrap();
+        let b = Ballot { round: 1, node: 1 };
+        let mut c = core(durable);
+        c.step(accept(0, b));
+        c.end_batch();
+        let first = c.ready().disk.expect("a vote to write");
+        disk.write_batch(first.snapshot.as_ref(), &first.records)
+            .unwrap();
+        c.step(Input::Peer {
+            from: 1,
+            msg: Msg::Decide { slot: 0, ballot: b },
+        });
+        c.step(accept(1, b));
+        c.end_batch();
+        let d = c.ready().disk.expect("a snapshot and a vote to write");
+        assert_eq!(d.snapshot.as_ref().map(|s| s.app.applied), Some(1));
+        disk.write_batch(d.snapshot.as_ref(), &d.records).unwrap();
+        disk.sync().unwrap();
+        drop(disk);
+        let (_, durable, _) = Storage::open(&dir).unwrap();
+        let slots = core(durable).durable_snapshot().slots;
+        assert!(
+            slots.iter().any(|(s, a)| *s == 1 && a.accepted.is_some()),
+            "slot 1's vote is lost: {slots:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -6,8 +6,8 @@
 //!
 //! - [`Ready::now`]: send at once.
 //! - [`Ready::disk`]: a [`DiskBatch`] numbered `N` (1, 2, ... in order; batches with nothing for
-//!   the disk get no number). Its `records` (and `snapshot`) must be made durable in number
-//!   order; `after_earlier` may leave once batch `N - 1` is durable, `after_this` once `N` is.
+//!   the disk get no number). Its `snapshot` (if any) and then its `records` must be made
+//!   durable in number order; `after_earlier` may leave once batch `N - 1` is durable, `after_this` once `N` is.
 //!
 //! The driver reports durability with [`Core::on_persisted`](super::Core::on_persisted): what
 //! waits only for earlier batches then leaves in a later `now` if they are durable by the time
@@ -69,8 +69,10 @@ pub struct Ready {
 #[derive(Debug)]
 pub struct DiskBatch {
     pub number: u64,
-    pub records: Vec<Record>,
+    /// Replaces the durable state (the log included): write it before `records`.
     pub snapshot: Option<Snapshot>,
+    /// Acceptor records to append (after `snapshot`, if any).
+    pub records: Vec<Record>,
     /// May leave once batch `number - 1` is durable.
     pub after_earlier: Effects,
     /// May leave once this batch is durable.
@@ -118,6 +120,13 @@ pub(super) struct Outbox {
 }
 
 impl Outbox {
+    /// The batch replaces the durable state with `s`. The records so far are in it; those that
+    /// follow (later inputs of the batch) go after it, so the disk must write the snapshot first.
+    pub(super) fn set_snapshot(&mut self, s: Snapshot) {
+        self.records.clear();
+        self.snapshot = Some(s);
+    }
+
     pub(super) fn on_persisted(&mut self, number: u64) {
         self.persisted = self.persisted.max(number);
     }

@@ -499,11 +499,11 @@ impl Sim {
         };
         for b in batches {
             let disk = &mut self.disks[i];
-            disk.records.extend(b.records);
             if let Some(s) = b.snapshot {
                 disk.snapshot = Some(s);
                 disk.records.clear();
             }
+            disk.records.extend(b.records);
             self.release(i, b.after_earlier);
             self.release(i, b.after_this);
         }
@@ -656,6 +656,17 @@ fn trace_line(ev: &Ev) -> String {
     }
 }
 
+impl Sim {
+    /// How far each live replica has applied.
+    pub fn applied(&self) -> Vec<u64> {
+        self.nodes
+            .iter()
+            .flatten()
+            .map(|c| c.app().applied)
+            .collect()
+    }
+}
+
 /// Runs one seed to the end; returns the violation, if any. Panics if the cluster made no
 /// progress after healing (a liveness failure).
 pub fn run_seed(seed: u64, n: usize, variant: Variant, bugs: Bugs) -> Result<(), String> {
@@ -676,12 +687,7 @@ pub fn run_seed(seed: u64, n: usize, variant: Variant, bugs: Bugs) -> Result<(),
             "seed {seed} {variant:?} n={n}: only {progress} ops succeeded after healing"
         );
         // After healing and quiet, every replica has applied the whole log.
-        let applied: Vec<u64> = sim
-            .nodes
-            .iter()
-            .flatten()
-            .map(|c| c.app().applied)
-            .collect();
+        let applied = sim.applied();
         assert!(
             applied.iter().all(|a| *a == applied[0]),
             "seed {seed} {variant:?}: replicas did not converge: {applied:?}"
