@@ -119,6 +119,7 @@ impl Default for Timing {
 pub struct Config {
     /// This node's index in `0..n`.
     pub me: usize,
+    /// Cluster size, at most [`MAX_NODES`](super::MAX_NODES).
     pub n: usize,
     pub variant: Variant,
     pub bugs: Bugs,
