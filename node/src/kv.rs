@@ -1,10 +1,49 @@
 //! The replicated state machine: a key-value map plus the table that makes each client request
 //! take effect once, however many times it is proposed or decided.
 
-use crate::protocol::{Command, Op, OpResult, Slot};
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::{BTreeSet, HashMap};
+
+/// Identifies one client request: `origin` names the node incarnation that received it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ReqId {
+    pub origin: u64,
+    pub seq: u64,
+}
+
+/// A key-value operation as the client asked for it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Op {
+    Read { key: String },
+    Write { key: String, value: Json },
+    Cas { key: String, from: Json, to: Json },
+}
+
+impl Op {
+    pub fn is_read(&self) -> bool {
+        matches!(self, Op::Read { .. })
+    }
+}
+
+/// A command in the log. `done_below`: every request of this origin with a lower seq has been
+/// answered, so the state machine may forget them (bounded duplicate table).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    pub id: ReqId,
+    pub done_below: u64,
+    pub op: Op,
+}
+
+/// The answer to a client operation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum OpResult {
+    Read(Json),
+    Write,
+    Cas,
+    /// Maelstrom error code and text.
+    Error(u32, String),
+}
 
 /// Per origin (node incarnation): requests below `done_below` are finished and forgotten;
 /// `applied` holds the applied seqs at or above it.
@@ -14,10 +53,11 @@ pub struct OriginState {
     pub applied: BTreeSet<u64>,
 }
 
-/// The state after applying every slot below `applied`.
+/// The state after applying every log slot below `applied` (the log itself is
+/// [`crate::protocol`]'s: this module knows commands, not slots).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AppState {
-    pub applied: Slot,
+    pub applied: u64,
     pub kv: HashMap<String, Json>,
     pub origins: HashMap<u64, OriginState>,
 }
@@ -68,7 +108,6 @@ impl AppState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::ReqId;
 
     fn cmd(seq: u64, done_below: u64, op: Op) -> Command {
         Command {

@@ -1,14 +1,17 @@
 //! The tokio shell around the core: peer links (dial every `--peers` address, reconnect, never
 //! assume delivery), the client port (JSON lines, many requests in flight per connection), the
-//! ticker, and the disk. One thread owns the core: it takes every input that is waiting, steps
-//! the core through all of them and sends at once the messages that reveal nothing durable; a
-//! disk thread writes the records of every batch waiting, syncs once (group commit) when any of
-//! them has something to make durable, and only then sends what had to wait for it (see
-//! [`Durability`]), client replies included.
+//! ticker, and the disk. One thread owns the core: it takes every input that is waiting (up to
+//! [`MAX_BATCH`]), steps the core through all of them and sends at once what the core's
+//! [`Ready`](crate::core::Ready) says may leave now; a disk thread writes the records of every
+//! batch waiting, syncs once (group commit) when any of them needs it, and then sends what waited
+//! for those batches, client replies included. The shell does not decide what waits for what:
+//! the core does ([`crate::core::ready`]).
 
-use crate::core::{Bugs, Config, Core, Input, Timing, To, Variant};
-use crate::protocol::{Durability, Msg, Op, OpResult};
-use crate::storage::Storage;
+use crate::core::{Bugs, Config, Core, Effects, Input, Timing, To, Variant, MAX_NODES};
+use crate::durable::{Record, Snapshot};
+use crate::kv::{Op, OpResult};
+use crate::protocol::Msg;
+use crate::storage::{DiskStats, Storage};
 use anyhow::{Context, Result};
 use serde_json::{json, Value as Json};
 use std::collections::HashMap;
@@ -45,6 +48,9 @@ enum Event {
     Stats { conn: Line, msg_id: Json },
 }
 
+/// The most inputs stepped through in one batch.
+pub const MAX_BATCH: usize = 4096;
+
 /// Peer messages waiting for a link; beyond this the link is slow or cut and messages drop.
 const PEER_QUEUE: usize = 4096;
 
@@ -58,6 +64,13 @@ pub fn run(cfg: ShellConfig) -> Result<()> {
         anyhow::bail!(
             "--peers: duplicate node id or this node's own id ({})",
             cfg.id
+        );
+    }
+    if ids.len() > MAX_NODES {
+        anyhow::bail!(
+            "--peers: {} nodes (this one and {} peers), but paxos-node supports at most {MAX_NODES}",
+            ids.len(),
+            cfg.peers.len()
         );
     }
     let me = ids.iter().position(|i| *i == cfg.id).expect("pushed above");
@@ -134,35 +147,45 @@ struct ShellStats {
     peer_drops: Arc<AtomicU64>,
 }
 
-/// What the disk thread gets from one batch: records to write, what may leave once every earlier
-/// batch is synced, and what must wait for this batch's sync too.
+/// Effects ready to leave: peer messages, and replies with the connection they go to.
 #[derive(Default)]
-struct Durably {
-    records: Vec<crate::core::Record>,
-    snapshot: Option<crate::core::Snapshot>,
-    after_earlier: Vec<(To, Msg)>,
+struct Outgoing {
+    msgs: Vec<(To, Msg)>,
     replies: Vec<(Line, Json, OpResult)>,
-    after_this: Vec<(To, Msg)>,
-    /// Replies wait for this batch's sync too (a one-node cluster).
-    wait_this: bool,
 }
 
-impl Durably {
-    fn needs_sync(&self) -> bool {
-        !self.records.is_empty()
-            || self.snapshot.is_some()
-            || !self.after_this.is_empty()
-            || self.wait_this
+impl Outgoing {
+    /// Finds each reply's connection (a request without one is dropped).
+    fn new(e: Effects, waiting: &mut HashMap<u64, (Line, Json)>) -> Outgoing {
+        let replies = e
+            .replies
+            .into_iter()
+            .filter_map(|(tag, r)| waiting.remove(&tag).map(|(c, id)| (c, id, r)))
+            .collect();
+        Outgoing {
+            msgs: e.msgs,
+            replies,
+        }
     }
 
-    fn send_after_earlier(&mut self, links: &Links, drops: &AtomicU64) {
-        for (to, m) in self.after_earlier.drain(..) {
-            send(links, to, &m, drops);
+    fn send(self, links: &Links, drops: &AtomicU64) {
+        for (to, m) in &self.msgs {
+            send(links, *to, m, drops);
         }
-        for (conn, msg_id, r) in self.replies.drain(..) {
+        for (conn, msg_id, r) in self.replies {
             let _ = conn.send(reply_line(&msg_id, r));
         }
     }
+}
+
+/// What the disk thread gets from one batch (a [`DiskBatch`] with its replies' connections).
+struct Job {
+    number: u64,
+    needs_sync: bool,
+    records: Vec<Record>,
+    snapshot: Option<Snapshot>,
+    after_earlier: Outgoing,
+    after_this: Outgoing,
 }
 
 type Links = Arc<Vec<Option<mpsc::Sender<Arc<[u8]>>>>>;
@@ -180,23 +203,21 @@ async fn core_loop(
     let mut waiting: HashMap<u64, (Line, Json)> = HashMap::new();
     let mut st = ShellStats::default();
     let disk_stats = storage.stats.clone();
-    let single = links.iter().all(Option::is_none);
-    // Batches handed to the disk thread, and how many of them it has synced.
-    let mut submitted = 0u64;
-    let synced = Arc::new(AtomicU64::new(0));
-    let (dtx, drx) = std::sync::mpsc::channel::<Durably>();
+    // The number of the last disk batch the disk thread made durable.
+    let persisted = Arc::new(AtomicU64::new(0));
+    let (dtx, drx) = std::sync::mpsc::channel::<Job>();
     let disk = {
         let links = links.clone();
         let drops = st.peer_drops.clone();
-        let synced = synced.clone();
+        let persisted = persisted.clone();
         std::thread::Builder::new()
             .name("disk".into())
-            .spawn(move || disk_loop(storage, drx, links, drops, synced))?
+            .spawn(move || disk_loop(storage, drx, links, drops, persisted))?
     };
     let mut batch = Vec::with_capacity(1024);
     while let Some(first) = rx.recv().await {
         batch.push(first);
-        while batch.len() < 4096 {
+        while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(e) => batch.push(e),
                 Err(_) => break,
@@ -215,71 +236,24 @@ async fn core_loop(
                     core.step(Input::Client { tag: next_tag, op });
                 }
                 Event::Stats { conn, msg_id } => {
-                    let mut s: serde_json::Map<String, Json> = core
-                        .stats()
-                        .into_iter()
-                        .map(|(k, v)| (k, Json::from(v)))
-                        .collect();
-                    let d = &disk_stats;
-                    s.insert("fsyncs".into(), d.fsyncs.load(Relaxed).into());
-                    s.insert("fsync_micros".into(), d.fsync_micros.load(Relaxed).into());
-                    s.insert(
-                        "snapshots_written".into(),
-                        d.snapshots_written.load(Relaxed).into(),
-                    );
-                    s.insert("batches".into(), st.batches.into());
-                    s.insert("inputs".into(), st.inputs.into());
-                    s.insert("client_requests".into(), st.client_requests.into());
-                    s.insert("peer_drops".into(), st.peer_drops.load(Relaxed).into());
-                    let body = json!({"type": "stats_ok", "in_reply_to": msg_id, "stats": s});
-                    let _ = conn.send(body.to_string() + "\n");
+                    let body = stats_line(&core, &disk_stats, &st, &msg_id);
+                    let _ = conn.send(body);
                 }
             }
         }
         core.end_batch();
-        let out = core.take_output();
-        if out.is_empty() {
-            continue;
-        }
-        let mut job = Durably {
-            records: out.records,
-            snapshot: out.snapshot,
-            ..Durably::default()
+        core.on_persisted(persisted.load(Acquire));
+        let ready = core.ready();
+        Outgoing::new(ready.now, &mut waiting).send(&links, &st.peer_drops);
+        let Some(b) = ready.disk else { continue };
+        let job = Job {
+            number: b.number,
+            needs_sync: b.needs_sync(),
+            after_earlier: Outgoing::new(b.after_earlier, &mut waiting),
+            after_this: Outgoing::new(b.after_this, &mut waiting),
+            records: b.records,
+            snapshot: b.snapshot,
         };
-        for (to, m) in out.msgs {
-            match m.durability() {
-                Durability::Nothing => send(&links, to, &m, &st.peer_drops),
-                Durability::EarlierBatches if !single => job.after_earlier.push((to, m)),
-                _ => job.after_this.push((to, m)),
-            }
-        }
-        for (tag, r) in out.free_replies {
-            if let Some((conn, msg_id)) = waiting.remove(&tag) {
-                let _ = conn.send(reply_line(&msg_id, r));
-            }
-        }
-        job.replies = out
-            .replies
-            .into_iter()
-            .filter_map(|(tag, r)| waiting.remove(&tag).map(|(c, id)| (c, id, r)))
-            .collect();
-        if single {
-            // One node: its own vote decides at once, in this very batch.
-            job.after_this.append(&mut job.after_earlier);
-            job.wait_this = true;
-        } else if synced.load(Acquire) == submitted {
-            // Every earlier batch is on disk already: no need to wait for the disk thread.
-            job.send_after_earlier(&links, &st.peer_drops);
-        }
-        if job.records.is_empty()
-            && job.snapshot.is_none()
-            && job.after_this.is_empty()
-            && job.replies.is_empty()
-            && job.after_earlier.is_empty()
-        {
-            continue;
-        }
-        submitted += 1;
         if dtx.send(job).is_err() {
             break;
         }
@@ -289,38 +263,52 @@ async fn core_loop(
         .map_err(|_| anyhow::anyhow!("disk thread panicked"))?
 }
 
+fn stats_line(core: &Core, d: &DiskStats, st: &ShellStats, msg_id: &Json) -> String {
+    let mut s: serde_json::Map<String, Json> = core
+        .stats()
+        .into_iter()
+        .map(|(k, v)| (k, Json::from(v)))
+        .collect();
+    s.insert("fsyncs".into(), d.fsyncs.load(Relaxed).into());
+    s.insert("fsync_micros".into(), d.fsync_micros.load(Relaxed).into());
+    s.insert(
+        "snapshots_written".into(),
+        d.snapshots_written.load(Relaxed).into(),
+    );
+    s.insert("batches".into(), st.batches.into());
+    s.insert("inputs".into(), st.inputs.into());
+    s.insert("client_requests".into(), st.client_requests.into());
+    s.insert("peer_drops".into(), st.peer_drops.load(Relaxed).into());
+    let body = json!({"type": "stats_ok", "in_reply_to": msg_id, "stats": s});
+    body.to_string() + "\n"
+}
+
 /// Writes every waiting batch's records, syncs once (group commit), then sends what waited.
 fn disk_loop(
     mut storage: Storage,
-    rx: std::sync::mpsc::Receiver<Durably>,
+    rx: std::sync::mpsc::Receiver<Job>,
     links: Links,
     drops: Arc<AtomicU64>,
-    synced: Arc<AtomicU64>,
+    persisted: Arc<AtomicU64>,
 ) -> Result<()> {
     let mut jobs = Vec::new();
     while let Ok(mut first) = rx.recv() {
-        // Every batch before `first` was synced by the previous round.
-        if !first.wait_this {
-            first.send_after_earlier(&links, &drops);
-        }
+        // Every batch before `first` was made durable by the previous round.
+        std::mem::take(&mut first.after_earlier).send(&links, &drops);
         jobs.push(first);
         jobs.extend(rx.try_iter());
-        let needs_sync = jobs.iter().any(Durably::needs_sync);
-        for j in &mut jobs {
-            storage.write(&j.records)?;
-            if let Some(s) = j.snapshot.take() {
-                storage.write_snapshot(&s)?;
-            }
+        let needs_sync = jobs.iter().any(|j| j.needs_sync);
+        for j in &jobs {
+            storage.write_batch(j.snapshot.as_ref(), &j.records)?;
         }
         if needs_sync {
             storage.sync()?;
         }
-        synced.fetch_add(jobs.len() as u64, Release);
-        for mut j in jobs.drain(..) {
-            j.send_after_earlier(&links, &drops);
-            for (to, m) in j.after_this.drain(..) {
-                send(&links, to, &m, &drops);
-            }
+        let last = jobs.last().expect("one at least").number;
+        persisted.store(last, Release);
+        for j in jobs.drain(..) {
+            j.after_earlier.send(&links, &drops);
+            j.after_this.send(&links, &drops);
         }
     }
     Ok(())

@@ -9,7 +9,7 @@
 //! syncing at once: p50 0.54 -> 0.37 ms, p99 halved). Reading stops at the first line that is not
 //! a record, which is where the zeros start.
 
-use crate::core::{Durable, Record, Snapshot};
+use crate::durable::{Durable, Record, Snapshot};
 use anyhow::{Context, Result};
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Read, Write};
@@ -141,6 +141,15 @@ impl Storage {
             .fetch_add(t.elapsed().as_micros() as u64, Relaxed);
         self.dirty = false;
         Ok(())
+    }
+
+    /// Queues one batch's durable changes: `snapshot` first (it holds the records of the batch
+    /// before it), then the `records` that came after it. Durable after the next sync.
+    pub fn write_batch(&mut self, snapshot: Option<&Snapshot>, records: &[Record]) -> Result<()> {
+        if let Some(s) = snapshot {
+            self.write_snapshot(s)?;
+        }
+        self.write(records)
     }
 
     /// Replaces the snapshot (write, sync, rename, sync dir) and empties the log behind it:

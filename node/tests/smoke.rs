@@ -254,9 +254,9 @@ fn one_node_cluster_works_and_recovers() {
     assert_eq!(c.client(0).read("y"), json!(5));
 }
 
-#[test]
-fn bad_peer_list_is_a_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_paxos-node"))
+/// Runs node n1 with `args` after its id and addresses (it is expected to exit at once).
+fn start_fails(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_paxos-node"))
         .args([
             "--id",
             "n1",
@@ -265,9 +265,14 @@ fn bad_peer_list_is_a_clear_error() {
             "--client",
             "127.0.0.1:2",
         ])
-        .args(["--peers", "n2=nowhere", "--data-dir", "/nonexistent"])
+        .args(args)
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn bad_peer_list_is_a_clear_error() {
+    let out = start_fails(&["--peers", "n2=nowhere", "--data-dir", "/nonexistent"]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--peers") && err.contains("n2"), "{err}");
@@ -311,29 +316,32 @@ fn many_requests_in_flight_on_one_connection() {
 
 #[test]
 fn unknown_bug_is_a_clear_error() {
-    let out = Command::new(env!("CARGO_BIN_EXE_paxos-node"))
-        .args([
-            "--id",
-            "n1",
-            "--listen",
-            "127.0.0.1:1",
-            "--client",
-            "127.0.0.1:2",
-        ])
-        .args([
-            "--peers",
-            "n2=127.0.0.1:3",
-            "--data-dir",
-            "/nonexistent",
-            "--bug",
-            "nope",
-        ])
-        .output()
-        .unwrap();
+    let out = start_fails(&[
+        "--peers",
+        "n2=127.0.0.1:3",
+        "--data-dir",
+        "/nonexistent",
+        "--bug",
+        "nope",
+    ]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("nope") && err.contains("volatile-acceptor"),
         "{err}"
     );
+}
+
+#[test]
+fn more_nodes_than_supported_is_a_clear_error() {
+    let peers: Vec<String> = (2..=65).map(|i| format!("n{i}=127.0.0.1:{i}")).collect();
+    let peers = peers.join(",");
+    let out = start_fails(&["--peers", &peers, "--data-dir", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--peers") && err.contains("65 nodes") && err.contains("at most 64"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
 }
