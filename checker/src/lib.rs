@@ -14,6 +14,7 @@ pub mod linearizability;
 pub mod model;
 pub mod plot;
 pub mod report;
+pub mod search;
 pub mod shrink;
 pub mod verdict;
 

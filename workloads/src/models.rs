@@ -303,7 +303,7 @@ mod tests {
 
     #[test]
     fn stale_reads_found_before_search_are_never_linearizable() {
-        use checker::linearizability::{search, Budget, Search};
+        use checker::search::{search, Budget, Search};
         use rand::rngs::SmallRng;
         use rand::seq::SliceRandom;
         use rand::{Rng, SeedableRng};
