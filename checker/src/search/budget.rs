@@ -51,7 +51,7 @@ impl<'a, 'b> Meter<'a, 'b> {
     #[inline]
     pub(super) fn tick(&mut self, held: impl FnOnce() -> usize) -> Option<&'static str> {
         self.steps += 1;
-        if self.steps % 4096 != 0 {
+        if self.steps & 4095 != 0 {
             return None;
         }
         let bytes = held() as u64;

@@ -1,15 +1,15 @@
 //! Linearizability search over one independent part: Wing & Gong's backtracking search with
 //! Lowe's cache of (linearized set, state), shaped like Porcupine's `checkSingle`.
 //!
-//! The history is a list of call and return entries ([`entries`]). At each node the candidates
+//! The history is a list of call and return entries (`entries`). At each node the candidates
 //! are the calls before the first return still in the list: linearizing one lifts its entries
-//! out and pushes it on the [`path`]; when no candidate is left the last one is undone and the
+//! out and pushes it on the `path`; when no candidate is left the last one is undone and the
 //! scan goes on after it. Ops that never returned are tried after the returned ones, and only if
-//! they were called before that first return. The cache ([`cache`], keyed as in [`hash`]) skips
+//! they were called before that first return. The cache (`cache`, keyed as in `hash`) skips
 //! nodes already explored.
 //!
 //! Three more pruning rules, each a function below, keep histories with crashed ops and many
-//! reads cheap: [`legal_read`], [`overwrites_crashed`] and [`twin_waits`].
+//! reads cheap: `legal_read`, `overwrites_crashed` and `twin_waits`.
 
 mod budget;
 mod cache;
