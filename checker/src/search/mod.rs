@@ -83,6 +83,7 @@ pub fn search<P: PartModel>(
                     part.step(&path.state, op)
                 };
                 let depth = path.depth();
+                // `lift` refuses a node the cache has seen (Lowe's rule).
                 if next.is_some_and(|next| path.lift(&mut list, &mut seen, at, next)) {
                     longest.pushed(depth, op_of(e));
                     if path.complete() && done(&path.state) {
