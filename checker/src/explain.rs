@@ -2,8 +2,8 @@
 //! longest linearizable prefix and the values possible there, the ops concurrent with it, and a
 //! shrunk set of ops that still fails.
 
-use crate::linearizability::{key_name, search, Budget, Prepared};
-use crate::model::{Operation, Outcome, PartModel, Timed};
+use crate::model::{Operation, Outcome, PartModel, Prepared, Timed};
+use crate::search::{search, Budget, Search};
 use serde_json::{json, Value};
 use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
@@ -174,9 +174,17 @@ pub fn possible_states<P: PartModel>(
         }
         states.len() >= 1000
     });
-    let complete = !matches!(outcome, crate::linearizability::Search::OutOfBudget { .. })
-        && states.len() < 1000;
+    let complete = !matches!(outcome, Search::OutOfBudget { .. }) && states.len() < 1000;
     (states, complete)
+}
+
+/// "key k7", or "the register" for the single unnamed part.
+pub fn key_name(key: &str) -> String {
+    if key.is_empty() {
+        "the register".to_string()
+    } else {
+        format!("key {key}")
+    }
 }
 
 fn overlaps<O>(a: &Timed<O>, b: &Timed<O>) -> bool {

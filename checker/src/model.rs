@@ -144,6 +144,16 @@ pub struct Timed<O> {
     pub ret: Option<usize>,
 }
 
+/// One independent part of a history, ready to search (built by
+/// [`crate::linearizability::prepare`]).
+pub struct Prepared<'h, P: PartModel> {
+    pub key: String,
+    pub part: P,
+    /// Model ops with their real-time intervals, and the history operation each came from.
+    pub ops: Vec<Timed<P::Op>>,
+    pub source: Vec<&'h Operation>,
+}
+
 /// A sequential specification for a whole history: how it splits into independent parts, and how
 /// one part's operations become model operations.
 pub trait Model: Sync {

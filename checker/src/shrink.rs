@@ -7,8 +7,8 @@
 //! writer in the set). That keeps the result about the real violation rather than about ops the
 //! shrinker removed.
 
-use crate::linearizability::{search, Budget, Prepared, Search};
-use crate::model::{PartModel, Timed};
+use crate::model::{PartModel, Prepared, Timed};
+use crate::search::{search, Budget, Search};
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 

@@ -6,7 +6,6 @@
 
 use checker::formats::{self, Format, ImportOptions, Imported, ModelKind};
 use checker::history::{Event, EventType};
-use checker::linearizability::check_events;
 use checker::{CheckOptions, CheckResult, Verdict};
 use report::run_files::{
     verdict_name, CheckRecord, FileError, ResultsFile, TestFile, RESULTS_SCHEMA,
@@ -14,9 +13,6 @@ use report::run_files::{
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use workloads::append::Append;
-use workloads::knossos::{MultiRegister, Mutex};
-use workloads::models::{Kv, Register};
 use workloads::Workload;
 
 /// `println!` that ignores a closed stdout (`harness check ... | head`) instead of panicking.
@@ -39,6 +35,18 @@ pub enum ModelArg {
     MultiRegister,
     /// Knossos' mutex: acquire and release.
     Mutex,
+}
+
+impl ModelArg {
+    fn kind(self) -> ModelKind {
+        match self {
+            ModelArg::Register => ModelKind::Register,
+            ModelArg::Kv => ModelKind::Kv,
+            ModelArg::Append => ModelKind::Append,
+            ModelArg::MultiRegister => ModelKind::MultiRegister,
+            ModelArg::Mutex => ModelKind::Mutex,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -121,30 +129,6 @@ fn check_options(time_limit: Option<f64>) -> Result<CheckOptions, String> {
     })
 }
 
-/// Runs the model the file (or `--model`) calls for.
-fn check_imported(
-    h: &Imported,
-    model: ModelKind,
-    opts: &CheckOptions,
-) -> Result<CheckResult, String> {
-    match model {
-        ModelKind::Register => check_events(&Register::new(h.init.clone()), &h.events, opts),
-        ModelKind::Kv => check_events(&Kv::new(h.init.clone()), &h.events, opts),
-        ModelKind::Append => {
-            let init = match &h.init {
-                Value::Null => String::new(),
-                Value::String(s) => s.clone(),
-                v => return Err(format!("--init {v}: the append model needs a string")),
-            };
-            check_events(&Append::new(init), &h.events, opts)
-        }
-        ModelKind::MultiRegister => {
-            check_events(&MultiRegister::new(h.init.clone()), &h.events, opts)
-        }
-        ModelKind::Mutex => check_events(&Mutex, &h.events, opts),
-    }
-}
-
 /// The checker names events by index ("event 12: ..."); point at the file's line instead.
 fn locate(msg: &str, file: &str, h: &Imported) -> String {
     let rest = msg.strip_prefix("event ").unwrap_or("");
@@ -199,20 +183,14 @@ fn check_file(
             return out;
         }
     };
-    let model = match args.model {
-        Some(ModelArg::Register) => ModelKind::Register,
-        Some(ModelArg::Kv) => ModelKind::Kv,
-        Some(ModelArg::Append) => ModelKind::Append,
-        Some(ModelArg::MultiRegister) => ModelKind::MultiRegister,
-        Some(ModelArg::Mutex) => ModelKind::Mutex,
-        None => h.model,
-    };
+    let model = args.model.map_or(h.model, ModelArg::kind);
     out.format = Some(h.format);
     out.model = Some(model);
     out.counts = Some(counts(&h.events));
     out.synthetic_times = h.synthetic_times;
     let started = Instant::now();
-    out.result = check_imported(&h, model, opts).map_err(|e| locate(&e, &file, &h));
+    out.result = workloads::models::check_with(model, &h.init, &h.events, opts)
+        .map_err(|e| locate(&e, &file, &h));
     out.check = started.elapsed();
     out
 }

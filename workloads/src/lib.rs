@@ -1,13 +1,18 @@
-//! Workloads: what clients do (operation generators) and what is correct (sequential models the
-//! checker searches with). `register` is one key; `kv` is many independent keys.
+//! Workloads: what clients do and what is correct.
+//!
+//! - [`generators`]: what each client process asks next ([`generators::Generator`], one per
+//!   [`Workload`]);
+//! - [`models`]: the sequential models the checker searches with ([`models::Register`],
+//!   [`models::Kv`], and the models of imported data: [`models::AppendKv`],
+//!   [`models::MultiRegister`], [`models::Mutex`]), and [`models::check_with`] to check a history
+//!   with the model a [`checker::formats::ModelKind`] names;
+//! - [`check`]: checks a run's history with its [`Workload`]'s model.
 
-pub mod append;
 pub mod generators;
-pub mod knossos;
 pub mod models;
 
+use checker::formats::ModelKind;
 use checker::history::Event;
-use checker::linearizability::check_events;
 use checker::{CheckOptions, CheckResult};
 
 /// The workloads the harness can run.
@@ -20,15 +25,22 @@ pub enum Workload {
     Kv,
 }
 
-/// Checks a history with this workload's sequential model.
+impl Workload {
+    /// The model its histories are checked with.
+    pub fn model(self) -> ModelKind {
+        match self {
+            Workload::Register => ModelKind::Register,
+            Workload::Kv => ModelKind::Kv,
+        }
+    }
+}
+
+/// Checks a history with this workload's sequential model (registers start never written).
 /// Errors name what is wrong with the history (a completion with no invoke, ...).
 pub fn check(
     workload: Workload,
     events: &[Event],
     opts: &CheckOptions,
 ) -> Result<CheckResult, String> {
-    match workload {
-        Workload::Register => check_events(&models::Register::default(), events, opts),
-        Workload::Kv => check_events(&models::Kv::default(), events, opts),
-    }
+    models::check_with(workload.model(), &serde_json::Value::Null, events, opts)
 }

@@ -10,7 +10,7 @@
 //! - the register starts at 0 (what Knossos' own tests use); `--init` changes it;
 //! - nemesis ops (`:process :nemesis`) are kept as nemesis events, which the checker ignores.
 //!
-//! The conversion of one op map is shared with `porcupine-kv` ([`op_from_map`]).
+//! The conversion of one op map is shared with `porcupine-kv` (`op_from_map`).
 
 use super::edn::{self, describe, Edn};
 use super::{parse_type, LineError, ModelKind, Parsed};

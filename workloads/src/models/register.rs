@@ -1,6 +1,6 @@
-//! The sequential models the product checks with: `register` (one read/write/cas register) and
-//! `kv` (an independent register per key). Values (integers, strings, any JSON) are interned per
-//! key, so a state is a `u32` and a step is a couple of comparisons.
+//! The `register` model: one read/write/cas register, the product's own workload (and, one per
+//! key, the `kv` model's part). Values (integers, strings, any JSON) are interned per key, so a
+//! state is a `u32` and a step is a couple of comparisons.
 
 use checker::model::{Model, Operation, Outcome, PartModel, Timed};
 use serde_json::Value;
@@ -19,37 +19,10 @@ impl Register {
     }
 }
 
-/// Independent registers, one per key (Jepsen's independent keys); checked key by key.
-#[derive(Clone, Debug, Default)]
-pub struct Kv {
-    pub initial: Value,
-}
-
-impl Kv {
-    pub fn new(initial: Value) -> Self {
-        Kv { initial }
-    }
-}
-
 impl Model for Register {
     type Part = RegisterPart;
     fn part_of(&self, _op: &Operation) -> Result<String, String> {
         Ok(String::new())
-    }
-    fn build(&self, ops: &[&Operation]) -> Result<(RegisterPart, Vec<Option<RegOp>>), String> {
-        build_register(&self.initial, ops)
-    }
-}
-
-impl Model for Kv {
-    type Part = RegisterPart;
-    fn part_of(&self, op: &Operation) -> Result<String, String> {
-        op.key.clone().ok_or_else(|| {
-            format!(
-                "event {}: {} has no key (kv ops need one)",
-                op.invoke_index, op.f
-            )
-        })
     }
     fn build(&self, ops: &[&Operation]) -> Result<(RegisterPart, Vec<Option<RegOp>>), String> {
         build_register(&self.initial, ops)
@@ -73,7 +46,7 @@ pub struct RegisterPart {
     init: u32,
 }
 
-fn build_register(
+pub(super) fn build_register(
     initial: &Value,
     ops: &[&Operation],
 ) -> Result<(RegisterPart, Vec<Option<RegOp>>), String> {
@@ -303,7 +276,7 @@ mod tests {
 
     #[test]
     fn stale_reads_found_before_search_are_never_linearizable() {
-        use checker::linearizability::{search, Budget, Search};
+        use checker::search::{search, Budget, Search};
         use rand::rngs::SmallRng;
         use rand::seq::SliceRandom;
         use rand::{Rng, SeedableRng};

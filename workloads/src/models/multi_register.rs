@@ -1,8 +1,6 @@
-//! Knossos' other two models, so its whole data set can be checked: `multi-register` (a `txn` of
-//! reads and writes over several registers, applied atomically; a read of `nil` is unknown) and
-//! `mutex` (`acquire` legal iff free, `release` legal iff held). As in Knossos, `fail` ops did not
-//! happen and are dropped. Neither splits into independent parts: a txn spans registers and a
-//! mutex is one object.
+//! The `multi-register` model (Knossos'): a `txn` of reads and writes over several registers,
+//! applied atomically; a read of `nil` is unknown. As in Knossos, `fail` ops did not happen and are
+//! dropped. The history is one part: a txn spans registers.
 
 use checker::model::{Model, Operation, Outcome, PartModel};
 use serde_json::Value;
@@ -158,72 +156,6 @@ impl PartModel for MultiPart {
     }
 }
 
-/// Knossos' `(mutex)`: one lock, initially free.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Mutex;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LockOp {
-    Acquire,
-    Release,
-}
-
-#[derive(Clone, Copy, Debug, Default)]
-pub struct MutexPart;
-
-impl Model for Mutex {
-    type Part = MutexPart;
-
-    fn part_of(&self, _op: &Operation) -> Result<String, String> {
-        Ok(String::new())
-    }
-
-    fn build(&self, ops: &[&Operation]) -> Result<(MutexPart, Vec<Option<LockOp>>), String> {
-        let out = ops
-            .iter()
-            .map(|op| {
-                let m = match op.f.as_str() {
-                    "acquire" => LockOp::Acquire,
-                    "release" => LockOp::Release,
-                    f => {
-                        return Err(format!(
-                            "event {}: unknown f {f:?} (the mutex model knows acquire and release)",
-                            op.invoke_index
-                        ))
-                    }
-                };
-                Ok((op.outcome != Outcome::Fail).then_some(m))
-            })
-            .collect::<Result<_, String>>()?;
-        Ok((MutexPart, out))
-    }
-}
-
-impl PartModel for MutexPart {
-    type Op = LockOp;
-    /// Held?
-    type State = bool;
-
-    fn init(&self) -> bool {
-        false
-    }
-
-    fn step(&self, held: &bool, op: &LockOp) -> Option<bool> {
-        match op {
-            LockOp::Acquire => (!held).then_some(true),
-            LockOp::Release => held.then_some(false),
-        }
-    }
-
-    fn show_state(&self, held: &bool) -> String {
-        if *held { "held" } else { "free" }.to_string()
-    }
-
-    fn state_json(&self, held: &bool) -> Value {
-        Value::Bool(*held)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -251,14 +183,5 @@ mod tests {
         );
         let both = vec![Micro::Write(0, 1), Micro::Read(0, Some(1))];
         assert!(p.step(&s, &both).is_some(), "a txn sees its own write");
-    }
-
-    #[test]
-    fn mutex_steps() {
-        let p = MutexPart;
-        assert_eq!(p.step(&false, &LockOp::Acquire), Some(true));
-        assert_eq!(p.step(&true, &LockOp::Acquire), None);
-        assert_eq!(p.step(&true, &LockOp::Release), Some(false));
-        assert_eq!(p.step(&false, &LockOp::Release), None);
     }
 }

@@ -1,6 +1,6 @@
-//! Porcupine's key-value model over strings (`test_data/kv`): `read` (get) returns the key's
-//! string, `write` (put) replaces it, `append` appends to it; a missing key reads as `""`. Keys are
-//! independent, so the history is checked key by key.
+//! The `append` model, a key-value store of strings (Porcupine's `test_data/kv` model): `read`
+//! (get) returns the key's string, `write` (put) replaces it, `append` appends to it; a missing
+//! key reads as `""`. Keys are independent, so the history is checked key by key.
 //!
 //! States are strings that only grow by appends, so a state carries a rolling hash updated in
 //! O(1) per append; the search hashes and compares states constantly and only falls back to
@@ -11,15 +11,15 @@ use serde_json::Value;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-/// The append model; `initial` is every key's value before any op (Porcupine: `""`).
+/// The append key-value model; `initial` is every key's value before any op (Porcupine: `""`).
 #[derive(Clone, Debug, Default)]
-pub struct Append {
+pub struct AppendKv {
     pub initial: String,
 }
 
-impl Append {
+impl AppendKv {
     pub fn new(initial: String) -> Self {
-        Append { initial }
+        AppendKv { initial }
     }
 }
 
@@ -114,7 +114,7 @@ pub struct AppendPart {
     init: Text,
 }
 
-impl Model for Append {
+impl Model for AppendKv {
     type Part = AppendPart;
 
     fn part_of(&self, op: &Operation) -> Result<String, String> {

@@ -1,0 +1,50 @@
+//! Lowe's cache of search nodes already explored.
+
+use super::hash::KeyHasher;
+use std::collections::{HashMap, HashSet};
+use std::hash::BuildHasherDefault;
+
+/// Lowe's cache, keyed by a hash of the returned ops linearized and the state. Never-returned
+/// ops are kept out of the hash: a node whose linearized never-returned ops are a superset of an
+/// already seen node's (same key) is dominated, since those ops could also be left out for ever.
+#[derive(Default)]
+pub(super) struct Seen {
+    plain: HashSet<u128, BuildHasherDefault<KeyHasher>>,
+    with_pending: HashMap<u128, Vec<Box<[u32]>>, BuildHasherDefault<KeyHasher>>,
+    pending_bytes: usize,
+    /// Distinct nodes recorded.
+    pub(super) states: u64,
+}
+
+impl Seen {
+    /// Records a node; false if it (or a node dominating it) was seen before.
+    pub(super) fn visit(&mut self, key: u128, pending: &[u32]) -> bool {
+        if self.plain.contains(&key) {
+            return false;
+        }
+        if pending.is_empty() {
+            self.plain.insert(key);
+            self.with_pending.remove(&key);
+        } else {
+            let sets = self.with_pending.entry(key).or_default();
+            if sets.iter().any(|q| is_subset(q, pending)) {
+                return false;
+            }
+            sets.retain(|q| !is_subset(pending, q));
+            sets.push(pending.into());
+            self.pending_bytes += 24 + 4 * pending.len();
+        }
+        self.states += 1;
+        true
+    }
+
+    pub(super) fn bytes(&self) -> usize {
+        self.plain.capacity() * 17 + self.with_pending.capacity() * 41 + self.pending_bytes
+    }
+}
+
+/// Whether sorted `a` is a subset of sorted `b`.
+fn is_subset(a: &[u32], b: &[u32]) -> bool {
+    let mut b = b.iter();
+    a.iter().all(|x| b.any(|y| y == x))
+}
