@@ -2,6 +2,7 @@
 //! longest linearizable prefix and the values possible there, the ops concurrent with it, and a
 //! shrunk set of ops that still fails.
 
+use crate::counterexample::{Counterexample, CounterexampleOp};
 use crate::model::{Operation, Outcome, PartModel, Prepared, Timed};
 use crate::search::{search, Budget, Search};
 use serde_json::{json, Value};
@@ -125,19 +126,24 @@ pub fn explain<P: PartModel>(
     }
 
     let tail = linearized.len().saturating_sub(20);
-    let json = json!({
-        "key": p.key,
-        "op": op_json(f),
-        "reason": reason,
-        "linearized_prefix_len": linearized.len(),
-        "linearized_prefix_tail": linearized[tail..].iter().map(|&i| op_json(p.source[i])).collect::<Vec<_>>(),
-        "possible_states": states.iter().map(|s| p.part.state_json(s)).collect::<Vec<_>>(),
-        "possible_states_complete": states_complete,
-        "last_finished": last.map(|l| op_json(p.source[l])),
-        "concurrent": concurrent.iter().map(|&i| op_json(p.source[i])).collect::<Vec<_>>(),
-        "shrunk": shrunk.iter().map(|&i| op_json(p.source[i])).collect::<Vec<_>>(),
-        "shrunk_minimal": minimal,
-    });
+    let ops = |ix: &mut dyn Iterator<Item = usize>| {
+        ix.map(|i| CounterexampleOp::of(p.source[i])).collect()
+    };
+    let cx = Counterexample {
+        key: p.key.clone(),
+        op: Some(CounterexampleOp::of(f)),
+        reason: reason.map(str::to_string),
+        linearized_prefix_len: linearized.len(),
+        linearized_prefix_tail: ops(&mut linearized[tail..].iter().copied()),
+        possible_states: states.iter().map(|s| p.part.state_json(s)).collect(),
+        possible_states_complete: states_complete,
+        last_finished: last.map(|l| CounterexampleOp::of(p.source[l])),
+        concurrent: ops(&mut concurrent.iter().copied()),
+        shrunk: ops(&mut shrunk.iter().copied()),
+        shrunk_minimal: minimal,
+        other: Default::default(),
+    };
+    let json = serde_json::to_value(cx).expect("a counterexample is plain data");
     (text, json)
 }
 
