@@ -382,8 +382,6 @@ impl ClusterPlan {
 // ---------------------------------------------------------------------------------------------
 // The running cluster.
 
-// Pause/resume/kill/restart are the nemesis's API; not every item is used by the core yet.
-#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeState {
     Running,
@@ -415,7 +413,6 @@ pub fn log_tail(path: &Path, n: usize) -> String {
     }
 }
 
-#[allow(dead_code)]
 impl Cluster {
     /// Launches every node and waits until each accepts a client connection. On failure every
     /// node is stopped and the error names the node, its exit status and the end of its log.
@@ -452,6 +449,10 @@ impl Cluster {
 
     pub fn len(&self) -> usize {
         self.plan.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plan.nodes.is_empty()
     }
 
     pub fn ids(&self) -> Vec<String> {

@@ -1,8 +1,8 @@
 //! `harness suite` end to end: real `harness` processes running real node processes (the tiny
 //! in-memory test node, so each run takes about a second), and the summaries they leave.
 
-mod core_util;
-use core_util::{harness, scratch, tiny_node};
+mod cli_util;
+use cli_util::{harness, scratch, tiny_node};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

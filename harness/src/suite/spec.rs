@@ -41,7 +41,7 @@ pub const BUGS: &[&str] = &[
 /// The harness's default cluster size, used to judge whether a fault can happen at all.
 const DEFAULT_NODES: u32 = 5;
 
-pub use crate::test_cmd::Variant;
+pub use crate::options::Variant;
 
 /// What a run is expected to conclude.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]

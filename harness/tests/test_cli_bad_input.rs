@@ -1,8 +1,8 @@
 //! Bad input gives a clear error (exit 2) or a recorded `info` with the reason; never a panic
 //! (exit 101) or a hang. Real processes and sockets throughout.
 
-mod core_util;
-use core_util::*;
+mod cli_util;
+use cli_util::*;
 use std::process::Command;
 
 fn assert_setup_error(out: &std::process::Output, needles: &[&str]) {
