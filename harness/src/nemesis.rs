@@ -8,8 +8,8 @@
 
 use crate::cluster::{ClusterPlan, NodeState};
 use crate::proxy::{NetOptions, Network, PartitionMode};
-use crate::schedule::{self, cut_links, Fault, Kinds, Schedule, Targets};
 use crate::run_context::RunContext;
+use crate::schedule::{self, cut_links, Fault, Kinds, Schedule, Targets};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use serde::{Deserialize, Serialize};

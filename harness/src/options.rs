@@ -72,7 +72,9 @@ mod tests {
         for w in [Workload::Register, Workload::Kv] {
             assert_eq!(parse_workload(workload_name(w)), Ok(w));
         }
-        assert!(parse_workload("queue").unwrap_err().contains("register or kv"));
+        assert!(parse_workload("queue")
+            .unwrap_err()
+            .contains("register or kv"));
     }
 
     #[test]

@@ -621,14 +621,20 @@ mod tests {
             Path::new("x.toml"),
         )
         .unwrap();
-        let e = InProcessRunner::new(1).unwrap().validate(&s.runs).unwrap_err();
+        let e = InProcessRunner::new(1)
+            .unwrap()
+            .validate(&s.runs)
+            .unwrap_err();
         assert!(e.starts_with("run n-multi-register-kill-s1: "), "{e}");
         let s = spec::parse(
             "[[test]]\nname = \"m\"\npartition_mode = \"loud\"\n",
             Path::new("x.toml"),
         )
         .unwrap();
-        let e = InProcessRunner::new(1).unwrap().validate(&s.runs).unwrap_err();
+        let e = InProcessRunner::new(1)
+            .unwrap()
+            .validate(&s.runs)
+            .unwrap_err();
         assert!(
             e.contains("harness test rejects its arguments") && e.contains("loud"),
             "{e}"

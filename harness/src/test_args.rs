@@ -181,7 +181,10 @@ mod tests {
 
     #[test]
     fn more_nodes_than_the_default_node_supports_are_refused() {
-        assert!(TestArgs::from_argv(["--nodes", "64"]).unwrap().validate().is_ok());
+        assert!(TestArgs::from_argv(["--nodes", "64"])
+            .unwrap()
+            .validate()
+            .is_ok());
         let e = TestArgs::from_argv(["--nodes", "65"])
             .unwrap()
             .validate()

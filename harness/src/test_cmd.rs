@@ -9,6 +9,7 @@
 
 use crate::client::{self, Clients};
 use crate::cluster::{self, Cluster, ClusterPlan};
+use crate::error::SetupError;
 use crate::history::History;
 use crate::nemesis::{self, Faults};
 use crate::options::workload_name;
@@ -17,7 +18,6 @@ use crate::replay;
 use crate::run_context::RunContext;
 use crate::store::{self, RunDir};
 use crate::test_args::TestArgs;
-use crate::error::SetupError;
 use anyhow::{bail, Result};
 use checker::{CheckOptions, CheckResult, Verdict};
 use serde::Serialize;
@@ -168,7 +168,8 @@ async fn run_in(
     tracing::info!(test = name, seed, run_dir = %run.path.display(), "run starting");
     let mut plan = ClusterPlan::new(bin.clone(), args.nodes, &run.path, node_args.clone())?;
     plan.ready_timeout = Duration::from_secs_f64(args.ready_timeout);
-    let faults = nemesis::prepare(&args.nemesis, args.time_limit, seed, &mut plan, &run.path).await?;
+    let faults =
+        nemesis::prepare(&args.nemesis, args.time_limit, seed, &mut plan, &run.path).await?;
     let faults = Arc::new(faults);
     let started = store::rfc3339_now();
     let argv: serde_json::Map<String, Value> = (0..plan.nodes.len())
