@@ -606,18 +606,6 @@ impl Cluster {
             .await
     }
 
-    /// Resumes every paused node and restarts every killed one (the final phase's process heal).
-    pub async fn heal_processes(&self) -> Result<()> {
-        for i in 0..self.len() {
-            match self.state(i).await {
-                NodeState::Running => {}
-                NodeState::Paused => self.resume(i).await?,
-                NodeState::Killed => self.restart(i).await?,
-            }
-        }
-        Ok(())
-    }
-
     /// Kills every node and reaps it.
     pub async fn shutdown(&self) {
         for i in 0..self.len() {

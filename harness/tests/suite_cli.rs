@@ -210,6 +210,11 @@ fn bad_suite_files_exit_2_naming_file_line_entry_and_field_and_run_nothing() {
             "[[test]] \"a\" (entry 1), field `workloads`: unknown variant `queue`",
         ),
         (
+            "[[test]]\nname = \"a\"\nnodes = 65\n",
+            "bad.toml:3:1: [[test]] \"a\" (entry 1), field `nodes`: is 65, but the default node \
+             (paxos-node) supports at most 64 nodes",
+        ),
+        (
             "[[test]]\nname = \"a\"\nnemesis_targets = [\"everyone\"]\n",
             "run a-multi-register-none-s1: harness test rejects its arguments",
         ),

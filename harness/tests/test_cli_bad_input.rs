@@ -62,6 +62,37 @@ fn bad_option_values_name_the_flag() {
 }
 
 #[test]
+fn more_nodes_than_the_default_node_supports_is_refused_but_not_for_another_node() {
+    let store = scratch("toomany");
+    let out = run({
+        let mut c = Command::new(harness());
+        c.args(["test", "--nodes", "65", "--store"]).arg(&store);
+        c
+    });
+    assert_setup_error(
+        &out,
+        &["harness: error: --nodes 65: the default node (paxos-node) supports at most 64 nodes"],
+    );
+    // A third-party node has no such limit: the error is about the binary, not the count.
+    let out = run({
+        let mut c = Command::new(harness());
+        c.args([
+            "test",
+            "--nodes",
+            "65",
+            "--node-bin",
+            "/nonexistent/node",
+            "--store",
+        ])
+        .arg(&store);
+        c
+    });
+    assert_setup_error(&out, &["/nonexistent/node"]);
+    assert!(!stderr(&out).contains("at most 64"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
 fn node_that_exits_at_start_reports_id_status_and_log() {
     let store = scratch("exit");
     let out = run(tiny_test(&store, "exit", &[]));
