@@ -382,8 +382,6 @@ impl ClusterPlan {
 // ---------------------------------------------------------------------------------------------
 // The running cluster.
 
-// Pause/resume/kill/restart are the nemesis's API; not every item is used by the core yet.
-#[allow(dead_code)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NodeState {
     Running,
@@ -415,7 +413,6 @@ pub fn log_tail(path: &Path, n: usize) -> String {
     }
 }
 
-#[allow(dead_code)]
 impl Cluster {
     /// Launches every node and waits until each accepts a client connection. On failure every
     /// node is stopped and the error names the node, its exit status and the end of its log.
@@ -452,6 +449,10 @@ impl Cluster {
 
     pub fn len(&self) -> usize {
         self.plan.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plan.nodes.is_empty()
     }
 
     pub fn ids(&self) -> Vec<String> {
@@ -603,18 +604,6 @@ impl Cluster {
         self.spawn(i).await?;
         self.wait_ready(i, Instant::now() + self.plan.ready_timeout)
             .await
-    }
-
-    /// Resumes every paused node and restarts every killed one (the final phase's process heal).
-    pub async fn heal_processes(&self) -> Result<()> {
-        for i in 0..self.len() {
-            match self.state(i).await {
-                NodeState::Running => {}
-                NodeState::Paused => self.resume(i).await?,
-                NodeState::Killed => self.restart(i).await?,
-            }
-        }
-        Ok(())
     }
 
     /// Kills every node and reaps it.

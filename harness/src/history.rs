@@ -43,7 +43,6 @@ pub struct Entry<'a> {
     pub error: Option<String>,
 }
 
-#[allow(dead_code)] // record_nemesis and start serve the nemesis.
 impl History {
     /// Creates `path` (truncating) with `start` as time zero.
     pub fn create(path: &Path, start: Instant) -> std::io::Result<History> {
@@ -151,6 +150,10 @@ impl History {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .next_index
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// The first write error, if the file could not be written.

@@ -8,19 +8,22 @@
 
 use crate::cluster::{ClusterPlan, NodeState};
 use crate::proxy::{NetOptions, Network, PartitionMode};
+use crate::run_context::RunContext;
 use crate::schedule::{self, cut_links, Fault, Kinds, Schedule, Targets};
-use crate::test_cmd::{RunContext, TestArgs};
 use anyhow::{anyhow, bail, Context, Result};
+use clap::Parser;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The fault options of `harness test`.
+/// The fault options of `harness test`. A field missing from a stored test.json takes its
+/// command-line default.
 #[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
 pub struct NemesisArgs {
     /// Faults to inject: a comma-separated list of partition, pause, kill; or none.
     #[arg(long, default_value = "partition,pause,kill", value_name = "FAULTS")]
@@ -49,6 +52,19 @@ pub struct NemesisArgs {
     /// given on this command line override the stored ones.
     #[arg(long, value_name = "RUN_DIR")]
     pub replay: Option<PathBuf>,
+}
+
+#[derive(Parser)]
+struct Standalone {
+    #[command(flatten)]
+    args: NemesisArgs,
+}
+
+impl Default for NemesisArgs {
+    /// The command-line defaults.
+    fn default() -> Self {
+        Standalone::parse_from(["nemesis"]).args
+    }
 }
 
 impl NemesisArgs {
@@ -83,13 +99,14 @@ fn ms(v: f64) -> Duration {
 
 /// Starts a proxy for every link and points the plan's `--peers` at them; generates the schedule
 /// (or loads it with `--replay`) and saves it as `schedule.json` in the run folder.
+/// `time_limit_s` is the main phase's length, which the schedule fills.
 pub async fn prepare(
-    args: &TestArgs,
+    n: &NemesisArgs,
+    time_limit_s: f64,
     seed: u64,
     plan: &mut ClusterPlan,
     run_dir: &Path,
 ) -> Result<Faults> {
-    let n = &args.nemesis;
     let nodes: Vec<(String, SocketAddr)> = plan
         .nodes
         .iter()
@@ -125,7 +142,7 @@ pub async fn prepare(
             kinds: &n.nemesis,
             targets: &n.nemesis_targets,
             interval_s: n.nemesis_interval,
-            time_limit_s: args.time_limit,
+            time_limit_s,
         })
         .map_err(|e| anyhow!(e))?,
     };
@@ -151,15 +168,15 @@ pub async fn prepare(
 
 /// Carries out the schedule, relative to the history's time zero. Abort it at the end of the
 /// main phase, then call [`heal`].
-pub async fn run(ctx: Arc<RunContext>) {
+pub async fn run(ctx: Arc<RunContext>, faults: Arc<Faults>) {
     let start = tokio::time::Instant::from_std(ctx.history.start());
     let at = |s: f64| start + Duration::from_secs_f64(s);
-    for w in ctx.faults.schedule.windows.clone() {
+    for w in faults.schedule.windows.clone() {
         tokio::time::sleep_until(at(w.start_s)).await;
         let fault = aim_at_leader(&ctx, w.fault).await;
-        step(&ctx, fault.clone(), true).await;
+        step(&ctx, &faults, fault.clone(), true).await;
         tokio::time::sleep_until(at(w.stop_s)).await;
-        step(&ctx, fault, false).await;
+        step(&ctx, &faults, fault, false).await;
     }
 }
 
@@ -208,17 +225,17 @@ async fn find_leader(ctx: &RunContext) -> Option<String> {
 }
 
 /// Applies (`on`) or undoes a fault in a task of its own, which an abort of [`run`] cannot cut.
-async fn step(ctx: &Arc<RunContext>, fault: Fault, on: bool) {
-    let ctx = ctx.clone();
+async fn step(ctx: &Arc<RunContext>, faults: &Arc<Faults>, fault: Fault, on: bool) {
+    let (ctx, faults) = (ctx.clone(), faults.clone());
     let task = tokio::spawn(async move {
-        let _busy = ctx.faults.busy.lock().await;
-        if ctx.faults.healed.load(Ordering::SeqCst) {
+        let _busy = faults.busy.lock().await;
+        if faults.healed.load(Ordering::SeqCst) {
             return;
         }
         if on {
-            apply(&ctx, &fault).await;
+            apply(&ctx, &faults.net, &fault).await;
         } else {
-            undo(&ctx, &fault).await;
+            undo(&ctx, &faults.net, &fault).await;
         }
     });
     let _ = task.await;
@@ -232,10 +249,10 @@ fn index(ctx: &RunContext, id: &str) -> Option<usize> {
     ctx.cluster.index_of(id)
 }
 
-async fn apply(ctx: &RunContext, fault: &Fault) {
+async fn apply(ctx: &RunContext, net: &Network, fault: &Fault) {
     match fault {
         Fault::Partition { topology, grudge } => {
-            ctx.faults.net.set_cut(&cut_links(grudge));
+            net.set_cut(&cut_links(grudge));
             ctx.history.record_nemesis(
                 "start-partition",
                 json!({"topology": topology, "grudge": grudge}),
@@ -270,10 +287,10 @@ async fn apply(ctx: &RunContext, fault: &Fault) {
     active(ctx).insert(fault.describe());
 }
 
-async fn undo(ctx: &RunContext, fault: &Fault) {
+async fn undo(ctx: &RunContext, net: &Network, fault: &Fault) {
     match fault {
         Fault::Partition { .. } => {
-            ctx.faults.net.heal_all();
+            net.heal_all();
             ctx.history
                 .record_nemesis("stop-partition", json!("network-healed"));
         }
@@ -317,11 +334,11 @@ async fn restart(ctx: &RunContext, ids: &[String]) {
 /// The final phase's heal: waits for a fault step in progress, then heals every link, resumes
 /// every paused node and restarts every killed one, recording each in the history. Returns an
 /// error naming the nodes that could not be brought back.
-pub async fn heal(ctx: &Arc<RunContext>) -> Result<()> {
-    let _busy = ctx.faults.busy.lock().await;
-    ctx.faults.healed.store(true, Ordering::SeqCst);
-    if !ctx.faults.net.cut_links().is_empty() {
-        ctx.faults.net.heal_all();
+pub async fn heal(ctx: &RunContext, faults: &Faults) -> Result<()> {
+    let _busy = faults.busy.lock().await;
+    faults.healed.store(true, Ordering::SeqCst);
+    if !faults.net.cut_links().is_empty() {
+        faults.net.heal_all();
         ctx.history
             .record_nemesis("stop-partition", json!("network-healed"));
     }
@@ -352,117 +369,22 @@ pub async fn heal(ctx: &Arc<RunContext>) -> Result<()> {
     Ok(())
 }
 
-/// With `--replay RUN_DIR`: the stored run's options (test.json), with every option typed on this
-/// command line on top. Without it, `args` unchanged.
-pub fn replay_args(args: TestArgs) -> Result<TestArgs> {
-    let Some(dir) = args.nemesis.replay.clone() else {
-        return Ok(args);
-    };
-    let path = dir.join("test.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("--replay {}: cannot read {}", dir.display(), path.display()))?;
-    let saved: Value = serde_json::from_str(&text)
-        .with_context(|| format!("--replay: {} is not JSON", path.display()))?;
-    let mut merged = saved
-        .get("options")
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| anyhow!("--replay: {} has no \"options\" object", path.display()))?;
-    if !dir.join("schedule.json").is_file() {
-        bail!(
-            "--replay {}: no schedule.json in that run folder",
-            dir.display()
-        );
-    }
-    let current = serde_json::to_value(&args)?;
-    for id in typed_options() {
-        if let Some(v) = current.get(&id) {
-            merged.insert(id, v.clone());
-        }
-    }
-    merged.remove("replay");
-    let words = to_argv(&merged);
-    let mut replayed = TestArgs::from_argv(&words).map_err(|e| {
-        anyhow!(
-            "--replay {}: the stored options do not parse ({}): {e}",
-            dir.display(),
-            words.join(" ")
-        )
-    })?;
-    replayed.nemesis.replay = Some(dir);
-    Ok(replayed)
-}
-
-/// The ids of the `harness test` options typed on this process's command line.
-fn typed_options() -> Vec<String> {
-    use clap::{parser::ValueSource, Args};
-    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    let Some(pos) = argv.iter().position(|a| a == "test") else {
-        return vec![];
-    };
-    let cmd = TestArgs::augment_args(clap::Command::new("test"));
-    let Ok(m) = cmd.try_get_matches_from(&argv[pos..]) else {
-        return vec![];
-    };
-    m.ids()
-        .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
-        .map(|id| id.as_str().to_string())
-        .collect()
-}
-
-/// Turns stored options back into `harness test` words: `{"time_limit": 5}` → `--time-limit 5`.
-fn to_argv(opts: &serde_json::Map<String, Value>) -> Vec<String> {
-    let mut words = Vec::new();
-    for (k, v) in opts {
-        if k == "node_args" {
-            continue;
-        }
-        let flag = format!("--{}", k.replace('_', "-"));
-        match v {
-            Value::Null | Value::Bool(false) => {}
-            Value::Bool(true) => words.push(flag),
-            Value::Array(items) => {
-                let parts: Vec<String> = items.iter().map(scalar).collect();
-                words.push(flag);
-                words.push(if parts.is_empty() {
-                    "none".into()
-                } else {
-                    parts.join(",")
-                });
-            }
-            v => {
-                words.push(flag);
-                words.push(scalar(v));
-            }
-        }
-    }
-    if let Some(Value::Array(extra)) = opts.get("node_args") {
-        if !extra.is_empty() {
-            words.push("--".into());
-            words.extend(extra.iter().map(scalar));
-        }
-    }
-    words
-}
-
-fn scalar(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        v => v.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn parse(words: &[&str]) -> Result<NemesisArgs, clap::Error> {
+        Standalone::try_parse_from(std::iter::once("nemesis").chain(words.iter().copied()))
+            .map(|s| s.args)
+    }
+
     #[test]
     fn fault_options_parse_and_default_to_every_fault() {
-        let a = TestArgs::default();
-        assert_eq!(a.nemesis.nemesis.to_string(), "partition,pause,kill");
-        assert_eq!(a.nemesis.nemesis_interval, 10.0);
-        assert_eq!(a.nemesis.partition_mode, PartitionMode::Silent);
-        let a = TestArgs::from_argv([
+        let a = NemesisArgs::default();
+        assert_eq!(a.nemesis.to_string(), "partition,pause,kill");
+        assert_eq!(a.nemesis_interval, 10.0);
+        assert_eq!(a.partition_mode, PartitionMode::Silent);
+        let a = parse(&[
             "--nemesis",
             "none",
             "--partition-mode",
@@ -471,47 +393,21 @@ mod tests {
             "20",
         ])
         .unwrap();
-        assert!(a.nemesis.nemesis.0.is_empty());
-        assert_eq!(a.nemesis.partition_mode, PartitionMode::Reset);
-        assert_eq!(a.nemesis.net_latency, 20.0);
-        assert!(TestArgs::from_argv(["--nemesis", "flood"]).is_err());
-        let bad = TestArgs::from_argv(["--nemesis", "kill", "--nemesis-targets", "bridge"])
+        assert!(a.nemesis.0.is_empty());
+        assert_eq!(a.partition_mode, PartitionMode::Reset);
+        assert_eq!(a.net_latency, 20.0);
+        assert!(parse(&["--nemesis", "flood"]).is_err());
+        let bad = parse(&["--nemesis", "kill", "--nemesis-targets", "bridge"])
             .unwrap()
-            .nemesis
             .validate()
             .unwrap_err()
             .to_string();
         assert!(bad.contains("--nemesis-targets"), "{bad}");
-        let mut a = TestArgs::default();
-        a.nemesis.net_jitter = -3.0;
-        let bad = a.nemesis.validate().unwrap_err().to_string();
+        let a = NemesisArgs {
+            net_jitter: -3.0,
+            ..Default::default()
+        };
+        let bad = a.validate().unwrap_err().to_string();
         assert!(bad.contains("--net-jitter"), "{bad}");
-    }
-
-    #[test]
-    fn stored_options_turn_back_into_the_same_args() {
-        let a = TestArgs::from_argv([
-            "--nodes",
-            "3",
-            "--variant",
-            "basic",
-            "--seed",
-            "77",
-            "--nemesis",
-            "pause,kill",
-            "--nemesis-targets",
-            "one,all",
-            "--time-limit",
-            "2.5",
-            "--no-check",
-            "--",
-            "--x",
-            "1",
-        ])
-        .unwrap();
-        let v = serde_json::to_value(&a).unwrap();
-        let words = to_argv(v.as_object().unwrap());
-        let b = TestArgs::from_argv(&words).unwrap();
-        assert_eq!(serde_json::to_value(&b).unwrap(), v, "{words:?}");
     }
 }

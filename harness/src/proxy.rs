@@ -20,10 +20,6 @@
 //!   and direction, so bytes are never reordered.
 //! - When `j` refuses the proxy's connection (it is down), the proxy resets the connection from `i`.
 
-// Parts of the API are used only by the test command and the tests (the module is also compiled
-// into harness/tests via `#[path]`).
-#![allow(dead_code)]
-
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use std::collections::{BTreeMap, BTreeSet};

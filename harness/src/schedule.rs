@@ -6,10 +6,6 @@
 //! does not hear from; node `x` not hearing from `y` cuts the directed link `y→x` (see
 //! [`cut_links`]).
 
-// Parts of the API are used only by the test command and the tests (the module is also compiled
-// into harness/tests via `#[path]`).
-#![allow(dead_code)]
-
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

@@ -16,7 +16,10 @@ use std::sync::Mutex;
 use std::time::Instant;
 use summary::{Outcome, RunRecord, RunStats, Summary};
 
-use crate::test_cmd::TestArgs;
+use crate::error::SetupError;
+use crate::options::workload_name;
+use crate::test_args::TestArgs;
+use crate::test_cmd::{run_test, runtime};
 
 #[derive(clap::Args, Debug)]
 pub struct SuiteArgs {
@@ -37,18 +40,14 @@ pub struct SuiteArgs {
     pub list: bool,
 }
 
-pub fn run(args: SuiteArgs) -> u8 {
-    let result = CoreRunner::new(args.parallel).and_then(|runner| run_suite(&args, &runner));
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("harness suite: {e}");
-            2
-        }
-    }
+pub fn run(args: SuiteArgs) -> Result<u8, SetupError> {
+    InProcessRunner::new(args.parallel)
+        .and_then(|runner| run_suite(&args, &runner))
+        .map_err(|e| SetupError::new("harness suite", anyhow::anyhow!(e)))
 }
 
-/// Runs one test of the matrix. The real one calls the harness core; unit tests use a fake.
+/// Runs one test of the matrix. The real one calls [`run_test`] in this process; unit tests use a
+/// fake.
 pub trait Runner: Sync {
     /// Checks every run's configuration before anything starts (bad input is exit 2 up front).
     fn validate(&self, runs: &[RunSpec]) -> Result<(), String>;
@@ -60,22 +59,22 @@ pub trait Runner: Sync {
     }
 }
 
-/// The harness core's `run_test`, called in-process on one shared runtime.
-struct CoreRunner {
+/// Calls `harness test`'s [`run_test`] in this process, every run on one shared runtime.
+struct InProcessRunner {
     rt: tokio::runtime::Runtime,
 }
 
-impl CoreRunner {
+impl InProcessRunner {
     /// Runs one at a time get the one-thread runtime `harness test` uses; parallel runs, which
     /// call `block_on` from threads of their own, a worker per core.
     fn new(parallel: u32) -> Result<Self, String> {
         let rt = if parallel > 1 {
             tokio::runtime::Runtime::new()
         } else {
-            crate::test_cmd::runtime()
+            runtime()
         };
         let rt = rt.map_err(|e| format!("cannot start the async runtime: {e}"))?;
-        Ok(CoreRunner { rt })
+        Ok(InProcessRunner { rt })
     }
 
     fn test_args(run: &RunSpec, store: &Path) -> Result<TestArgs, String> {
@@ -96,7 +95,7 @@ impl CoreRunner {
     }
 }
 
-impl Runner for CoreRunner {
+impl Runner for InProcessRunner {
     fn validate(&self, runs: &[RunSpec]) -> Result<(), String> {
         let tmp = Path::new("results");
         runs.iter().try_for_each(|r| {
@@ -111,7 +110,7 @@ impl Runner for CoreRunner {
         let args = Self::test_args(run, store)?;
         let o = self
             .rt
-            .block_on(crate::test_cmd::run_test(&args))
+            .block_on(run_test(&args))
             .map_err(|e| format!("{e:#}"))?;
         if o.interrupted {
             return Err(format!(
@@ -307,7 +306,7 @@ impl<'a> Execution<'a> {
             name: run.name.clone(),
             entry: run.entry.clone(),
             variant: run.variant.as_str().into(),
-            workload: spec::workload_name(run.workload).into(),
+            workload: workload_name(run.workload).into(),
             faults: run.faults_label(),
             seed: run.seed,
             repeat: run.repeat,
@@ -418,7 +417,7 @@ fn read_results(run_dir: &Path) -> Result<RunStats, String> {
 mod tests {
     use super::*;
 
-    /// Writes a results.json with a verdict chosen from the run's name, as the core would; no
+    /// Writes a results.json with a verdict chosen from the run's name, as a real run would; no
     /// cluster (that is what the end-to-end test in harness/tests/suite_cli.rs is for).
     struct Fake;
 
@@ -569,7 +568,7 @@ mod tests {
     }
 
     #[test]
-    fn core_args_are_the_test_commands_flags() {
+    fn in_process_args_are_the_test_commands_flags() {
         let s = spec::parse(
             "[[test]]\nname = \"x\"\nnodes = 3\ntime_limit = 2.5\nconcurrency = 4\nrate = 50\n\
              recovery_time = 1.5\nop_timeout = 0.5\nseeds = [9]\nnode_args = [\"--v\"]\n\
@@ -580,7 +579,7 @@ mod tests {
         .unwrap();
         let r = &s.runs[0];
         let store = Path::new("/tmp/suite-store");
-        let a = CoreRunner::test_args(r, store).unwrap_or_else(|e| panic!("{e}"));
+        let a = InProcessRunner::test_args(r, store).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(a.nodes, 3);
         assert_eq!(a.time_limit, 2.5);
         assert_eq!(a.concurrency, 4);
@@ -589,7 +588,7 @@ mod tests {
         assert_eq!(a.op_timeout, 0.5);
         assert_eq!(a.check_time_limit, 7.0);
         assert_eq!(a.seed, Some(9));
-        assert_eq!(a.variant, crate::test_cmd::Variant::Basic);
+        assert_eq!(a.variant, crate::options::Variant::Basic);
         assert_eq!(a.workload, workloads::Workload::Kv);
         assert_eq!(a.store, store);
         assert_eq!(a.name.as_deref(), Some(r.name.as_str()));
@@ -605,7 +604,7 @@ mod tests {
             Path::new("x.toml"),
         )
         .unwrap();
-        let a = CoreRunner::test_args(&s.runs[0], store).unwrap_or_else(|e| panic!("{e}"));
+        let a = InProcessRunner::test_args(&s.runs[0], store).unwrap_or_else(|e| panic!("{e}"));
         use crate::schedule::{FaultKind, Target};
         let n = &a.nemesis;
         assert_eq!(n.nemesis.0, [FaultKind::Partition, FaultKind::Kill]);
@@ -613,24 +612,30 @@ mod tests {
         assert_eq!(n.nemesis_targets.0, [Target::One, Target::Majority]);
         assert_eq!(n.partition_mode, crate::proxy::PartitionMode::Reset);
         assert_eq!((n.net_latency, n.net_jitter), (1.5, 0.5));
-        assert!(CoreRunner::new(1).unwrap().validate(&s.runs).is_ok());
+        assert!(InProcessRunner::new(1).unwrap().validate(&s.runs).is_ok());
     }
 
     #[test]
-    fn core_validation_names_the_run() {
+    fn in_process_validation_names_the_run() {
         let s = spec::parse(
             "[[test]]\nname = \"n\"\nfaults = [\"kill\"]\nnemesis_targets = [\"bridge\"]\n",
             Path::new("x.toml"),
         )
         .unwrap();
-        let e = CoreRunner::new(1).unwrap().validate(&s.runs).unwrap_err();
+        let e = InProcessRunner::new(1)
+            .unwrap()
+            .validate(&s.runs)
+            .unwrap_err();
         assert!(e.starts_with("run n-multi-register-kill-s1: "), "{e}");
         let s = spec::parse(
             "[[test]]\nname = \"m\"\npartition_mode = \"loud\"\n",
             Path::new("x.toml"),
         )
         .unwrap();
-        let e = CoreRunner::new(1).unwrap().validate(&s.runs).unwrap_err();
+        let e = InProcessRunner::new(1)
+            .unwrap()
+            .validate(&s.runs)
+            .unwrap_err();
         assert!(
             e.contains("harness test rejects its arguments") && e.contains("loud"),
             "{e}"

@@ -9,12 +9,17 @@
 
 use crate::client::{self, Clients};
 use crate::cluster::{self, Cluster, ClusterPlan};
+use crate::error::SetupError;
 use crate::history::History;
-use crate::progress::{ActiveFaults, Progress};
+use crate::nemesis::{self, Faults};
+use crate::options::workload_name;
+use crate::progress::Progress;
+use crate::replay;
+use crate::run_context::RunContext;
 use crate::store::{self, RunDir};
+use crate::test_args::TestArgs;
 use anyhow::{bail, Result};
 use checker::{CheckOptions, CheckResult, Verdict};
-use clap::Parser;
 use report::run_files::{
     verdict_name, CheckRecord, LatencyMs, ResultCounts, ResultsFile, TestFile,
 };
@@ -25,189 +30,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
-use workloads::Workload;
-
-/// `--variant`: passed to the default node as `--variant basic|multi`.
-#[derive(
-    Clone,
-    Copy,
-    Debug,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    clap::ValueEnum,
-    Serialize,
-    serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Variant {
-    Basic,
-    Multi,
-}
-
-impl Variant {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Variant::Basic => "basic",
-            Variant::Multi => "multi",
-        }
-    }
-}
-
-fn parse_workload(s: &str) -> Result<Workload, String> {
-    match s {
-        "register" => Ok(Workload::Register),
-        "kv" => Ok(Workload::Kv),
-        _ => Err(format!("unknown workload {s:?} (expected register or kv)")),
-    }
-}
-
-fn workload_name(w: Workload) -> &'static str {
-    match w {
-        Workload::Register => "register",
-        Workload::Kv => "kv",
-    }
-}
-
-/// Options of `harness test`. Build one in code with [`TestArgs::from_argv`] or
-/// [`TestArgs::default`].
-#[derive(clap::Args, Clone, Debug, Serialize)]
-pub struct TestArgs {
-    /// Number of nodes.
-    #[arg(long, default_value_t = 5)]
-    pub nodes: usize,
-    /// Paxos variant, passed to the default node as `--variant`.
-    #[arg(long, value_enum, default_value_t = Variant::Multi)]
-    pub variant: Variant,
-    /// Node binary speaking docs/node-contract.md (default: paxos-node next to the harness).
-    #[arg(long, value_name = "PATH")]
-    pub node_bin: Option<PathBuf>,
-    /// What clients do: register (one key) or kv (many independent keys).
-    #[arg(long, default_value = "register", value_parser = parse_workload)]
-    pub workload: Workload,
-    /// Logical client processes, spread over nodes round-robin.
-    #[arg(long, default_value_t = 10)]
-    pub concurrency: usize,
-    /// Total operations per second over all clients (default: as fast as the nodes answer).
-    #[arg(long)]
-    pub rate: Option<f64>,
-    /// Seconds of the main phase.
-    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
-    pub time_limit: f64,
-    /// Seconds without a reply after which an operation is recorded `info`.
-    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
-    pub op_timeout: f64,
-    /// Seconds to wait after healing every fault before the final reads (none if no fault was
-    /// scheduled).
-    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
-    pub recovery_time: f64,
-    /// Seconds a node may take to accept client connections at start.
-    #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
-    pub ready_timeout: f64,
-    /// Random seed (default: random; always recorded in test.json).
-    #[arg(long)]
-    pub seed: Option<u64>,
-    /// Where runs are stored.
-    #[arg(long, default_value = "results", value_name = "DIR")]
-    pub store: PathBuf,
-    /// Run the test this many times (seed, seed+1, ...).
-    #[arg(long, default_value_t = 1)]
-    pub test_count: usize,
-    /// Test name: the folder under the store (default: <variant>-<workload>, or
-    /// <node-bin name>-<workload> with --node-bin).
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Seconds the checker may spend before answering unknown.
-    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
-    pub check_time_limit: f64,
-    /// Skip the linearizability check (verdict unknown); for benchmarks.
-    #[arg(long)]
-    pub no_check: bool,
-    /// No progress line and no summary (used by suites and benchmarks).
-    #[arg(long, hide = true)]
-    pub quiet: bool,
-    #[command(flatten)]
-    #[serde(flatten)]
-    pub nemesis: Box<crate::nemesis::NemesisArgs>,
-    /// Arguments appended verbatim to every node's command line.
-    #[arg(last = true, value_name = "NODE_ARGS")]
-    pub node_args: Vec<String>,
-}
-
-#[derive(Parser)]
-struct Standalone {
-    #[command(flatten)]
-    args: TestArgs,
-}
-
-impl TestArgs {
-    /// Parses `harness test` options from words, e.g. `["--nodes", "3", "--", "--foo"]`.
-    pub fn from_argv<I, S>(argv: I) -> Result<TestArgs, clap::Error>
-    where
-        I: IntoIterator<Item = S>,
-        S: Into<std::ffi::OsString> + Clone,
-    {
-        let words = std::iter::once(std::ffi::OsString::from("test"))
-            .chain(argv.into_iter().map(Into::into));
-        Standalone::try_parse_from(words).map(|s| s.args)
-    }
-
-    /// The test name used for the run folder.
-    pub fn test_name(&self) -> String {
-        if let Some(n) = &self.name {
-            return n.clone();
-        }
-        let w = workload_name(self.workload);
-        match &self.node_bin {
-            Some(bin) => {
-                let stem = bin
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "node".into());
-                format!("{stem}-{w}")
-            }
-            None => format!("{}-{w}", self.variant.as_str()),
-        }
-    }
-
-    fn validate(&self) -> Result<()> {
-        let secs = |flag: &str, v: f64, zero_ok: bool| -> Result<()> {
-            if !v.is_finite() || v < 0.0 || (!zero_ok && v == 0.0) {
-                bail!("{flag} {v}: must be a positive number of seconds");
-            }
-            Ok(())
-        };
-        if self.nodes == 0 {
-            bail!("--nodes 0: need at least one node");
-        }
-        if self.concurrency == 0 {
-            bail!("--concurrency 0: need at least one client");
-        }
-        if self.test_count == 0 {
-            bail!("--test-count 0: need at least one test");
-        }
-        if let Some(r) = self.rate {
-            if !r.is_finite() || r <= 0.0 {
-                bail!("--rate {r}: must be a positive number of operations per second");
-            }
-        }
-        secs("--time-limit", self.time_limit, false)?;
-        secs("--op-timeout", self.op_timeout, false)?;
-        secs("--recovery-time", self.recovery_time, true)?;
-        secs("--ready-timeout", self.ready_timeout, false)?;
-        secs("--check-time-limit", self.check_time_limit, false)?;
-        self.nemesis.validate()?;
-        store::check_test_name(&self.test_name())
-    }
-}
-
-impl Default for TestArgs {
-    fn default() -> Self {
-        TestArgs::from_argv(Vec::<String>::new()).expect("defaults parse")
-    }
-}
 
 /// What one run concluded; everything a suite needs to tabulate it.
 #[derive(Clone, Debug, Serialize)]
@@ -243,29 +65,16 @@ impl RunOutcome {
     }
 }
 
-/// What the nemesis gets: the cluster, the history to record faults in, the set of active faults
-/// shown on the progress line, and the run's seed.
-#[allow(dead_code)] // read by the nemesis
-pub struct RunContext {
-    pub args: TestArgs,
-    pub seed: u64,
-    pub run_dir: PathBuf,
-    pub cluster: Arc<Cluster>,
-    pub history: Arc<History>,
-    pub active_faults: ActiveFaults,
-    pub faults: crate::nemesis::Faults,
-}
-
 /// NEMESIS HOOK: starts the fault schedule for the main phase. The task must return promptly
 /// once aborted; faults still active are healed by [`heal_everything`].
-fn start_nemesis(ctx: &Arc<RunContext>) -> Option<tokio::task::JoinHandle<()>> {
-    Some(tokio::spawn(crate::nemesis::run(ctx.clone())))
+fn start_nemesis(ctx: &Arc<RunContext>, faults: &Arc<Faults>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(nemesis::run(ctx.clone(), faults.clone()))
 }
 
 /// NEMESIS HOOK: the final phase's heal: every link healed, every paused node resumed, every
 /// killed node restarted.
-async fn heal_everything(ctx: &Arc<RunContext>) -> Result<()> {
-    crate::nemesis::heal(ctx).await
+async fn heal_everything(ctx: &RunContext, faults: &Faults) -> Result<()> {
+    nemesis::heal(ctx, faults).await
 }
 
 /// The runtime a run's clients, nemesis and proxies' control live on: one thread. The nodes and
@@ -279,43 +88,30 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 }
 
 /// `harness test` from the command line: runs, prints, and returns the exit code.
-pub fn run(args: TestArgs) -> u8 {
-    let args = match crate::nemesis::replay_args(args) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("harness: error: {e:#}");
-            return 2;
-        }
-    };
-    let rt = match runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("harness: cannot start the async runtime: {e}");
-            return 2;
-        }
-    };
+pub fn run(args: TestArgs) -> Result<u8, SetupError> {
+    let args = replay::replay_args(args).map_err(|e| SetupError::new("harness: error", e))?;
+    let rt = runtime().map_err(|e| {
+        SetupError::new(
+            "harness",
+            anyhow::anyhow!("cannot start the async runtime: {e}"),
+        )
+    })?;
     let mut worst = 0u8;
     let base_seed = args.seed.unwrap_or_else(rand::random);
     for i in 0..args.test_count {
         let mut one = args.clone();
         one.seed = Some(base_seed.wrapping_add(i as u64));
         one.test_count = 1;
-        match rt.block_on(run_test(&one)) {
-            Ok(outcome) => {
-                let code = outcome.exit_code();
-                worst = worse(worst, code);
-                if outcome.interrupted {
-                    break;
-                }
-            }
-            Err(e) => {
-                eprintln!("harness: error: {e:#}");
-                return 2;
-            }
+        let outcome = rt
+            .block_on(run_test(&one))
+            .map_err(|e| SetupError::new("harness: error", e))?;
+        worst = worse(worst, outcome.exit_code());
+        if outcome.interrupted {
+            break;
         }
     }
     rt.shutdown_timeout(Duration::from_secs(1));
-    worst
+    Ok(worst)
 }
 
 /// Interrupted beats invalid beats unknown beats valid.
@@ -375,7 +171,9 @@ async fn run_in(
     tracing::info!(test = name, seed, run_dir = %run.path.display(), "run starting");
     let mut plan = ClusterPlan::new(bin.clone(), args.nodes, &run.path, node_args.clone())?;
     plan.ready_timeout = Duration::from_secs_f64(args.ready_timeout);
-    let faults = crate::nemesis::prepare(args, seed, &mut plan, &run.path).await?;
+    let faults =
+        nemesis::prepare(&args.nemesis, args.time_limit, seed, &mut plan, &run.path).await?;
+    let faults = Arc::new(faults);
     let started = store::rfc3339_now();
     let test = TestFile {
         name: Some(name.to_string()),
@@ -422,13 +220,9 @@ async fn run_in(
         seed,
     );
     let ctx = Arc::new(RunContext {
-        args: args.clone(),
-        seed,
-        run_dir: run.path.clone(),
         cluster: cluster.clone(),
         history: history.clone(),
         active_faults: Default::default(),
-        faults,
     });
     let limit = Duration::from_secs_f64(args.time_limit);
     let progress = Progress::start(
@@ -443,7 +237,7 @@ async fn run_in(
     progress.set_phase("main");
     let cpu_at_start = cpu_secs(false);
     let workers = clients.spawn_main();
-    let nemesis = start_nemesis(&ctx);
+    let nemesis = start_nemesis(&ctx, &faults);
     let debug_panic = std::env::var("HARNESS_DEBUG_PANIC_AFTER_S")
         .ok()
         .and_then(|s| s.parse::<f64>().ok());
@@ -458,10 +252,8 @@ async fn run_in(
         } => panic!("HARNESS_DEBUG_PANIC_AFTER_S: deliberate panic mid-run"),
     }
     clients.stop.store(true, Ordering::Relaxed);
-    if let Some(n) = nemesis {
-        n.abort();
-        let _ = n.await;
-    }
+    nemesis.abort();
+    let _ = nemesis.await;
     for w in workers {
         let _ = w.await;
     }
@@ -476,12 +268,12 @@ async fn run_in(
     let mut node_stats = serde_json::Map::new();
     if !interrupted {
         progress.set_phase("healing");
-        if let Err(e) = heal_everything(&ctx).await {
+        if let Err(e) = heal_everything(&ctx, &faults).await {
             tracing::error!("healing failed: {e:#}");
             progress.println(&format!("harness: healing failed: {e:#}"));
         }
         // A run that never injected a fault has nothing to recover from.
-        let recovery = if ctx.faults.schedule.windows.is_empty() {
+        let recovery = if faults.schedule.windows.is_empty() {
             0.0
         } else {
             args.recovery_time
@@ -666,8 +458,8 @@ fn print_summary(o: &RunOutcome) {
     println!("run folder: {}", o.run_dir.display());
 }
 
-#[allow(dead_code)]
 /// Suites spawn runs as tasks: the run future must stay `Send`.
+#[cfg(test)]
 fn _run_test_is_send(
     a: &TestArgs,
 ) -> impl std::future::Future<Output = Result<RunOutcome>> + Send + '_ {
@@ -677,28 +469,6 @@ fn _run_test_is_send(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn defaults_and_argv_parse() {
-        let d = TestArgs::default();
-        assert_eq!((d.nodes, d.concurrency, d.variant), (5, 10, Variant::Multi));
-        assert_eq!(d.test_name(), "multi-register");
-        let a =
-            TestArgs::from_argv(["--nodes", "3", "--workload", "kv", "--", "--x", "1"]).unwrap();
-        assert_eq!(a.nodes, 3);
-        assert_eq!(a.workload, Workload::Kv);
-        assert_eq!(a.node_args, vec!["--x", "1"]);
-        assert!(TestArgs::from_argv(["--workload", "queue"]).is_err());
-    }
-
-    #[test]
-    fn bad_numbers_name_the_flag() {
-        let a = TestArgs::from_argv(["--time-limit=-1"]).unwrap();
-        let e = a.validate().unwrap_err().to_string();
-        assert!(e.contains("--time-limit"), "{e}");
-        let a = TestArgs::from_argv(["--nodes", "0"]).unwrap();
-        assert!(a.validate().unwrap_err().to_string().contains("--nodes"));
-    }
 
     #[test]
     fn worst_exit_code_wins() {

@@ -1,16 +1,13 @@
 //! Faults on real processes: a paused node stops answering and answers again after resume; a
 //! killed node comes back with a new pid, the same argv and its data dir; `harness test` records
 //! every fault of its schedule in the history; `--replay` reruns the same schedule and seed.
-//! Nodes are the core's tiny test node (harness/examples/tiny_node.rs).
+//! Nodes are the harness's tiny test node (harness/examples/tiny_node.rs).
 
-#[allow(dead_code)]
-#[path = "../src/cluster.rs"]
-mod cluster;
-mod core_util;
+mod cli_util;
 
 use checker::history::{read_jsonl, Event, EventType};
-use cluster::{Cluster, ClusterPlan, NodeState};
-use core_util::tiny_node;
+use cli_util::tiny_node;
+use harness::cluster::{Cluster, ClusterPlan, NodeState};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,17 +2,9 @@
 //! its peer traffic and its writes while the majority carries on, and it serves again after the
 //! heal; a cluster killed whole comes back from its data dirs with the value it had.
 
-#[allow(dead_code)]
-#[path = "../src/cluster.rs"]
-mod cluster;
-#[path = "../src/proxy.rs"]
-mod proxy;
-#[path = "../src/schedule.rs"]
-mod schedule;
-
-use cluster::{Cluster, ClusterPlan};
-use proxy::{NetOptions, Network};
-use schedule::{cut_links, topology_grudge, Target};
+use harness::cluster::{Cluster, ClusterPlan};
+use harness::proxy::{NetOptions, Network};
+use harness::schedule::{cut_links, topology_grudge, Target};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -2,13 +2,8 @@
 //! reset mode fails fast, latency is added without reordering, and each partition topology cuts
 //! exactly the links it should.
 
-#[path = "../src/proxy.rs"]
-mod proxy;
-#[path = "../src/schedule.rs"]
-mod schedule;
-
-use proxy::{Link, NetOptions, Network, PartitionMode};
-use schedule::{cut_links, topology_grudge, Target};
+use harness::proxy::{Link, NetOptions, Network, PartitionMode};
+use harness::schedule::{cut_links, topology_grudge, Target};
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};

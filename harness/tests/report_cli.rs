@@ -14,7 +14,7 @@ fn tmp(name: &str) -> tempfile::TempDir {
         .unwrap()
 }
 
-/// A run folder with 200 ops over 2 s, a partition in the middle, and the files the core writes.
+/// A run folder with 200 ops over 2 s, a partition in the middle, and the files `harness test` writes.
 fn make_run(dir: &Path, variant: &str) {
     std::fs::create_dir_all(dir.join("nodes")).unwrap();
     let mut h = String::new();

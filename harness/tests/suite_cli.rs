@@ -1,8 +1,8 @@
 //! `harness suite` end to end: real `harness` processes running real node processes (the tiny
 //! in-memory test node, so each run takes about a second), and the summaries they leave.
 
-mod core_util;
-use core_util::{harness, scratch, tiny_node};
+mod cli_util;
+use cli_util::{harness, scratch, tiny_node};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -208,6 +208,11 @@ fn bad_suite_files_exit_2_naming_file_line_entry_and_field_and_run_nothing() {
         (
             "[[test]]\nname = \"a\"\nworkloads = [\"queue\"]\n",
             "[[test]] \"a\" (entry 1), field `workloads`: unknown variant `queue`",
+        ),
+        (
+            "[[test]]\nname = \"a\"\nnodes = 65\n",
+            "bad.toml:3:1: [[test]] \"a\" (entry 1), field `nodes`: is 65, but the default node \
+             (paxos-node) supports at most 64 nodes",
         ),
         (
             "[[test]]\nname = \"a\"\nnemesis_targets = [\"everyone\"]\n",

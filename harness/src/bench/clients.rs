@@ -5,7 +5,8 @@
 //! (every `ok`/`fail`/`info` completion during the main phase), harness CPU time per operation,
 //! and the harness's resident memory growth per million operations; medians over `--runs`.
 
-use crate::test_cmd::{cpu_secs, run_test, TestArgs};
+use crate::test_args::TestArgs;
+use crate::test_cmd::{cpu_secs, run_test};
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 

@@ -6,7 +6,8 @@
 //! Multi/Basic throughput ratio. Targets on a 2-core machine: Multi >= 10,000 ops/s at
 //! concurrency 32, >= 10x Basic, p50 < 2 ms. A benchmark, not a test: it prints, never asserts.
 
-use crate::test_cmd::{run_test, TestArgs};
+use crate::test_args::TestArgs;
+use crate::test_cmd::run_test;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]

@@ -1,5 +1,6 @@
-//! Shared helpers for the core tests: the harness binary, the tiny test node, scratch stores and
-//! process liveness checks. Everything here runs real processes.
+//! Shared helpers for the tests that run the `harness` command: its binary, the tiny test node,
+//! scratch stores and process liveness checks. Everything here runs real processes.
+// Each test file compiles this module and uses a part of it.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ pub fn harness() -> PathBuf {
 }
 
 /// `target/<profile>/examples/tiny_node`, built on demand when `cargo test` did not build
-/// examples (e.g. `cargo test --test core_run`).
+/// examples (e.g. `cargo test --test test_cli_run`).
 pub fn tiny_node() -> PathBuf {
     let dir = harness().parent().unwrap().to_path_buf();
     let bin = dir.join("examples").join("tiny_node");
@@ -40,7 +41,7 @@ pub fn tiny_node() -> PathBuf {
 
 /// A fresh, empty store folder for one test.
 pub fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("harness-core-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("harness-cli-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir

@@ -2,8 +2,8 @@
 //! a correct node is valid, a stale-read node is invalid, and the run folder holds what the
 //! store promises.
 
-mod core_util;
-use core_util::*;
+mod cli_util;
+use cli_util::*;
 
 #[test]
 fn correct_node_gives_valid_and_a_complete_run_folder() {

@@ -1,8 +1,8 @@
 //! Bad input gives a clear error (exit 2) or a recorded `info` with the reason; never a panic
 //! (exit 101) or a hang. Real processes and sockets throughout.
 
-mod core_util;
-use core_util::*;
+mod cli_util;
+use cli_util::*;
 use std::process::Command;
 
 fn assert_setup_error(out: &std::process::Output, needles: &[&str]) {
@@ -59,6 +59,37 @@ fn bad_option_values_name_the_flag() {
     let out = run(tiny_test(&store, "correct", &["--workload", "queue"]));
     assert_setup_error(&out, &["queue"]);
     std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn more_nodes_than_the_default_node_supports_is_refused_but_not_for_another_node() {
+    let store = scratch("toomany");
+    let out = run({
+        let mut c = Command::new(harness());
+        c.args(["test", "--nodes", "65", "--store"]).arg(&store);
+        c
+    });
+    assert_setup_error(
+        &out,
+        &["harness: error: --nodes 65: the default node (paxos-node) supports at most 64 nodes"],
+    );
+    // A third-party node has no such limit: the error is about the binary, not the count.
+    let out = run({
+        let mut c = Command::new(harness());
+        c.args([
+            "test",
+            "--nodes",
+            "65",
+            "--node-bin",
+            "/nonexistent/node",
+            "--store",
+        ])
+        .arg(&store);
+        c
+    });
+    assert_setup_error(&out, &["/nonexistent/node"]);
+    assert!(!stderr(&out).contains("at most 64"), "{}", stderr(&out));
+    let _ = std::fs::remove_dir_all(&store);
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! the harness itself. Each test starts a real harness with three tiny nodes and checks the node
 //! pids (from harness.log) are gone within a bounded wait.
 
-mod core_util;
-use core_util::*;
+mod cli_util;
+use cli_util::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::path::Path;

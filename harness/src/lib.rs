@@ -1,0 +1,72 @@
+//! `harness`: a Jepsen-style test harness. It launches real node processes behind TCP proxies,
+//! drives concurrent clients, injects faults, records a history, checks it and stores a run folder
+//! with a report.
+//!
+//! The job of each part: [`test_cmd`] runs one test ([`test_cmd::run_test`], options
+//! [`test_args::TestArgs`], result [`test_cmd::RunOutcome`]); [`cluster::Cluster`] owns the node
+//! processes, [`proxy::Network`] the link proxies, [`nemesis`] carries out a
+//! [`schedule::Schedule`] of faults, [`client::Clients`] write the [`history::History`];
+//! [`suite`] runs a matrix of tests from a suite file. [`Cli`] and [`run`] are the command line;
+//! `main` only maps their result to an exit code.
+
+use clap::{Parser, Subcommand};
+
+pub mod bench;
+pub mod check_cmd;
+pub mod client;
+pub mod cluster;
+pub mod error;
+pub mod history;
+pub mod nemesis;
+pub mod options;
+pub mod progress;
+pub mod proxy;
+pub mod replay;
+pub mod report_cmd;
+pub mod run_context;
+pub mod schedule;
+pub mod store;
+pub mod suite;
+pub mod test_args;
+pub mod test_cmd;
+
+pub use error::SetupError;
+
+#[derive(Parser)]
+#[command(name = "harness", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run one test (or --test-count N) against a real cluster and store the run.
+    Test(test_args::TestArgs),
+    /// Check stored or imported histories for linearizability.
+    Check(check_cmd::CheckArgs),
+    /// Re-check a stored run and rewrite its results.json and report.
+    Analyze(check_cmd::AnalyzeArgs),
+    /// Regenerate a run's plots and report, or the results index.
+    Report(report_cmd::ReportArgs),
+    /// Put several runs side by side in one HTML page.
+    Compare(report_cmd::CompareArgs),
+    /// Run a suite file (a matrix of tests) and write JUnit / JSON / Markdown summaries.
+    Suite(suite::SuiteArgs),
+    /// Benchmarks (client capacity, proxy overhead, ...).
+    Bench(bench::BenchArgs),
+}
+
+/// Runs a parsed command line. `Ok` is the exit code of a command that ran to its end: 0 valid,
+/// 1 invalid, 3 unknown, 130 interrupted (and 2 from the commands that report their own errors).
+pub fn run(cli: Cli) -> Result<u8, SetupError> {
+    match cli.command {
+        Command::Test(a) => test_cmd::run(a),
+        Command::Check(a) => Ok(check_cmd::run_check(a)),
+        Command::Analyze(a) => Ok(check_cmd::run_analyze(a)),
+        Command::Report(a) => Ok(report_cmd::run_report(a)),
+        Command::Compare(a) => Ok(report_cmd::run_compare(a)),
+        Command::Suite(a) => suite::run(a),
+        Command::Bench(a) => Ok(bench::run(a)),
+    }
+}

@@ -1,0 +1,125 @@
+//! `harness test --replay RUN_DIR`: the stored run's options (test.json's `options`, read into
+//! [`TestArgs`] by serde) with every option typed on this command line on top. The fault
+//! schedule itself is loaded by the nemesis from the run folder's schedule.json.
+
+use crate::test_args::TestArgs;
+use anyhow::{anyhow, bail, Context, Result};
+use serde_json::{Map, Value};
+use std::path::Path;
+
+/// With `--replay RUN_DIR`: the stored options with the typed ones on top. Without it, `args`
+/// unchanged.
+pub fn replay_args(args: TestArgs) -> Result<TestArgs> {
+    let Some(dir) = args.nemesis.replay.clone() else {
+        return Ok(args);
+    };
+    let stored = stored_options(&dir)?;
+    if !dir.join("schedule.json").is_file() {
+        bail!(
+            "--replay {}: no schedule.json in that run folder",
+            dir.display()
+        );
+    }
+    let mut replayed = merge(stored, &args, &typed_options()).map_err(|e| {
+        anyhow!(
+            "--replay {}: the stored options do not parse: {e}",
+            dir.display()
+        )
+    })?;
+    replayed.nemesis.replay = Some(dir);
+    Ok(replayed)
+}
+
+/// test.json's `options` object.
+fn stored_options(dir: &Path) -> Result<Map<String, Value>> {
+    let path = dir.join("test.json");
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("--replay {}: cannot read {}", dir.display(), path.display()))?;
+    let saved: Value = serde_json::from_str(&text)
+        .with_context(|| format!("--replay: {} is not JSON", path.display()))?;
+    saved
+        .get("options")
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| anyhow!("--replay: {} has no \"options\" object", path.display()))
+}
+
+/// The stored options, with the value of each option in `typed` taken from `current`; fields
+/// the stored object lacks take their defaults.
+fn merge(
+    mut stored: Map<String, Value>,
+    current: &TestArgs,
+    typed: &[String],
+) -> Result<TestArgs, serde_json::Error> {
+    let current = serde_json::to_value(current)?;
+    for id in typed {
+        if let Some(v) = current.get(id) {
+            stored.insert(id.clone(), v.clone());
+        }
+    }
+    stored.remove("replay");
+    serde_json::from_value(Value::Object(stored))
+}
+
+/// The ids of the `harness test` options typed on this process's command line (clap's ids are
+/// the field names, which are also the keys of the stored options).
+fn typed_options() -> Vec<String> {
+    use clap::{parser::ValueSource, Args};
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let Some(pos) = argv.iter().position(|a| a == "test") else {
+        return vec![];
+    };
+    let cmd = TestArgs::augment_args(clap::Command::new("test"));
+    let Ok(m) = cmd.try_get_matches_from(&argv[pos..]) else {
+        return vec![];
+    };
+    m.ids()
+        .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        .map(|id| id.as_str().to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `options` of a test.json written by the harness before options were read back with
+    /// serde (`harness test --nodes 1 --time-limit 1`).
+    const STORED: &str = include_str!("../tests/data/test.json");
+
+    fn stored() -> Map<String, Value> {
+        let v: Value = serde_json::from_str(STORED).unwrap();
+        v["options"].as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn stored_options_round_trip() {
+        let opts = stored();
+        let a = merge(opts.clone(), &TestArgs::default(), &[]).unwrap();
+        assert_eq!((a.nodes, a.time_limit), (1, 1.0));
+        assert_eq!(serde_json::to_value(&a).unwrap(), Value::Object(opts));
+    }
+
+    #[test]
+    fn typed_options_override_and_missing_fields_default() {
+        let mut opts = stored();
+        opts.remove("net_jitter");
+        opts.remove("check_time_limit");
+        let cli = TestArgs::from_argv(["--time-limit", "7", "--", "--x"]).unwrap();
+        let typed = ["time_limit".to_string(), "node_args".to_string()];
+        let a = merge(opts, &cli, &typed).unwrap();
+        assert_eq!((a.nodes, a.time_limit), (1, 7.0));
+        assert_eq!(a.node_args, ["--x"]);
+        let d = TestArgs::default();
+        assert_eq!(a.check_time_limit, d.check_time_limit);
+        assert_eq!(a.nemesis.net_jitter, d.nemesis.net_jitter);
+        assert_eq!(d.nemesis.nemesis.to_string(), "partition,pause,kill");
+    }
+
+    #[test]
+    fn a_wrong_value_is_an_error() {
+        let mut opts = stored();
+        opts.insert("nodes".into(), Value::from("three"));
+        assert!(merge(opts, &TestArgs::default(), &[]).is_err());
+    }
+}

@@ -1,0 +1,14 @@
+//! What a run shares with the tasks that act on its cluster during the main phase (the nemesis):
+//! the nodes, the history, and the faults shown on the progress line.
+
+use crate::cluster::Cluster;
+use crate::history::History;
+use crate::progress::ActiveFaults;
+use std::sync::Arc;
+
+pub struct RunContext {
+    pub cluster: Arc<Cluster>,
+    pub history: Arc<History>,
+    /// The faults in force now, by description; the progress line shows them.
+    pub active_faults: ActiveFaults,
+}

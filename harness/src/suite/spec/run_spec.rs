@@ -1,0 +1,126 @@
+//! One run of an expanded suite, and the `harness test` arguments it stands for.
+
+use super::format::Expect;
+use crate::options::{workload_name, Variant};
+use std::path::Path;
+use workloads::Workload;
+
+/// One run of the expanded matrix: everything `harness test` needs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSpec {
+    /// Unique within the suite; also the run's folder name.
+    pub name: String,
+    pub entry: String,
+    pub variant: Variant,
+    pub workload: Workload,
+    /// Fault kinds, in file order; empty means no faults.
+    pub faults: Vec<String>,
+    pub seed: u64,
+    /// 1-based repeat number.
+    pub repeat: u32,
+    pub expect: Expect,
+    pub bugs: Vec<String>,
+    pub nodes: Option<u32>,
+    pub time_limit: Option<f64>,
+    pub concurrency: Option<u32>,
+    pub rate: Option<f64>,
+    pub recovery_time: Option<f64>,
+    pub op_timeout: Option<f64>,
+    pub nemesis_interval: Option<f64>,
+    pub nemesis_targets: Vec<String>,
+    pub partition_mode: Option<String>,
+    pub net_latency: Option<f64>,
+    pub net_jitter: Option<f64>,
+    pub check_time_limit: Option<f64>,
+    pub node_bin: Option<String>,
+    pub node_args: Vec<String>,
+    pub harness_args: Vec<String>,
+}
+
+impl RunSpec {
+    /// The fault set as the nemesis flag spells it, or `none`.
+    pub fn faults_label(&self) -> String {
+        if self.faults.is_empty() {
+            "none".into()
+        } else {
+            self.faults.join(",")
+        }
+    }
+
+    /// Arguments for `harness test` (without the subcommand name). `store` is where the run's
+    /// folder goes.
+    pub fn harness_args(&self, store: &Path) -> Vec<String> {
+        let mut a: Vec<String> = Vec::new();
+        let mut push = |flag: &str, v: String| {
+            a.push(flag.to_string());
+            a.push(v);
+        };
+        push("--variant", self.variant.as_str().into());
+        push("--workload", workload_name(self.workload).into());
+        push("--seed", self.seed.to_string());
+        push("--nemesis", self.faults_label());
+        push("--store", store.display().to_string());
+        push("--name", self.name.clone());
+        if let Some(n) = self.nodes {
+            push("--nodes", n.to_string());
+        }
+        if let Some(t) = self.time_limit {
+            push("--time-limit", secs(t));
+        }
+        if let Some(c) = self.concurrency {
+            push("--concurrency", c.to_string());
+        }
+        if let Some(r) = self.rate {
+            push("--rate", secs(r));
+        }
+        if let Some(t) = self.recovery_time {
+            push("--recovery-time", secs(t));
+        }
+        if let Some(t) = self.op_timeout {
+            push("--op-timeout", secs(t));
+        }
+        if let Some(t) = self.nemesis_interval {
+            push("--nemesis-interval", secs(t));
+        }
+        if !self.nemesis_targets.is_empty() {
+            push("--nemesis-targets", self.nemesis_targets.join(","));
+        }
+        if let Some(m) = &self.partition_mode {
+            push("--partition-mode", m.clone());
+        }
+        if let Some(t) = self.net_latency {
+            push("--net-latency", secs(t));
+        }
+        if let Some(t) = self.net_jitter {
+            push("--net-jitter", secs(t));
+        }
+        if let Some(t) = self.check_time_limit {
+            push("--check-time-limit", secs(t));
+        }
+        if let Some(b) = &self.node_bin {
+            push("--node-bin", b.clone());
+        }
+        a.extend(self.harness_args.iter().cloned());
+        let node_args = self.node_argv();
+        if !node_args.is_empty() {
+            a.push("--".into());
+            a.extend(node_args);
+        }
+        a
+    }
+
+    /// Extra arguments for the node: the user's, then one `--bug NAME` per seeded bug.
+    pub fn node_argv(&self) -> Vec<String> {
+        let mut v = self.node_args.clone();
+        for b in &self.bugs {
+            v.push("--bug".into());
+            v.push(b.clone());
+        }
+        v
+    }
+}
+
+/// Seconds (or ops/s) as the shortest decimal that round-trips.
+fn secs(x: f64) -> String {
+    format!("{x}")
+}

@@ -1,0 +1,200 @@
+//! The options of `harness test`: parsed from the command line, stored in test.json, read back by
+//! `--replay`.
+
+use crate::nemesis::NemesisArgs;
+use crate::options::{node_count_problem, parse_workload, workload_name, Variant};
+use crate::store;
+use anyhow::{bail, Result};
+use clap::Parser;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use workloads::Workload;
+
+/// Options of `harness test`. Build one in code with [`TestArgs::from_argv`] or
+/// [`TestArgs::default`]. Stored as test.json's `options`; a field missing there (a file from an
+/// older harness) takes its command-line default.
+#[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TestArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Paxos variant, passed to the default node as `--variant`.
+    #[arg(long, value_enum, default_value_t = Variant::Multi)]
+    pub variant: Variant,
+    /// Node binary speaking docs/node-contract.md (default: paxos-node next to the harness).
+    #[arg(long, value_name = "PATH")]
+    pub node_bin: Option<PathBuf>,
+    /// What clients do: register (one key) or kv (many independent keys).
+    #[arg(long, default_value = "register", value_parser = parse_workload)]
+    pub workload: Workload,
+    /// Logical client processes, spread over nodes round-robin.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Total operations per second over all clients (default: as fast as the nodes answer).
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// Seconds of the main phase.
+    #[arg(long, default_value_t = 30.0, value_name = "SECONDS")]
+    pub time_limit: f64,
+    /// Seconds without a reply after which an operation is recorded `info`.
+    #[arg(long, default_value_t = 1.0, value_name = "SECONDS")]
+    pub op_timeout: f64,
+    /// Seconds to wait after healing every fault before the final reads (none if no fault was
+    /// scheduled).
+    #[arg(long, default_value_t = 5.0, value_name = "SECONDS")]
+    pub recovery_time: f64,
+    /// Seconds a node may take to accept client connections at start.
+    #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
+    pub ready_timeout: f64,
+    /// Random seed (default: random; always recorded in test.json).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where runs are stored.
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    pub store: PathBuf,
+    /// Run the test this many times (seed, seed+1, ...).
+    #[arg(long, default_value_t = 1)]
+    pub test_count: usize,
+    /// Test name: the folder under the store (default: <variant>-<workload>, or
+    /// <node-bin name>-<workload> with --node-bin).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Seconds the checker may spend before answering unknown.
+    #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
+    pub check_time_limit: f64,
+    /// Skip the linearizability check (verdict unknown); for benchmarks.
+    #[arg(long)]
+    pub no_check: bool,
+    /// No progress line and no summary (used by suites and benchmarks).
+    #[arg(long, hide = true)]
+    pub quiet: bool,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub nemesis: Box<NemesisArgs>,
+    /// Arguments appended verbatim to every node's command line.
+    #[arg(last = true, value_name = "NODE_ARGS")]
+    pub node_args: Vec<String>,
+}
+
+#[derive(Parser)]
+struct Standalone {
+    #[command(flatten)]
+    args: TestArgs,
+}
+
+impl TestArgs {
+    /// Parses `harness test` options from words, e.g. `["--nodes", "3", "--", "--foo"]`.
+    pub fn from_argv<I, S>(argv: I) -> Result<TestArgs, clap::Error>
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<std::ffi::OsString> + Clone,
+    {
+        let words = std::iter::once(std::ffi::OsString::from("test"))
+            .chain(argv.into_iter().map(Into::into));
+        Standalone::try_parse_from(words).map(|s| s.args)
+    }
+
+    /// The test name used for the run folder.
+    pub fn test_name(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
+        let w = workload_name(self.workload);
+        match &self.node_bin {
+            Some(bin) => {
+                let stem = bin
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "node".into());
+                format!("{stem}-{w}")
+            }
+            None => format!("{}-{w}", self.variant.as_str()),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        let secs = |flag: &str, v: f64, zero_ok: bool| -> Result<()> {
+            if !v.is_finite() || v < 0.0 || (!zero_ok && v == 0.0) {
+                bail!("{flag} {v}: must be a positive number of seconds");
+            }
+            Ok(())
+        };
+        if self.nodes == 0 {
+            bail!("--nodes 0: need at least one node");
+        }
+        if let Some(why) = node_count_problem(self.nodes, self.node_bin.is_none()) {
+            bail!("--nodes {}: {why}", self.nodes);
+        }
+        if self.concurrency == 0 {
+            bail!("--concurrency 0: need at least one client");
+        }
+        if self.test_count == 0 {
+            bail!("--test-count 0: need at least one test");
+        }
+        if let Some(r) = self.rate {
+            if !r.is_finite() || r <= 0.0 {
+                bail!("--rate {r}: must be a positive number of operations per second");
+            }
+        }
+        secs("--time-limit", self.time_limit, false)?;
+        secs("--op-timeout", self.op_timeout, false)?;
+        secs("--recovery-time", self.recovery_time, true)?;
+        secs("--ready-timeout", self.ready_timeout, false)?;
+        secs("--check-time-limit", self.check_time_limit, false)?;
+        self.nemesis.validate()?;
+        store::check_test_name(&self.test_name())
+    }
+}
+
+impl Default for TestArgs {
+    fn default() -> Self {
+        TestArgs::from_argv(Vec::<String>::new()).expect("defaults parse")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_argv_parse() {
+        let d = TestArgs::default();
+        assert_eq!((d.nodes, d.concurrency, d.variant), (5, 10, Variant::Multi));
+        assert_eq!(d.test_name(), "multi-register");
+        let a =
+            TestArgs::from_argv(["--nodes", "3", "--workload", "kv", "--", "--x", "1"]).unwrap();
+        assert_eq!(a.nodes, 3);
+        assert_eq!(a.workload, Workload::Kv);
+        assert_eq!(a.node_args, vec!["--x", "1"]);
+        assert!(TestArgs::from_argv(["--workload", "queue"]).is_err());
+    }
+
+    #[test]
+    fn bad_numbers_name_the_flag() {
+        let a = TestArgs::from_argv(["--time-limit=-1"]).unwrap();
+        let e = a.validate().unwrap_err().to_string();
+        assert!(e.contains("--time-limit"), "{e}");
+        let a = TestArgs::from_argv(["--nodes", "0"]).unwrap();
+        assert!(a.validate().unwrap_err().to_string().contains("--nodes"));
+    }
+
+    #[test]
+    fn more_nodes_than_the_default_node_supports_are_refused() {
+        assert!(TestArgs::from_argv(["--nodes", "64"])
+            .unwrap()
+            .validate()
+            .is_ok());
+        let e = TestArgs::from_argv(["--nodes", "65"])
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "--nodes 65: the default node (paxos-node) supports at most 64 nodes"
+        );
+        let a = TestArgs::from_argv(["--nodes", "65", "--node-bin", "/bin/x"]).unwrap();
+        assert!(a.validate().is_ok(), "a third-party node is not limited");
+    }
+}
