@@ -4,6 +4,7 @@
 //! Exit codes: 0 every file valid, 1 any invalid, 3 any unknown and none invalid, 2 bad input or
 //! usage (bad input wins: a file we could not read makes the whole answer untrustworthy).
 
+use crate::SetupError;
 use checker::formats::{self, Format, ImportOptions, Imported, ModelKind};
 use checker::history::{Event, EventType};
 use checker::{CheckOptions, CheckResult, Verdict};
@@ -286,14 +287,8 @@ fn check_files(args: &CheckArgs, opts: &CheckOptions, import: &ImportOptions) ->
     all.into_iter().map(|(_, o)| o).collect()
 }
 
-pub fn run_check(args: CheckArgs) -> u8 {
-    let opts = match check_options(args.time_limit) {
-        Ok(o) => o,
-        Err(e) => {
-            eprintln!("harness check: {e}");
-            return 2;
-        }
-    };
+pub fn run_check(args: CheckArgs) -> Result<u8, SetupError> {
+    let opts = check_options(args.time_limit).map_err(|e| SetupError::msg("harness check", e))?;
     let import = ImportOptions {
         init: args.init.as_deref().map(formats::parse_init),
     };
@@ -343,7 +338,7 @@ pub fn run_check(args: CheckArgs) -> u8 {
             ms(total)
         );
     }
-    code
+    Ok(code)
 }
 
 #[derive(clap::Args)]
@@ -356,14 +351,10 @@ pub struct AnalyzeArgs {
     pub time_limit: Option<f64>,
 }
 
-pub fn run_analyze(args: AnalyzeArgs) -> u8 {
-    match analyze(&args) {
-        Ok(v) => v.exit_code(),
-        Err(e) => {
-            eprintln!("harness analyze: {e}");
-            2
-        }
-    }
+pub fn run_analyze(args: AnalyzeArgs) -> Result<u8, SetupError> {
+    analyze(&args)
+        .map(|v| v.exit_code())
+        .map_err(|e| SetupError::msg("harness analyze", e))
 }
 
 /// Re-checks `RUN_DIR/history.jsonl` with the workload named in `test.json` and rewrites the

@@ -17,6 +17,11 @@ impl SetupError {
             error: error.into(),
         }
     }
+
+    /// An error that is only a message.
+    pub fn msg(prefix: &'static str, message: impl fmt::Display) -> Self {
+        SetupError::new(prefix, anyhow::anyhow!("{message}"))
+    }
 }
 
 impl fmt::Display for SetupError {

@@ -58,15 +58,15 @@ pub enum Command {
 }
 
 /// Runs a parsed command line. `Ok` is the exit code of a command that ran to its end: 0 valid,
-/// 1 invalid, 3 unknown, 130 interrupted (and 2 from the commands that report their own errors).
+/// 1 invalid, 3 unknown, 130 interrupted; `Err` is a command that could not get that far (exit 2).
 pub fn run(cli: Cli) -> Result<u8, SetupError> {
     match cli.command {
         Command::Test(a) => test_cmd::run(a),
-        Command::Check(a) => Ok(check_cmd::run_check(a)),
-        Command::Analyze(a) => Ok(check_cmd::run_analyze(a)),
-        Command::Report(a) => Ok(report_cmd::run_report(a)),
-        Command::Compare(a) => Ok(report_cmd::run_compare(a)),
+        Command::Check(a) => check_cmd::run_check(a),
+        Command::Analyze(a) => check_cmd::run_analyze(a),
+        Command::Report(a) => report_cmd::run_report(a),
+        Command::Compare(a) => report_cmd::run_compare(a),
         Command::Suite(a) => suite::run(a),
-        Command::Bench(a) => Ok(bench::run(a)),
+        Command::Bench(a) => bench::run(a),
     }
 }

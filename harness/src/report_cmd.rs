@@ -2,6 +2,7 @@
 //! `harness compare RUN_A RUN_B [RUN ...] -o DIR`: thin CLI over the `report` crate (run
 //! report, index, compare).
 
+use crate::SetupError;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -17,33 +18,20 @@ pub struct ReportArgs {
     pub store: PathBuf,
 }
 
-pub fn run_report(args: ReportArgs) -> u8 {
+pub fn run_report(args: ReportArgs) -> Result<u8, SetupError> {
+    let fail = |e| SetupError::msg("harness report", e);
     if args.index {
-        return match report::index::write_index(&args.store) {
-            Ok((path, n)) => {
-                println!("{} ({n} runs)", path.display());
-                0
-            }
-            Err(e) => {
-                eprintln!("harness report: {e}");
-                2
-            }
-        };
+        let (path, n) = report::index::write_index(&args.store).map_err(fail)?;
+        println!("{} ({n} runs)", path.display());
+        return Ok(0);
     }
     let dir = args.run_dir.expect("clap requires RUN_DIR without --index");
-    match report::write_run_report(&dir) {
-        Ok(w) => {
-            for n in &w.notes {
-                eprintln!("note: {n}");
-            }
-            println!("{}", w.report.display());
-            0
-        }
-        Err(e) => {
-            eprintln!("harness report: {e}");
-            2
-        }
+    let w = report::write_run_report(&dir).map_err(fail)?;
+    for n in &w.notes {
+        eprintln!("note: {n}");
     }
+    println!("{}", w.report.display());
+    Ok(0)
 }
 
 /// Writes a finished run's plots and report, then rewrites the store's index. Never fails the
@@ -82,15 +70,9 @@ pub struct CompareArgs {
     pub out: PathBuf,
 }
 
-pub fn run_compare(args: CompareArgs) -> u8 {
-    match report::compare::write_comparison(&args.runs, &args.out) {
-        Ok(page) => {
-            println!("{}", page.display());
-            0
-        }
-        Err(e) => {
-            eprintln!("harness compare: {e}");
-            2
-        }
-    }
+pub fn run_compare(args: CompareArgs) -> Result<u8, SetupError> {
+    let page = report::compare::write_comparison(&args.runs, &args.out)
+        .map_err(|e| SetupError::msg("harness compare", e))?;
+    println!("{}", page.display());
+    Ok(0)
 }

@@ -7,7 +7,9 @@
 
 use crate::test_args::TestArgs;
 use crate::test_cmd::{cpu_secs, run_test};
-use anyhow::{bail, Context, Result};
+use crate::SetupError;
+use anyhow::{anyhow, bail, Context, Result};
+use report::run_files::ResultsFile;
 use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
@@ -25,14 +27,10 @@ pub struct Args {
     node_bin: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> u8 {
-    match bench(&args) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("harness bench clients: {e:#}");
-            2
-        }
-    }
+pub fn run(args: Args) -> Result<u8, SetupError> {
+    bench(&args)
+        .map(|()| 0)
+        .map_err(|e| SetupError::new("harness bench clients", e))
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -141,12 +139,11 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Completion events of client operations during the main phase, its length in seconds and the
 /// harness CPU seconds it took.
 fn main_phase_figures(run_dir: &Path) -> Result<(u64, f64, f64)> {
-    let results: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run_dir.join("results.json"))?)?;
-    let main_s = results["main_phase_s"]
-        .as_f64()
-        .context("results.json: main_phase_s")?;
-    let cpu = results["harness_cpu_main_s"].as_f64().unwrap_or(f64::NAN);
+    let results = ResultsFile::read(run_dir).map_err(|e| anyhow!("{e}"))?;
+    let main_s = results
+        .main_phase_s
+        .context("results.json: no main_phase_s")?;
+    let cpu = results.harness_cpu_main_s.unwrap_or(f64::NAN);
     let end_ns = (main_s * 1e9) as u64;
     let events = checker::history::read_jsonl(&run_dir.join("history.jsonl"))?;
     let n = events

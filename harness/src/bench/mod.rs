@@ -21,7 +21,7 @@ enum What {
     Paxos(paxos::Args),
 }
 
-pub fn run(args: BenchArgs) -> u8 {
+pub fn run(args: BenchArgs) -> Result<u8, crate::SetupError> {
     match args.what {
         What::Clients(a) => clients::run(a),
         What::Proxy(a) => proxy::run(a),

@@ -5,6 +5,7 @@
 //! linearizability check) `--runs` times and prints the median ops/s, p50 and p99, then the
 //! Multi/Basic throughput ratio. Targets on a 2-core machine: Multi >= 10,000 ops/s at
 //! concurrency 32, >= 10x Basic, p50 < 2 ms. A benchmark, not a test: it prints, never asserts.
+use crate::SetupError;
 
 use crate::test_args::TestArgs;
 use crate::test_cmd::run_test;
@@ -54,18 +55,17 @@ struct Row {
     p99: f64,
 }
 
-pub fn run(a: Args) -> u8 {
+const BENCH: &str = "harness bench paxos";
+
+pub fn run(a: Args) -> Result<u8, SetupError> {
     if a.runs == 0 || a.seconds <= 0.0 || a.concurrency == 0 {
-        eprintln!("harness bench paxos: --runs, --seconds and --concurrency must be positive");
-        return 2;
+        return Err(SetupError::msg(
+            BENCH,
+            "--runs, --seconds and --concurrency must be positive",
+        ));
     }
-    let rt = match crate::test_cmd::runtime() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("harness bench paxos: cannot start the async runtime: {e}");
-            return 2;
-        }
-    };
+    let rt = crate::test_cmd::runtime()
+        .map_err(|e| SetupError::msg(BENCH, format!("cannot start the async runtime: {e}")))?;
     let mut rows = Vec::new();
     for &nodes in &a.nodes {
         for workload in &a.workloads {
@@ -108,13 +108,7 @@ pub fn run(a: Args) -> u8 {
                         argv.extend(["--variant".into(), variant.clone()]);
                     }
                     argv.extend(a.node_args.iter().cloned());
-                    let args = match TestArgs::from_argv(argv) {
-                        Ok(t) => t,
-                        Err(e) => {
-                            eprintln!("harness bench paxos: {e}");
-                            return 2;
-                        }
-                    };
+                    let args = TestArgs::from_argv(argv).map_err(|e| SetupError::msg(BENCH, e))?;
                     match rt.block_on(run_test(&args)) {
                         Ok(o) => {
                             eprintln!(
@@ -130,10 +124,10 @@ pub fn run(a: Args) -> u8 {
                             p99.push(o.p99_ms.unwrap_or(f64::NAN));
                         }
                         Err(e) => {
-                            eprintln!(
-                                "harness bench paxos: {nodes} nodes {variant} {workload}: {e:#}"
-                            );
-                            return 2;
+                            return Err(SetupError::new(
+                                BENCH,
+                                e.context(format!("{nodes} nodes {variant} {workload}")),
+                            ))
                         }
                     }
                 }
@@ -149,7 +143,7 @@ pub fn run(a: Args) -> u8 {
         }
     }
     print_table(&rows, &a);
-    0
+    Ok(0)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -4,6 +4,7 @@
 //! Target: at most 30 µs added at p50, at least 100,000 messages/s per link.
 
 use crate::proxy::{NetOptions, Network};
+use crate::SetupError;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -28,14 +29,10 @@ pub struct Args {
     proxy_threads: usize,
 }
 
-pub fn run(args: Args) -> u8 {
-    match bench(&args) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("harness bench proxy: {e}");
-            2
-        }
-    }
+pub fn run(args: Args) -> Result<u8, SetupError> {
+    bench(&args)
+        .map(|()| 0)
+        .map_err(|e| SetupError::new("harness bench proxy", e))
 }
 
 fn bench(a: &Args) -> std::io::Result<()> {
