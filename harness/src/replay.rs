@@ -3,7 +3,8 @@
 //! schedule itself is loaded by the nemesis from the run folder's schedule.json.
 
 use crate::test_args::TestArgs;
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
+use report::run_files::{FileError, TestFile};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -30,18 +31,23 @@ pub fn replay_args(args: TestArgs) -> Result<TestArgs> {
     Ok(replayed)
 }
 
-/// test.json's `options` object.
+/// test.json's `options` object, read through the file's schema (so a folder of a newer layout
+/// is refused by name).
 fn stored_options(dir: &Path) -> Result<Map<String, Value>> {
-    let path = dir.join("test.json");
-    let text = std::fs::read_to_string(&path)
-        .with_context(|| format!("--replay {}: cannot read {}", dir.display(), path.display()))?;
-    let saved: Value = serde_json::from_str(&text)
-        .with_context(|| format!("--replay: {} is not JSON", path.display()))?;
-    saved
-        .get("options")
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| anyhow!("--replay: {} has no \"options\" object", path.display()))
+    let saved = TestFile::<Map<String, Value>>::read(dir).map_err(|e| match e {
+        FileError::Missing(path) => anyhow!(
+            "--replay {}: cannot read {}: no such file",
+            dir.display(),
+            path.display()
+        ),
+        FileError::Invalid(msg) => anyhow!("--replay: {msg}"),
+    })?;
+    saved.options.ok_or_else(|| {
+        anyhow!(
+            "--replay: {} has no \"options\" object",
+            dir.join("test.json").display()
+        )
+    })
 }
 
 /// The stored options, with the value of each option in `typed` taken from `current`; fields

@@ -20,6 +20,7 @@ use crate::error::SetupError;
 use crate::options::workload_name;
 use crate::test_args::TestArgs;
 use crate::test_cmd::{run_test, runtime};
+use report::run_files::verdict_name;
 
 #[derive(clap::Args, Debug)]
 pub struct SuiteArgs {
@@ -132,14 +133,6 @@ impl Runner for InProcessRunner {
 
     fn interrupted(&self) -> bool {
         crate::cluster::interrupted()
-    }
-}
-
-fn verdict_name(v: checker::Verdict) -> &'static str {
-    match v {
-        checker::Verdict::Valid => "valid",
-        checker::Verdict::Invalid => "invalid",
-        checker::Verdict::Unknown => "unknown",
     }
 }
 
