@@ -52,14 +52,16 @@ pub async fn wait_interrupt() {
     let _ = rx.wait_for(|v| *v).await;
 }
 
-/// Installs, once per process, the SIGINT/SIGTERM handler (first signal: kill every node and
-/// tell the run to stop; second: exit at once) and a panic hook that kills every node.
+/// Installs, once per process, the SIGINT/SIGTERM handler (first signal: kill every node, remove
+/// the run's network namespaces and tell the run to stop; second: exit at once) and a panic hook
+/// that does the same clean-up.
 pub fn install_guards() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             kill_all_groups();
+            crate::net::netns::remove_live();
             previous(info);
         }));
         std::thread::Builder::new()
@@ -88,6 +90,7 @@ fn signal_thread() {
             }
             count += 1;
             kill_all_groups();
+            crate::net::netns::remove_live();
             if count == 1 {
                 eprintln!(
                     "\nharness: interrupted; nodes stopped, finishing up (again to quit now)"

@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod error;
 pub mod history;
 pub mod nemesis;
+pub mod net;
 pub mod options;
 pub mod progress;
 pub mod proxy;
@@ -55,6 +56,8 @@ pub enum Command {
     Suite(suite::SuiteArgs),
     /// Benchmarks (client capacity, proxy overhead, ...).
     Bench(bench::BenchArgs),
+    /// Remove the network namespaces, bridges and veths that dead runs left (`--net netns`).
+    Clean(net::CleanArgs),
 }
 
 /// Runs a parsed command line. `Ok` is the exit code of a command that ran to its end: 0 valid,
@@ -68,5 +71,6 @@ pub fn run(cli: Cli) -> Result<u8, SetupError> {
         Command::Compare(a) => Ok(report_cmd::run_compare(a)),
         Command::Suite(a) => suite::run(a),
         Command::Bench(a) => Ok(bench::run(a)),
+        Command::Clean(a) => net::run_clean(a),
     }
 }
