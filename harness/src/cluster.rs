@@ -284,6 +284,8 @@ pub struct NodeSpec {
     pub client: SocketAddr,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
+    /// With `--net netns`: the namespace file the node runs in (entered between fork and exec).
+    pub netns: Option<PathBuf>,
 }
 
 /// Everything needed to launch a cluster, computed before launch.
@@ -329,6 +331,7 @@ impl ClusterPlan {
                 client: c.local_addr()?,
                 data_dir: run_dir.join("nodes").join(&id),
                 log_path: run_dir.join("nodes").join(format!("{id}.log")),
+                netns: None,
                 id,
             });
             held.push((l, c));
@@ -487,6 +490,10 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
+        let _netns = match &spec.netns {
+            Some(path) => Some(crate::net::enter_in_child(&mut cmd, path)?),
+            None => None,
+        };
         let child = spawn_node(cmd).await.map_err(|e| {
             anyhow!(
                 "node {}: cannot start {}: {e}",

@@ -7,6 +7,7 @@
 //! the main phase never leaves a step half done: [`heal`] waits for it, then undoes what is left.
 
 use crate::cluster::{ClusterPlan, NodeState};
+use crate::net::netns::NetNs;
 use crate::proxy::{NetOptions, Network, PartitionMode};
 use crate::run_context::RunContext;
 use crate::schedule::{self, cut_links, Fault, Kinds, Schedule, Targets};
@@ -86,6 +87,8 @@ impl NemesisArgs {
 /// The run's fault machinery, made before the nodes start.
 pub struct Faults {
     pub net: Network,
+    /// With `--net netns`: the namespaces, where partitions are nftables rules.
+    pub netns: Option<Arc<NetNs>>,
     pub schedule: Schedule,
     /// Held by each fault step and by the heal, so they never interleave.
     busy: tokio::sync::Mutex<()>,
@@ -97,7 +100,8 @@ fn ms(v: f64) -> Duration {
     Duration::from_secs_f64(v / 1000.0)
 }
 
-/// Starts a proxy for every link and points the plan's `--peers` at them; generates the schedule
+/// Starts a proxy for every link and points the plan's `--peers` at them (not with `netns`: the
+/// nodes keep each other's real addresses); generates the schedule
 /// (or loads it with `--replay`) and saves it as `schedule.json` in the run folder.
 /// `time_limit_s` is the main phase's length, which the schedule fills.
 pub async fn prepare(
@@ -106,12 +110,17 @@ pub async fn prepare(
     seed: u64,
     plan: &mut ClusterPlan,
     run_dir: &Path,
+    netns: Option<Arc<NetNs>>,
 ) -> Result<Faults> {
-    let nodes: Vec<(String, SocketAddr)> = plan
+    let mut nodes: Vec<(String, SocketAddr)> = plan
         .nodes
         .iter()
         .map(|s| (s.id.clone(), s.listen))
         .collect();
+    let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
+    if netns.is_some() {
+        nodes.clear();
+    }
     let opts = NetOptions {
         mode: n.partition_mode,
         latency: ms(n.net_latency),
@@ -119,12 +128,11 @@ pub async fn prepare(
         seed,
     };
     let net = Network::start_dedicated(&nodes, opts).context("cannot start the link proxies")?;
-    for ((from, to), addr) in plan.peer_addr.iter_mut() {
+    for ((from, to), addr) in plan.peer_addr.iter_mut().filter(|_| netns.is_none()) {
         *addr = net
             .proxy_addr(from, to)
             .ok_or_else(|| anyhow!("no proxy for link {from}->{to}"))?;
     }
-    let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
     let schedule = match &n.replay {
         Some(dir) => {
             let s = Schedule::load(&dir.join("schedule.json")).map_err(|e| anyhow!(e))?;
@@ -160,6 +168,7 @@ pub async fn prepare(
     );
     Ok(Faults {
         net,
+        netns,
         schedule,
         busy: tokio::sync::Mutex::new(()),
         healed: AtomicBool::new(false),

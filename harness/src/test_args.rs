@@ -72,6 +72,9 @@ pub struct TestArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub nemesis: Box<NemesisArgs>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub net: crate::net::NetArgs,
     /// Arguments appended verbatim to every node's command line.
     #[arg(last = true, value_name = "NODE_ARGS")]
     pub node_args: Vec<String>,

@@ -10,7 +10,15 @@
 pub mod netns;
 pub mod tools;
 
+use crate::cluster::ClusterPlan;
+use netns::NetNs;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::Arc;
 
 /// `--net`: how nodes are connected.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, Serialize, Deserialize)]
@@ -23,6 +31,13 @@ pub enum NetMode {
     Netns,
 }
 
+impl NetMode {
+    /// The default is not written to test.json, which stays as before netns mode existed.
+    fn is_proxy(&self) -> bool {
+        *self == NetMode::Proxy
+    }
+}
+
 /// The network options of `harness test`.
 #[derive(clap::Args, Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(default)]
@@ -30,10 +45,12 @@ pub struct NetArgs {
     /// How nodes are connected: proxy (TCP proxies on loopback) or netns (a network namespace
     /// per node, needs root, `ip` and `nft`; see docs/faults.md).
     #[arg(long, value_enum, default_value_t = NetMode::Proxy)]
+    #[serde(skip_serializing_if = "NetMode::is_proxy")]
     pub net: NetMode,
     /// With --net netns: the run's subnet, a.b.c.0/24 (default: the first free 10.77.N.0/24).
     /// Refused if the host already routes it.
     #[arg(long, value_name = "SUBNET")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub net_subnet: Option<netns::Subnet>,
 }
 
@@ -55,4 +72,49 @@ pub fn run_clean(_: CleanArgs) -> Result<u8, crate::SetupError> {
         println!("harness clean: removed {r}");
     }
     Ok(0)
+}
+
+/// With `--net netns`: makes the run's namespaces and moves every node of `plan` into its own,
+/// listening on its own address (ports as planned) and given every peer's real address.
+/// `None` in proxy mode.
+pub async fn attach(args: &NetArgs, plan: &mut ClusterPlan) -> anyhow::Result<Option<Arc<NetNs>>> {
+    if args.net == NetMode::Proxy {
+        return Ok(None);
+    }
+    let ids: Vec<String> = plan.nodes.iter().map(|n| n.id.clone()).collect();
+    let subnet = args.net_subnet;
+    let net = tokio::task::spawn_blocking(move || NetNs::create(&ids, subnet)).await??;
+    for spec in plan.nodes.iter_mut() {
+        let node = net.node(&spec.id).expect("a namespace per node");
+        spec.listen.set_ip(node.addr.into());
+        spec.client.set_ip(node.addr.into());
+        spec.netns = Some(node.ns_path());
+    }
+    let listen: BTreeMap<String, SocketAddr> = plan
+        .nodes
+        .iter()
+        .map(|n| (n.id.clone(), n.listen))
+        .collect();
+    for ((_, to), addr) in plan.peer_addr.iter_mut() {
+        *addr = listen[to];
+    }
+    Ok(Some(Arc::new(net)))
+}
+
+/// Makes `cmd`'s child enter the network namespace at `path` between fork and exec (so its pid is
+/// the node's, as in proxy mode). The returned file must stay open until the child is spawned.
+pub fn enter_in_child(cmd: &mut tokio::process::Command, path: &Path) -> anyhow::Result<File> {
+    let file = File::open(path)
+        .map_err(|e| anyhow::anyhow!("cannot open the namespace {}: {e}", path.display()))?;
+    let fd = file.as_raw_fd();
+    // SAFETY: setns is async-signal-safe; the fd is open until the spawn returns.
+    unsafe {
+        cmd.pre_exec(move || {
+            if nix::libc::setns(fd, nix::libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    Ok(file)
 }
