@@ -8,6 +8,7 @@
 
 use crate::cluster::{ClusterPlan, NodeState};
 use crate::net::netns::NetNs;
+use crate::net::nft::Firewall;
 use crate::proxy::{NetOptions, Network, PartitionMode};
 use crate::run_context::RunContext;
 use crate::schedule::{self, cut_links, Fault, Kinds, Schedule, Targets};
@@ -87,13 +88,38 @@ impl NemesisArgs {
 /// The run's fault machinery, made before the nodes start.
 pub struct Faults {
     pub net: Network,
-    /// With `--net netns`: the namespaces, where partitions are nftables rules.
-    pub netns: Option<Arc<NetNs>>,
+    /// With `--net netns`: the namespaces' firewall, where partitions are nftables rules.
+    pub netns: Option<Arc<Firewall>>,
     pub schedule: Schedule,
     /// Held by each fault step and by the heal, so they never interleave.
     busy: tokio::sync::Mutex<()>,
     /// Set by the heal: steps that have not started yet are skipped.
     healed: AtomicBool,
+}
+
+impl Faults {
+    /// Cuts exactly `links`: in the proxies, or as nftables rules with `--net netns` (run off
+    /// the runtime's thread: nft takes milliseconds).
+    async fn set_cut(&self, links: &std::collections::BTreeSet<schedule::Link>) {
+        match &self.netns {
+            Some(fw) => {
+                let (fw, links) = (fw.clone(), links.clone());
+                match tokio::task::spawn_blocking(move || fw.set_cut(&links)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!("partition rules failed: {e:#}"),
+                    Err(e) => tracing::error!("partition rules failed: {e}"),
+                }
+            }
+            None => self.net.set_cut(links),
+        }
+    }
+
+    fn cut_links(&self) -> std::collections::BTreeSet<schedule::Link> {
+        match &self.netns {
+            Some(fw) => fw.cut_links(),
+            None => self.net.cut_links(),
+        }
+    }
 }
 
 fn ms(v: f64) -> Duration {
@@ -168,7 +194,7 @@ pub async fn prepare(
     );
     Ok(Faults {
         net,
-        netns,
+        netns: netns.map(|ns| Arc::new(Firewall::new(ns, n.partition_mode))),
         schedule,
         busy: tokio::sync::Mutex::new(()),
         healed: AtomicBool::new(false),
@@ -242,9 +268,9 @@ async fn step(ctx: &Arc<RunContext>, faults: &Arc<Faults>, fault: Fault, on: boo
             return;
         }
         if on {
-            apply(&ctx, &faults.net, &fault).await;
+            apply(&ctx, &faults, &fault).await;
         } else {
-            undo(&ctx, &faults.net, &fault).await;
+            undo(&ctx, &faults, &fault).await;
         }
     });
     let _ = task.await;
@@ -258,10 +284,10 @@ fn index(ctx: &RunContext, id: &str) -> Option<usize> {
     ctx.cluster.index_of(id)
 }
 
-async fn apply(ctx: &RunContext, net: &Network, fault: &Fault) {
+async fn apply(ctx: &RunContext, faults: &Faults, fault: &Fault) {
     match fault {
         Fault::Partition { topology, grudge } => {
-            net.set_cut(&cut_links(grudge));
+            faults.set_cut(&cut_links(grudge)).await;
             ctx.history.record_nemesis(
                 "start-partition",
                 json!({"topology": topology, "grudge": grudge}),
@@ -296,10 +322,10 @@ async fn apply(ctx: &RunContext, net: &Network, fault: &Fault) {
     active(ctx).insert(fault.describe());
 }
 
-async fn undo(ctx: &RunContext, net: &Network, fault: &Fault) {
+async fn undo(ctx: &RunContext, faults: &Faults, fault: &Fault) {
     match fault {
         Fault::Partition { .. } => {
-            net.heal_all();
+            faults.set_cut(&Default::default()).await;
             ctx.history
                 .record_nemesis("stop-partition", json!("network-healed"));
         }
@@ -346,8 +372,8 @@ async fn restart(ctx: &RunContext, ids: &[String]) {
 pub async fn heal(ctx: &RunContext, faults: &Faults) -> Result<()> {
     let _busy = faults.busy.lock().await;
     faults.healed.store(true, Ordering::SeqCst);
-    if !faults.net.cut_links().is_empty() {
-        faults.net.heal_all();
+    if !faults.cut_links().is_empty() {
+        faults.set_cut(&Default::default()).await;
         ctx.history
             .record_nemesis("stop-partition", json!("network-healed"));
     }

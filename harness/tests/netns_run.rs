@@ -98,7 +98,7 @@ fn paxos_node_in_namespaces_is_valid_and_peers_share_addresses() {
     ])
     .args([
         "--nemesis",
-        "pause,kill",
+        "partition,pause,kill",
         "--nemesis-interval",
         "1",
         "--quiet",
@@ -150,6 +150,15 @@ fn paxos_node_in_namespaces_is_valid_and_peers_share_addresses() {
     // The nemesis paused and killed nodes by pid, as in proxy mode.
     let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
     assert!(history.contains("\"f\":\"pause\"") || history.contains("\"f\":\"kill\""));
+    assert!(
+        history.contains("\"f\":\"start-partition\""),
+        "a partition (nftables) ran"
+    );
+    let log = std::fs::read_to_string(dir.join("harness.log")).unwrap();
+    assert!(
+        !log.contains("partition rules failed"),
+        "nft failed: see harness.log"
+    );
     assert_eq!(left_by(pid), Vec::<String>::new(), "left behind");
     std::fs::remove_dir_all(&store).unwrap();
 }

@@ -8,6 +8,7 @@
 //! rules need, has no well-kept Rust binding.
 
 pub mod netns;
+pub mod nft;
 pub mod tools;
 
 use crate::cluster::ClusterPlan;
