@@ -146,6 +146,7 @@ impl TestArgs {
         secs("--ready-timeout", self.ready_timeout, false)?;
         secs("--check-time-limit", self.check_time_limit, false)?;
         self.nemesis.validate()?;
+        self.net.validate()?;
         store::check_test_name(&self.test_name())
     }
 }

@@ -148,3 +148,192 @@ fn every_topology_cuts_exactly_its_pairs_with_resets() {
     let _one = serial();
     check_topologies(PartitionMode::Reset);
 }
+
+/// Sends `n` UDP datagrams from inside `from` (or from the host when `None`) to `to`'s address
+/// and counts what arrives there (bounded: the receiver stops 500 ms after the last datagram).
+fn udp_count(net: &NetNs, from: Option<usize>, to: usize, n: usize) -> usize {
+    use std::net::UdpSocket;
+    let (to_path, to_addr) = (
+        net.nodes[to].ns_path(),
+        SocketAddr::new(net.nodes[to].addr.into(), 7400),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let receiver = std::thread::spawn(move || {
+        enter(&to_path);
+        let s = UdpSocket::bind(to_addr).expect("bind udp");
+        s.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        tx.send(()).unwrap();
+        let mut buf = [0u8; 64];
+        let mut got = 0;
+        while s.recv(&mut buf).is_ok() {
+            got += 1;
+        }
+        got
+    });
+    rx.recv_timeout(Duration::from_secs(5))
+        .expect("receiver up");
+    let from_path = from.map(|i| net.nodes[i].ns_path());
+    std::thread::spawn(move || {
+        if let Some(p) = from_path {
+            enter(&p);
+        }
+        let s = UdpSocket::bind("0.0.0.0:0").unwrap();
+        for i in 0..n {
+            s.send_to(b"probe", to_addr).unwrap();
+            if i % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+    })
+    .join()
+    .unwrap();
+    receiver.join().unwrap()
+}
+
+fn five() -> Vec<String> {
+    (1..=5).map(|i| format!("n{i}")).collect()
+}
+
+#[test]
+fn loss_at_30_percent_drops_about_that_share_between_nodes_only() {
+    use harness::net::links::{apply, LinkFaults};
+    let _one = serial();
+    let net = NetNs::create(&five()[..2], None).expect("create");
+    let n = 2000;
+    assert_eq!(udp_count(&net, Some(0), 1, n), n, "no loss before the rule");
+    let loss = LinkFaults {
+        loss_pct: 30.0,
+        ..Default::default()
+    };
+    apply(&net, &loss).expect("apply loss");
+    let got = udp_count(&net, Some(0), 1, n);
+    eprintln!("30 % loss: {got} of {n} arrived");
+    // 70 % of 2000 is 1400 (standard deviation about 20): a wide margin.
+    assert!(
+        (1200..=1600).contains(&got),
+        "{got} of {n} arrived at 30 % loss"
+    );
+    // The harness's own traffic (from the bridge) is not a link between nodes.
+    assert_eq!(udp_count(&net, None, 1, n), n, "client traffic lost");
+    apply(&net, &LinkFaults::default()).expect("clear");
+    assert_eq!(udp_count(&net, Some(0), 1, n), n, "loss after clearing");
+}
+
+#[test]
+fn duplication_at_20_percent_sends_about_that_share_twice() {
+    use harness::net::links::{apply, LinkFaults};
+    let _one = serial();
+    let net = NetNs::create(&five()[..2], None).expect("create");
+    let dup = LinkFaults {
+        dup_pct: 20.0,
+        ..Default::default()
+    };
+    apply(&net, &dup).expect("apply dup");
+    let n = 2000;
+    let got = udp_count(&net, Some(0), 1, n);
+    eprintln!("20 % dup: {got} arrived for {n} sent");
+    assert!(
+        (2200..=2600).contains(&got),
+        "{got} arrived for {n} sent at 20 % dup"
+    );
+}
+
+#[test]
+fn a_bandwidth_limit_slows_a_bulk_transfer() {
+    use harness::net::links::{apply, LinkFaults};
+    use std::io::{Read, Write};
+    let _one = serial();
+    let net = NetNs::create(&five()[..2], None).expect("create");
+    let transfer = |bytes: usize| -> Duration {
+        let (path, addr) = (
+            net.nodes[1].ns_path(),
+            SocketAddr::new(net.nodes[1].addr.into(), 7500),
+        );
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = std::thread::spawn(move || {
+            enter(&path);
+            let l = TcpListener::bind(addr).unwrap();
+            tx.send(()).unwrap();
+            let (mut s, _) = l.accept().unwrap();
+            let mut all = Vec::new();
+            s.read_to_end(&mut all).unwrap();
+            all.len()
+        });
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        let from = net.nodes[0].ns_path();
+        let started = std::time::Instant::now();
+        std::thread::spawn(move || {
+            enter(&from);
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+            s.write_all(&vec![7u8; bytes]).unwrap();
+        })
+        .join()
+        .unwrap();
+        assert_eq!(sink.join().unwrap(), bytes);
+        started.elapsed()
+    };
+    let fast = transfer(100_000);
+    apply(
+        &net,
+        &LinkFaults {
+            rate_kbit: 800.0,
+            ..Default::default()
+        },
+    )
+    .expect("apply rate");
+    // 100 kB at 800 kbit/s takes about 1 s; unlimited it takes milliseconds.
+    let slow = transfer(100_000);
+    eprintln!("100 kB: {fast:?} unlimited, {slow:?} at 800 kbit/s");
+    assert!(
+        slow > Duration::from_millis(500) && slow > fast * 5,
+        "{fast:?} then {slow:?}"
+    );
+}
+
+#[test]
+fn latency_in_netns_mode_needs_netem() {
+    let _one = serial();
+    let net = NetNs::create(&five()[..1], None).expect("create");
+    let has_netem = harness::net::links::require_netem(&net);
+    drop(net);
+    let store = std::env::temp_dir().join(format!("netns-netem-{}", std::process::id()));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "test",
+            "--net",
+            "netns",
+            "--nodes",
+            "1",
+            "--time-limit",
+            "0.5",
+        ])
+        .args([
+            "--nemesis",
+            "none",
+            "--net-latency",
+            "10",
+            "--no-check",
+            "--store",
+        ])
+        .arg(&store)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match has_netem {
+        Err(e) => {
+            assert!(e.to_string().contains("sch_netem"), "{e}");
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(stderr.contains("sch_netem"), "{stderr}");
+        }
+        Ok(()) => assert_eq!(out.status.code(), Some(0), "{stderr}"),
+    }
+    let ns = std::process::Command::new("ip")
+        .args(["netns", "list"])
+        .output()
+        .unwrap();
+    let left = String::from_utf8_lossy(&ns.stdout).into_owned();
+    let pid_free = left.lines().all(|l| !l.starts_with("jr"));
+    assert!(pid_free, "namespaces left: {left}");
+    let _ = std::fs::remove_dir_all(&store);
+}

@@ -7,6 +7,7 @@
 //! async stack and a dependency tree for a few dozen calls per run, and `nft`, which the fault
 //! rules need, has no well-kept Rust binding.
 
+pub mod links;
 pub mod netns;
 pub mod nft;
 pub mod tools;
@@ -53,6 +54,44 @@ pub struct NetArgs {
     #[arg(long, value_name = "SUBNET")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub net_subnet: Option<netns::Subnet>,
+    /// With --net netns: percent of packets lost on every link between nodes (nftables numgen).
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    #[serde(skip_serializing_if = "is_zero")]
+    pub net_loss: f64,
+    /// With --net netns: percent of packets sent twice on every link between nodes (nftables dup).
+    #[arg(long, default_value_t = 0.0, value_name = "PCT")]
+    #[serde(skip_serializing_if = "is_zero")]
+    pub net_dup: f64,
+    /// With --net netns: each node's outgoing bandwidth in kbit/s (tc tbf; 0: unlimited).
+    #[arg(long, default_value_t = 0.0, value_name = "KBIT")]
+    #[serde(skip_serializing_if = "is_zero")]
+    pub net_rate: f64,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+impl NetArgs {
+    /// Checks the network options; errors name the flag.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (flag, v, max) in [
+            ("--net-loss", self.net_loss, 100.0),
+            ("--net-dup", self.net_dup, 100.0),
+            ("--net-rate", self.net_rate, f64::MAX),
+        ] {
+            if !v.is_finite() || v < 0.0 || v > max {
+                anyhow::bail!("{flag} {v}: must be a number from 0 to {max}");
+            }
+            if v > 0.0 && self.net == NetMode::Proxy {
+                anyhow::bail!("{flag} needs --net netns (the proxies carry streams, not packets)");
+            }
+        }
+        if self.net_subnet.is_some() && self.net == NetMode::Proxy {
+            anyhow::bail!("--net-subnet needs --net netns");
+        }
+        Ok(())
+    }
 }
 
 /// `harness clean`: removes the namespaces, bridges and veths dead runs left.
@@ -75,16 +114,33 @@ pub fn run_clean(_: CleanArgs) -> Result<u8, crate::SetupError> {
     Ok(0)
 }
 
-/// With `--net netns`: makes the run's namespaces and moves every node of `plan` into its own,
-/// listening on its own address (ports as planned) and given every peer's real address.
-/// `None` in proxy mode.
-pub async fn attach(args: &NetArgs, plan: &mut ClusterPlan) -> anyhow::Result<Option<Arc<NetNs>>> {
+/// With `--net netns`: makes the run's namespaces, puts the link faults in force (with
+/// `latency_ms`, `jitter_ms` of `--net-latency`, `--net-jitter`), and moves every node of `plan`
+/// into its own namespace, listening on its own address (ports as planned) and given every peer's
+/// real address. `None` in proxy mode.
+pub async fn attach(
+    args: &NetArgs,
+    (latency_ms, jitter_ms): (f64, f64),
+    plan: &mut ClusterPlan,
+) -> anyhow::Result<Option<Arc<NetNs>>> {
     if args.net == NetMode::Proxy {
         return Ok(None);
     }
     let ids: Vec<String> = plan.nodes.iter().map(|n| n.id.clone()).collect();
     let subnet = args.net_subnet;
-    let net = tokio::task::spawn_blocking(move || NetNs::create(&ids, subnet)).await??;
+    let faults = links::LinkFaults {
+        loss_pct: args.net_loss,
+        dup_pct: args.net_dup,
+        rate_kbit: args.net_rate,
+        latency_ms,
+        jitter_ms,
+    };
+    let net = tokio::task::spawn_blocking(move || -> anyhow::Result<NetNs> {
+        let net = NetNs::create(&ids, subnet)?;
+        links::apply(&net, &faults)?;
+        Ok(net)
+    })
+    .await??;
     for spec in plan.nodes.iter_mut() {
         let node = net.node(&spec.id).expect("a namespace per node");
         spec.listen.set_ip(node.addr.into());
