@@ -254,3 +254,29 @@ fn bad_network_options_are_named_errors_and_leave_nothing() {
     std::fs::remove_dir_all(&store).unwrap();
     std::fs::remove_dir_all(&bin).unwrap();
 }
+
+#[test]
+fn without_root_netns_mode_is_a_named_error() {
+    let _one = serial();
+    let store = std::env::temp_dir().join(format!("netns-nonroot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&store);
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(harness())
+        .args([
+            "test",
+            "--net",
+            "netns",
+            "--nodes",
+            "1",
+            "--nemesis",
+            "none",
+        ])
+        .args(["--node-bin", "/bin/true", "--store"])
+        .arg(&store);
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(2));
+    let e = stderr(&out);
+    assert!(e.contains("--net netns needs root"), "{e}");
+    let _ = std::fs::remove_dir_all(&store);
+}

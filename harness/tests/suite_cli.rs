@@ -262,3 +262,24 @@ fn list_expands_the_shipped_suites() {
         "{stdout}"
     );
 }
+
+#[test]
+fn net_puts_every_run_of_a_suite_in_that_network_mode() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(harness())
+        .args(["suite", "--list", "--net", "netns"])
+        .arg(root.join("suites/smoke.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let runs: Vec<_> = stdout.lines().filter(|l| l.contains("harness test")).collect();
+    assert_eq!(runs.len(), 8, "{stdout}");
+    assert!(runs.iter().all(|l| l.ends_with("--net netns")), "{stdout}");
+    let bad = Command::new(harness())
+        .args(["suite", "--list", "--net", "wifi"])
+        .arg(root.join("suites/smoke.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}

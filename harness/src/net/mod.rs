@@ -34,6 +34,14 @@ pub enum NetMode {
 }
 
 impl NetMode {
+    /// The name `--net` takes.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetMode::Proxy => "proxy",
+            NetMode::Netns => "netns",
+        }
+    }
+
     /// The default is not written to test.json, which stays as before netns mode existed.
     fn is_proxy(&self) -> bool {
         *self == NetMode::Proxy

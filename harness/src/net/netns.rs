@@ -214,6 +214,13 @@ impl NetNs {
     /// As [`NetNs::create`], with names that carry `pid` (tests simulate a dead run with it).
     pub fn create_for_pid(ids: &[String], subnet: Option<Subnet>, pid: u32) -> Result<NetNs> {
         tools::require_all()?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { nix::libc::geteuid() } != 0 {
+            bail!(
+                "--net netns needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN to make namespaces and \
+                 bridges); run as root, or use --net proxy (rootless mode is not implemented yet)"
+            );
+        }
         if ids.len() > 253 {
             bail!("--net netns: at most 253 nodes on a /24, not {}", ids.len());
         }
