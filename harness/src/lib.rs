@@ -63,6 +63,12 @@ pub enum Command {
 /// Runs a parsed command line. `Ok` is the exit code of a command that ran to its end: 0 valid,
 /// 1 invalid, 3 unknown, 130 interrupted (and 2 from the commands that report their own errors).
 pub fn run(cli: Cli) -> Result<u8, SetupError> {
+    let netns = match &cli.command {
+        Command::Test(a) => a.net.net == net::NetMode::Netns,
+        Command::Suite(a) => a.net == Some(net::NetMode::Netns),
+        _ => false,
+    };
+    net::rootless::enter_if_needed(netns).map_err(|e| SetupError::new("harness", e))?;
     match cli.command {
         Command::Test(a) => test_cmd::run(a),
         Command::Check(a) => Ok(check_cmd::run_check(a)),

@@ -1,7 +1,8 @@
 //! `harness test --net netns` end to end (needs root, `ip`, `nft`; scripts/setup installs them):
 //! paxos-node in a namespace per node gets `valid`, every node is given the same real address for
 //! a peer, and no namespace or bridge outlives the harness (normal end, Ctrl-C, a panic, a
-//! SIGKILL followed by `harness clean`). Bad network options are named errors, exit 2.
+//! SIGKILL followed by `harness clean`). As a normal user the harness runs in a user namespace of
+//! its own. Bad network options are named errors, exit 2.
 
 mod cli_util;
 use cli_util::*;
@@ -255,28 +256,101 @@ fn bad_network_options_are_named_errors_and_leave_nothing() {
     std::fs::remove_dir_all(&bin).unwrap();
 }
 
-#[test]
-fn without_root_netns_mode_is_a_named_error() {
-    let _one = serial();
-    let store = std::env::temp_dir().join(format!("netns-nonroot-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&store);
-    let mut cmd = Command::new("setpriv");
+/// `cmd` as the unprivileged user nobody (uid 65534), keeping the environment.
+fn as_nobody(prog: &Path) -> Command {
+    let mut cmd = Command::new("/usr/bin/setpriv");
     cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-        .arg(harness())
-        .args([
-            "test",
-            "--net",
-            "netns",
-            "--nodes",
-            "1",
-            "--nemesis",
-            "none",
-        ])
-        .args(["--node-bin", "/bin/true", "--store"])
-        .arg(&store);
+        .arg(prog);
+    cmd
+}
+
+/// A store folder nobody can write to.
+fn shared_scratch(name: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = scratch(name);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+    dir
+}
+
+#[test]
+fn as_a_normal_user_netns_mode_runs_in_a_user_namespace() {
+    let _one = serial();
+    let store = shared_scratch("netns-rootless");
+    let mut cmd = as_nobody(&harness());
+    cmd.args([
+        "test",
+        "--net",
+        "netns",
+        "--nodes",
+        "3",
+        "--time-limit",
+        "3",
+    ])
+    .args([
+        "--nemesis",
+        "partition",
+        "--nemesis-interval",
+        "1",
+        "--recovery-time",
+        "1",
+    ])
+    .args(["--concurrency", "4", "--store"])
+    .arg(&store)
+    .arg("--node-bin")
+    .arg(tiny_node())
+    .args(["--no-check", "--", "--mode", "correct"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "unchecked: unknown; {}",
+        stderr(&out)
+    );
+    let dir = latest(&store);
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    assert!(
+        history.contains("\"f\":\"start-partition\""),
+        "a partition ran"
+    );
+    let log = std::fs::read_to_string(dir.join("harness.log")).unwrap();
+    assert!(log.contains("network namespaces ready"), "{log}");
+    assert!(!log.contains("partition rules failed"), "{log}");
+    // Its namespaces lived in its own private network: the host never saw them.
+    assert_eq!(left_by(pid), Vec::<String>::new());
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn without_root_or_unshare_netns_mode_is_a_named_error() {
+    let _one = serial();
+    let store = shared_scratch("netns-nonroot");
+    let bin = scratch("netns-nonroot-path");
+    for tool in ["ip", "nft", "tc"] {
+        std::os::unix::fs::symlink(format!("/usr/sbin/{tool}"), bin.join(tool)).unwrap();
+    }
+    let mut cmd = as_nobody(&harness());
+    cmd.args([
+        "test",
+        "--net",
+        "netns",
+        "--nodes",
+        "1",
+        "--nemesis",
+        "none",
+    ])
+    .args(["--node-bin", "/bin/true", "--store"])
+    .arg(&store)
+    .env("PATH", &bin);
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(2));
     let e = stderr(&out);
-    assert!(e.contains("--net netns needs root"), "{e}");
-    let _ = std::fs::remove_dir_all(&store);
+    assert!(
+        e.contains("`unshare` binary") && e.contains("run as root"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(&store).unwrap();
+    std::fs::remove_dir_all(&bin).unwrap();
 }

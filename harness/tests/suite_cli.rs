@@ -273,7 +273,10 @@ fn net_puts_every_run_of_a_suite_in_that_network_mode() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let runs: Vec<_> = stdout.lines().filter(|l| l.contains("harness test")).collect();
+    let runs: Vec<_> = stdout
+        .lines()
+        .filter(|l| l.contains("harness test"))
+        .collect();
     assert_eq!(runs.len(), 8, "{stdout}");
     assert!(runs.iter().all(|l| l.ends_with("--net netns")), "{stdout}");
     let bad = Command::new(harness())

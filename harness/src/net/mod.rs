@@ -10,6 +10,7 @@
 pub mod links;
 pub mod netns;
 pub mod nft;
+pub mod rootless;
 pub mod tools;
 
 use crate::cluster::ClusterPlan;

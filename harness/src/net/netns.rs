@@ -218,7 +218,8 @@ impl NetNs {
         if unsafe { nix::libc::geteuid() } != 0 {
             bail!(
                 "--net netns needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN to make namespaces and \
-                 bridges); run as root, or use --net proxy (rootless mode is not implemented yet)"
+                 bridges); run as root, run `harness test --net netns` (which enters a user \
+                 namespace of its own), or use --net proxy"
             );
         }
         if ids.len() > 253 {
