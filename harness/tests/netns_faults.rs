@@ -2,6 +2,7 @@
 //! exactly its address pairs, probed pair by pair on 5 nodes with a bounded TCP connect, in both
 //! partition modes; healing opens every pair again.
 
+mod cli_util;
 use harness::net::netns::NetNs;
 use harness::net::nft::Firewall;
 use harness::proxy::PartitionMode;
@@ -298,7 +299,7 @@ fn latency_in_netns_mode_needs_netem() {
     let has_netem = harness::net::links::require_netem(&net);
     drop(net);
     let store = std::env::temp_dir().join(format!("netns-netem-{}", std::process::id()));
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
         .args([
             "test",
             "--net",
@@ -317,8 +318,12 @@ fn latency_in_netns_mode_needs_netem() {
             "--store",
         ])
         .arg(&store)
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    let pid = child.id();
+    let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     match has_netem {
         Err(e) => {
@@ -328,12 +333,6 @@ fn latency_in_netns_mode_needs_netem() {
         }
         Ok(()) => assert_eq!(out.status.code(), Some(0), "{stderr}"),
     }
-    let ns = std::process::Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .unwrap();
-    let left = String::from_utf8_lossy(&ns.stdout).into_owned();
-    let pid_free = left.lines().all(|l| !l.starts_with("jr"));
-    assert!(pid_free, "namespaces left: {left}");
+    assert_eq!(cli_util::left_by(pid), Vec::<String>::new(), "left behind");
     let _ = std::fs::remove_dir_all(&store);
 }

@@ -32,7 +32,10 @@ pub fn require_all() -> Result<()> {
 
 /// Runs `prog args...`, feeding `stdin` if given; the error quotes the command and its stderr.
 pub fn run(prog: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
-    let mut cmd = Command::new(prog);
+    run_cmd(Command::new(prog), prog, args, stdin)
+}
+
+fn run_cmd(mut cmd: Command, prog: &str, args: &[&str], stdin: Option<&str>) -> Result<String> {
     cmd.args(args)
         .stdin(if stdin.is_some() {
             Stdio::piped()
@@ -67,7 +70,26 @@ pub fn ip(args: &[&str]) -> Result<String> {
     run("ip", args, None)
 }
 
-/// Runs `nft -f -` with `script` inside namespace `ns`.
+/// Runs `nft -f -` with `script` inside namespace `ns`. The child enters the namespace between
+/// fork and exec (cheaper than `ip netns exec`, which also makes a mount namespace).
 pub fn nft_in(ns: &str, script: &str) -> Result<String> {
-    run("ip", &["netns", "exec", ns, "nft", "-f", "-"], Some(script))
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let path = std::path::Path::new("/run/netns").join(ns);
+    let file = std::fs::File::open(&path)
+        .with_context(|| format!("cannot open the namespace {}", path.display()))?;
+    let fd = file.as_raw_fd();
+    let mut cmd = Command::new("nft");
+    // SAFETY: setns is async-signal-safe; `file` stays open until the child is spawned.
+    unsafe {
+        cmd.pre_exec(move || {
+            if nix::libc::setns(fd, nix::libc::CLONE_NEWNET) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let out = run_cmd(cmd, "nft", &["-f", "-"], Some(script));
+    drop(file);
+    out.with_context(|| format!("in namespace {ns}"))
 }
