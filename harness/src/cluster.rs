@@ -52,14 +52,16 @@ pub async fn wait_interrupt() {
     let _ = rx.wait_for(|v| *v).await;
 }
 
-/// Installs, once per process, the SIGINT/SIGTERM handler (first signal: kill every node and
-/// tell the run to stop; second: exit at once) and a panic hook that kills every node.
+/// Installs, once per process, the SIGINT/SIGTERM handler (first signal: kill every node, remove
+/// the run's network namespaces and tell the run to stop; second: exit at once) and a panic hook
+/// that does the same clean-up.
 pub fn install_guards() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             kill_all_groups();
+            crate::net::netns::remove_live();
             previous(info);
         }));
         std::thread::Builder::new()
@@ -88,6 +90,7 @@ fn signal_thread() {
             }
             count += 1;
             kill_all_groups();
+            crate::net::netns::remove_live();
             if count == 1 {
                 eprintln!(
                     "\nharness: interrupted; nodes stopped, finishing up (again to quit now)"
@@ -281,6 +284,8 @@ pub struct NodeSpec {
     pub client: SocketAddr,
     pub data_dir: PathBuf,
     pub log_path: PathBuf,
+    /// With `--net netns`: the namespace file the node runs in (entered between fork and exec).
+    pub netns: Option<PathBuf>,
 }
 
 /// Everything needed to launch a cluster, computed before launch.
@@ -326,6 +331,7 @@ impl ClusterPlan {
                 client: c.local_addr()?,
                 data_dir: run_dir.join("nodes").join(&id),
                 log_path: run_dir.join("nodes").join(format!("{id}.log")),
+                netns: None,
                 id,
             });
             held.push((l, c));
@@ -484,6 +490,10 @@ impl Cluster {
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
+        let _netns = match &spec.netns {
+            Some(path) => Some(crate::net::enter_in_child(&mut cmd, path)?),
+            None => None,
+        };
         let child = spawn_node(cmd).await.map_err(|e| {
             anyhow!(
                 "node {}: cannot start {}: {e}",

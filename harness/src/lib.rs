@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod error;
 pub mod history;
 pub mod nemesis;
+pub mod net;
 pub mod options;
 pub mod progress;
 pub mod proxy;
@@ -55,11 +56,19 @@ pub enum Command {
     Suite(suite::SuiteArgs),
     /// Benchmarks (client capacity, proxy overhead, ...).
     Bench(bench::BenchArgs),
+    /// Remove the network namespaces, bridges and veths that dead runs left (`--net netns`).
+    Clean(net::CleanArgs),
 }
 
 /// Runs a parsed command line. `Ok` is the exit code of a command that ran to its end: 0 valid,
 /// 1 invalid, 3 unknown, 130 interrupted; `Err` is a command that could not get that far (exit 2).
 pub fn run(cli: Cli) -> Result<u8, SetupError> {
+    let netns = match &cli.command {
+        Command::Test(a) => a.net.net == net::NetMode::Netns,
+        Command::Suite(a) => a.net == Some(net::NetMode::Netns),
+        _ => false,
+    };
+    net::rootless::enter_if_needed(netns).map_err(|e| SetupError::new("harness", e))?;
     match cli.command {
         Command::Test(a) => test_cmd::run(a),
         Command::Check(a) => check_cmd::run_check(a),
@@ -68,5 +77,6 @@ pub fn run(cli: Cli) -> Result<u8, SetupError> {
         Command::Compare(a) => report_cmd::run_compare(a),
         Command::Suite(a) => suite::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Clean(a) => net::run_clean(a),
     }
 }

@@ -7,6 +7,8 @@
 //! the main phase never leaves a step half done: [`heal`] waits for it, then undoes what is left.
 
 use crate::cluster::{ClusterPlan, NodeState};
+use crate::net::netns::NetNs;
+use crate::net::nft::Firewall;
 use crate::proxy::{NetOptions, Network, PartitionMode};
 use crate::run_context::RunContext;
 use crate::schedule::{self, cut_links, Fault, Kinds, Schedule, Targets};
@@ -86,6 +88,8 @@ impl NemesisArgs {
 /// The run's fault machinery, made before the nodes start.
 pub struct Faults {
     pub net: Network,
+    /// With `--net netns`: the namespaces' firewall, where partitions are nftables rules.
+    pub netns: Option<Arc<Firewall>>,
     pub schedule: Schedule,
     /// Held by each fault step and by the heal, so they never interleave.
     busy: tokio::sync::Mutex<()>,
@@ -93,11 +97,37 @@ pub struct Faults {
     healed: AtomicBool,
 }
 
+impl Faults {
+    /// Cuts exactly `links`: in the proxies, or as nftables rules with `--net netns` (run off
+    /// the runtime's thread: nft takes milliseconds).
+    async fn set_cut(&self, links: &std::collections::BTreeSet<schedule::Link>) {
+        match &self.netns {
+            Some(fw) => {
+                let (fw, links) = (fw.clone(), links.clone());
+                match tokio::task::spawn_blocking(move || fw.set_cut(&links)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::error!("partition rules failed: {e:#}"),
+                    Err(e) => tracing::error!("partition rules failed: {e}"),
+                }
+            }
+            None => self.net.set_cut(links),
+        }
+    }
+
+    fn cut_links(&self) -> std::collections::BTreeSet<schedule::Link> {
+        match &self.netns {
+            Some(fw) => fw.cut_links(),
+            None => self.net.cut_links(),
+        }
+    }
+}
+
 fn ms(v: f64) -> Duration {
     Duration::from_secs_f64(v / 1000.0)
 }
 
-/// Starts a proxy for every link and points the plan's `--peers` at them; generates the schedule
+/// Starts a proxy for every link and points the plan's `--peers` at them (not with `netns`: the
+/// nodes keep each other's real addresses); generates the schedule
 /// (or loads it with `--replay`) and saves it as `schedule.json` in the run folder.
 /// `time_limit_s` is the main phase's length, which the schedule fills.
 pub async fn prepare(
@@ -106,12 +136,17 @@ pub async fn prepare(
     seed: u64,
     plan: &mut ClusterPlan,
     run_dir: &Path,
+    netns: Option<Arc<NetNs>>,
 ) -> Result<Faults> {
-    let nodes: Vec<(String, SocketAddr)> = plan
+    let mut nodes: Vec<(String, SocketAddr)> = plan
         .nodes
         .iter()
         .map(|s| (s.id.clone(), s.listen))
         .collect();
+    let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
+    if netns.is_some() {
+        nodes.clear();
+    }
     let opts = NetOptions {
         mode: n.partition_mode,
         latency: ms(n.net_latency),
@@ -119,12 +154,11 @@ pub async fn prepare(
         seed,
     };
     let net = Network::start_dedicated(&nodes, opts).context("cannot start the link proxies")?;
-    for ((from, to), addr) in plan.peer_addr.iter_mut() {
+    for ((from, to), addr) in plan.peer_addr.iter_mut().filter(|_| netns.is_none()) {
         *addr = net
             .proxy_addr(from, to)
             .ok_or_else(|| anyhow!("no proxy for link {from}->{to}"))?;
     }
-    let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
     let schedule = match &n.replay {
         Some(dir) => {
             let s = Schedule::load(&dir.join("schedule.json")).map_err(|e| anyhow!(e))?;
@@ -160,6 +194,7 @@ pub async fn prepare(
     );
     Ok(Faults {
         net,
+        netns: netns.map(|ns| Arc::new(Firewall::new(ns, n.partition_mode))),
         schedule,
         busy: tokio::sync::Mutex::new(()),
         healed: AtomicBool::new(false),
@@ -233,9 +268,9 @@ async fn step(ctx: &Arc<RunContext>, faults: &Arc<Faults>, fault: Fault, on: boo
             return;
         }
         if on {
-            apply(&ctx, &faults.net, &fault).await;
+            apply(&ctx, &faults, &fault).await;
         } else {
-            undo(&ctx, &faults.net, &fault).await;
+            undo(&ctx, &faults, &fault).await;
         }
     });
     let _ = task.await;
@@ -249,10 +284,10 @@ fn index(ctx: &RunContext, id: &str) -> Option<usize> {
     ctx.cluster.index_of(id)
 }
 
-async fn apply(ctx: &RunContext, net: &Network, fault: &Fault) {
+async fn apply(ctx: &RunContext, faults: &Faults, fault: &Fault) {
     match fault {
         Fault::Partition { topology, grudge } => {
-            net.set_cut(&cut_links(grudge));
+            faults.set_cut(&cut_links(grudge)).await;
             ctx.history.record_nemesis(
                 "start-partition",
                 json!({"topology": topology, "grudge": grudge}),
@@ -287,10 +322,10 @@ async fn apply(ctx: &RunContext, net: &Network, fault: &Fault) {
     active(ctx).insert(fault.describe());
 }
 
-async fn undo(ctx: &RunContext, net: &Network, fault: &Fault) {
+async fn undo(ctx: &RunContext, faults: &Faults, fault: &Fault) {
     match fault {
         Fault::Partition { .. } => {
-            net.heal_all();
+            faults.set_cut(&Default::default()).await;
             ctx.history
                 .record_nemesis("stop-partition", json!("network-healed"));
         }
@@ -337,8 +372,8 @@ async fn restart(ctx: &RunContext, ids: &[String]) {
 pub async fn heal(ctx: &RunContext, faults: &Faults) -> Result<()> {
     let _busy = faults.busy.lock().await;
     faults.healed.store(true, Ordering::SeqCst);
-    if !faults.net.cut_links().is_empty() {
-        faults.net.heal_all();
+    if !faults.cut_links().is_empty() {
+        faults.set_cut(&Default::default()).await;
         ctx.history
             .record_nemesis("stop-partition", json!("network-healed"));
     }

@@ -39,6 +39,9 @@ pub struct SuiteArgs {
     /// Print the expanded matrix (one run per line, with its `harness test` arguments) and exit.
     #[arg(long)]
     pub list: bool,
+    /// Run every test of the suite in this network mode (`--net` of `harness test`).
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub net: Option<crate::net::NetMode>,
 }
 
 pub fn run(args: SuiteArgs) -> Result<u8, SetupError> {
@@ -149,6 +152,12 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
                 args.filter,
                 args.file.display()
             ));
+        }
+    }
+    if let Some(mode) = args.net {
+        for r in &mut suite.runs {
+            r.harness_args
+                .extend(["--net".into(), mode.as_str().into()]);
         }
     }
     if args.list {
@@ -457,6 +466,7 @@ mod tests {
             store: root.join("results"),
             filter: vec![],
             list: false,
+            net: None,
         };
         (root, args)
     }

@@ -72,6 +72,9 @@ pub struct TestArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub nemesis: Box<NemesisArgs>,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub net: crate::net::NetArgs,
     /// Arguments appended verbatim to every node's command line.
     #[arg(last = true, value_name = "NODE_ARGS")]
     pub node_args: Vec<String>,
@@ -143,6 +146,7 @@ impl TestArgs {
         secs("--ready-timeout", self.ready_timeout, false)?;
         secs("--check-time-limit", self.check_time_limit, false)?;
         self.nemesis.validate()?;
+        self.net.validate()?;
         store::check_test_name(&self.test_name())
     }
 }

@@ -171,8 +171,17 @@ async fn run_in(
     tracing::info!(test = name, seed, run_dir = %run.path.display(), "run starting");
     let mut plan = ClusterPlan::new(bin.clone(), args.nodes, &run.path, node_args.clone())?;
     plan.ready_timeout = Duration::from_secs_f64(args.ready_timeout);
-    let faults =
-        nemesis::prepare(&args.nemesis, args.time_limit, seed, &mut plan, &run.path).await?;
+    let latency = (args.nemesis.net_latency, args.nemesis.net_jitter);
+    let netns = crate::net::attach(&args.net, latency, &mut plan).await?;
+    let faults = nemesis::prepare(
+        &args.nemesis,
+        args.time_limit,
+        seed,
+        &mut plan,
+        &run.path,
+        netns,
+    )
+    .await?;
     let faults = Arc::new(faults);
     let started = store::rfc3339_now();
     let test = TestFile {

@@ -262,3 +262,50 @@ fn list_expands_the_shipped_suites() {
         "{stdout}"
     );
 }
+
+#[test]
+fn net_puts_every_run_of_a_suite_in_that_network_mode() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(harness())
+        .args(["suite", "--list", "--net", "netns"])
+        .arg(root.join("suites/smoke.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let runs: Vec<_> = stdout
+        .lines()
+        .filter(|l| l.contains("harness test"))
+        .collect();
+    assert_eq!(runs.len(), 8, "{stdout}");
+    assert!(runs.iter().all(|l| l.ends_with("--net netns")), "{stdout}");
+    let bad = Command::new(harness())
+        .args(["suite", "--list", "--net", "wifi"])
+        .arg(root.join("suites/smoke.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn the_etcd_suite_runs_etcd_node_in_netns_mode() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = Command::new(harness())
+        .args(["suite", "--list"])
+        .arg(root.join("suites/etcd.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let runs: Vec<_> = stdout
+        .lines()
+        .filter(|l| l.contains("harness test"))
+        .collect();
+    assert_eq!(runs.len(), 24, "{stdout}");
+    assert!(
+        runs.iter()
+            .all(|l| l.contains("--node-bin target/release/etcd-node") && l.contains("--net netns")),
+        "{stdout}"
+    );
+    assert!(runs.iter().any(|l| l.contains("--net-loss 10")), "{stdout}");
+}

@@ -2,6 +2,7 @@
 //! medians over several runs.
 
 mod clients;
+mod net;
 mod paxos;
 mod proxy;
 
@@ -19,6 +20,8 @@ enum What {
     Proxy(proxy::Args),
     /// Throughput and latency of paxos-node clusters, Basic vs Multi.
     Paxos(paxos::Args),
+    /// The two network modes side by side: partition apply/heal latency, paxos-node ops/s.
+    Net(net::Args),
 }
 
 pub fn run(args: BenchArgs) -> Result<u8, crate::SetupError> {
@@ -26,5 +29,6 @@ pub fn run(args: BenchArgs) -> Result<u8, crate::SetupError> {
         What::Clients(a) => clients::run(a),
         What::Proxy(a) => proxy::run(a),
         What::Paxos(a) => paxos::run(a),
+        What::Net(a) => net::run(a),
     }
 }

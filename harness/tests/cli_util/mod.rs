@@ -154,3 +154,32 @@ pub fn wait_ready(store: &Path, n: usize, limit: Duration) -> PathBuf {
     assert!(ok, "nodes did not become ready within {limit:?}");
     dir.unwrap()
 }
+
+/// The prefix of every name a harness with `pid` makes: `jr` + the pid in 5 base-36 digits.
+pub fn prefix(pid: u32) -> String {
+    let digits = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut v = pid;
+    let mut out = vec![b'0'; 5];
+    for slot in out.iter_mut().rev() {
+        *slot = digits[(v % 36) as usize];
+        v /= 36;
+    }
+    format!("jr{}", String::from_utf8(out).unwrap())
+}
+
+/// Namespaces and links whose names a harness with `pid` made.
+pub fn left_by(pid: u32) -> Vec<String> {
+    let p = prefix(pid);
+    let ip = |args: &[&str]| {
+        let out = Command::new("ip").args(args).output().expect("run ip");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let mut out: Vec<String> = ip(&["netns", "list"])
+        .lines()
+        .chain(ip(&["-o", "link", "show"]).lines())
+        .filter(|l| l.contains(&p))
+        .map(String::from)
+        .collect();
+    out.sort();
+    out
+}
