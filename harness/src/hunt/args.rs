@@ -79,6 +79,8 @@ fn parse_duration_or_zero(s: &str) -> Result<f64, String> {
 pub fn typed_ids(m: &ArgMatches) -> BTreeSet<String> {
     m.ids()
         .filter(|id| m.value_source(id.as_str()) == Some(ValueSource::CommandLine))
+        // Flattened groups (`NemesisArgs`) have ids too; options are the snake_case ones.
+        .filter(|id| !id.as_str().chars().any(|c| c.is_ascii_uppercase()))
         .map(|id| id.as_str().to_string())
         .collect()
 }

@@ -9,7 +9,8 @@
 //! 3. a shorter run: the main phase cut to just after the last window, then halved.
 //!
 //! Options the user typed are left alone. The result is rerun `--reruns` times for its
-//! reproduction rate, and stored in `shrink/` of the hunt folder: `shrink.json`, and `final/`, a
+//! reproduction rate (if it reproduces in none, shrinking backs off once to the configuration
+//! before the last kept step, since a step kept on one lucky run can go too far), and stored in `shrink/` of the hunt folder: `shrink.json`, and `final/`, a
 //! folder `harness test --replay` takes.
 
 use super::args::{command_line, test_argv, with_store, HuntArgs};
@@ -47,6 +48,8 @@ struct Shrinker<'a> {
     cur: TestArgs,
     cur_run: PathBuf,
     replay: bool,
+    /// The states before each kept step, to back off to.
+    kept: Vec<(TestArgs, PathBuf, bool)>,
 }
 
 /// Shrinks `found` within `--shrink-time`; returns what shrink.json holds.
@@ -84,29 +87,25 @@ pub fn shrink(
         cur,
         cur_run: run_dir,
         replay: false,
+        kept: Vec::new(),
     };
     let windows_before = windows(&s.cur_run).len();
     s.smaller_cluster(typed);
     s.fewer_windows();
     s.shorter(typed);
-    let (final_dir, command) = s.write_final(&args.test.store);
-    let mut failed = 0;
-    for i in 0..args.reruns {
-        if crate::cluster::interrupted() {
-            break;
+    let (mut final_dir, mut command) = s.write_final(&args.test.store);
+    let mut failed = s.reruns(args.reruns);
+    // A candidate is kept on one failing run, so a rare failure can shrink too far: back off
+    // once to the configuration before the last step kept.
+    if failed == 0 && !crate::cluster::interrupted() {
+        if let Some(prev) = s.kept.pop() {
+            eprintln!(
+                "harness hunt: the shrunk configuration did not reproduce; backing off one step"
+            );
+            (s.cur, s.cur_run, s.replay) = prev;
+            (final_dir, command) = s.write_final(&args.test.store);
+            failed = s.reruns(args.reruns);
         }
-        let fails = s.run_once(&s.cur.clone());
-        failed += fails.is_some() as u32;
-        eprintln!(
-            "harness hunt: rerun {}/{}: {}",
-            i + 1,
-            args.reruns,
-            if fails.is_some() {
-                "invalid"
-            } else {
-                "not invalid"
-            }
-        );
     }
     let rate = format!("{failed}/{}", args.reruns);
     println!("harness hunt: shrunk configuration (reproduced {rate}):\n  {command}");
@@ -137,6 +136,21 @@ fn windows(run_dir: &Path) -> Vec<crate::schedule::Window> {
 }
 
 impl Shrinker<'_> {
+    /// Reruns the current configuration `n` times; how many came out invalid.
+    fn reruns(&self, n: u32) -> u32 {
+        let mut failed = 0;
+        for i in 0..n {
+            if crate::cluster::interrupted() {
+                break;
+            }
+            let fails = self.run_once(&self.cur).is_some();
+            failed += fails as u32;
+            let v = if fails { "invalid" } else { "not invalid" };
+            eprintln!("harness hunt: rerun {}/{n}: {v}", i + 1);
+        }
+        failed
+    }
+
     /// Runs `c` once; the run folder if it came out invalid.
     fn run_once(&self, c: &TestArgs) -> Option<PathBuf> {
         match self.rt.block_on(run_test(c)) {
@@ -186,8 +200,9 @@ impl Shrinker<'_> {
         });
         match kept {
             Some(d) => {
-                self.cur = c;
-                self.cur_run = d;
+                let prev = std::mem::replace(&mut self.cur, c);
+                let prev_run = std::mem::replace(&mut self.cur_run, d);
+                self.kept.push((prev, prev_run, self.replay));
                 true
             }
             None => false,
