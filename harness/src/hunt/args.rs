@@ -16,6 +16,7 @@ use std::path::PathBuf;
 /// `-- --bug lease-read`); the others are drawn. `--seed` seeds the whole hunt: the same seed
 /// draws the same first configuration and, given the same outcomes, the same sequence.
 #[derive(clap::Args, Clone, Debug)]
+#[command(after_help = AFTER_HELP)]
 pub struct HuntArgs {
     /// Total time of the hunt, e.g. `90s`, `10m`, `1h` or plain seconds. A run that would not
     /// fit is shortened or not started. Shrinking a found failure has its own --shrink-time.
@@ -48,6 +49,19 @@ pub struct HuntArgs {
     #[command(flatten)]
     pub test: TestArgs,
 }
+
+const AFTER_HELP: &str = "\
+Every `harness test` option above that you type is fixed for all runs (e.g. --nodes 5, \
+--workload kv, --variant multi, -- --bug lease-read); each one you leave out is drawn per run: \
+variant, workload, nodes (within --min-nodes..--max-nodes), concurrency, time limit (up to \
+--max-run-time), op timeout, fault kinds (each on with probability 1/2), targets, nemesis \
+interval, partition mode, link latency. --seed seeds the hunt; each run gets its own seed.
+Runs whose node counters reach new buckets are mutated more often (steering). The first invalid \
+run stops the hunt (unless --all): its `harness test` command line and --replay form are \
+printed, then it is shrunk within --shrink-time. Everything goes to STORE/hunt/<timestamp>/ \
+(hunt.json, summary.md, report.html, runs/, shrink/).
+Exit codes: 0 nothing found, 1 a violation found, 2 bad input, 3 nothing found but some runs \
+unknown, 130 interrupted.";
 
 /// `90`, `90s`, `10m`, `1h`, `1.5m`: seconds, more than zero.
 pub fn parse_duration(s: &str) -> Result<f64, String> {
