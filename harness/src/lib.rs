@@ -6,7 +6,7 @@
 //! [`test_args::TestArgs`], result [`test_cmd::RunOutcome`]); [`cluster::Cluster`] owns the node
 //! processes, [`proxy::Network`] the link proxies, [`nemesis`] carries out a
 //! [`schedule::Schedule`] of faults, [`client::Clients`] write the [`history::History`];
-//! [`suite`] runs a matrix of tests from a suite file. [`Cli`] and [`run`] are the command line;
+//! [`suite`] runs a matrix of tests from a suite file, [`hunt`] many drawn ones. [`Cli`] and [`run`] are the command line;
 //! `main` only maps their result to an exit code.
 
 use clap::{Parser, Subcommand};
@@ -17,6 +17,7 @@ pub mod client;
 pub mod cluster;
 pub mod error;
 pub mod history;
+pub mod hunt;
 pub mod nemesis;
 pub mod net;
 pub mod options;
@@ -54,6 +55,8 @@ pub enum Command {
     Compare(report_cmd::CompareArgs),
     /// Run a suite file (a matrix of tests) and write JUnit / JSON / Markdown summaries.
     Suite(suite::SuiteArgs),
+    /// Hunt for bugs: many short tests with drawn configurations, steered and shrunk.
+    Hunt(hunt::args::HuntArgs),
     /// Benchmarks (client capacity, proxy overhead, ...).
     Bench(bench::BenchArgs),
     /// Remove the network namespaces, bridges and veths that dead runs left (`--net netns`).
@@ -76,6 +79,7 @@ pub fn run(cli: Cli) -> Result<u8, SetupError> {
         Command::Report(a) => report_cmd::run_report(a),
         Command::Compare(a) => report_cmd::run_compare(a),
         Command::Suite(a) => suite::run(a),
+        Command::Hunt(a) => hunt::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Clean(a) => net::run_clean(a),
     }

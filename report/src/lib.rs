@@ -16,6 +16,7 @@
 pub mod analysis;
 pub mod compare;
 mod html;
+pub mod hunt_page;
 pub mod index;
 pub mod node_stats;
 pub mod plot;

@@ -1,0 +1,316 @@
+//! Drawing configurations swarm-style: every free dimension of a `harness test` configuration
+//! (one the user did not type) is drawn on its own, and list-valued ones (fault kinds, targets)
+//! turn each member on with probability one half, so rare combinations come up as often as
+//! common ones. [`Space::mutate`] redraws a few dimensions of a parent configuration.
+
+use crate::options::Variant;
+use crate::proxy::PartitionMode;
+use crate::schedule::{FaultKind, Kinds, Target, Targets};
+use crate::test_args::TestArgs;
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use std::collections::BTreeSet;
+use workloads::Workload;
+
+/// One thing a configuration can vary; its clap id (the `TestArgs` field it sets) tells whether
+/// the user fixed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dim {
+    Variant,
+    Workload,
+    Nodes,
+    Concurrency,
+    TimeLimit,
+    OpTimeout,
+    Kinds,
+    Targets,
+    Interval,
+    PartitionMode,
+    Latency,
+}
+
+impl Dim {
+    const ALL: [Dim; 11] = [
+        Dim::Variant,
+        Dim::Workload,
+        Dim::Nodes,
+        Dim::Concurrency,
+        Dim::TimeLimit,
+        Dim::OpTimeout,
+        Dim::Kinds,
+        Dim::Targets,
+        Dim::Interval,
+        Dim::PartitionMode,
+        Dim::Latency,
+    ];
+
+    fn name(self) -> &'static str {
+        match self {
+            Dim::Variant => "variant",
+            Dim::Workload => "workload",
+            Dim::Nodes => "nodes",
+            Dim::Concurrency => "concurrency",
+            Dim::TimeLimit => "time-limit",
+            Dim::OpTimeout => "op-timeout",
+            Dim::Kinds => "nemesis",
+            Dim::Targets => "nemesis-targets",
+            Dim::Interval => "nemesis-interval",
+            Dim::PartitionMode => "partition-mode",
+            Dim::Latency => "net-latency",
+        }
+    }
+
+    /// The `TestArgs` field ids that, typed by the user, fix this dimension.
+    fn ids(self) -> &'static [&'static str] {
+        match self {
+            Dim::Variant => &["variant", "node_bin"],
+            Dim::Workload => &["workload"],
+            Dim::Nodes => &["nodes"],
+            Dim::Concurrency => &["concurrency"],
+            Dim::TimeLimit => &["time_limit"],
+            Dim::OpTimeout => &["op_timeout"],
+            Dim::Kinds => &["nemesis"],
+            Dim::Targets => &["nemesis_targets"],
+            Dim::Interval => &["nemesis_interval"],
+            Dim::PartitionMode => &["partition_mode"],
+            Dim::Latency => &["net_latency", "net_jitter"],
+        }
+    }
+}
+
+/// Where configurations are drawn from: the user's options (the typed ones fixed) and bounds.
+#[derive(Clone, Debug)]
+pub struct Space {
+    base: TestArgs,
+    free: Vec<Dim>,
+    min_nodes: usize,
+    max_nodes: usize,
+    max_run_time: f64,
+}
+
+const CONCURRENCY: [usize; 5] = [2, 4, 8, 16, 32];
+const OP_TIMEOUT: [f64; 4] = [0.25, 0.5, 1.0, 2.0];
+const INTERVAL: [f64; 6] = [0.5, 1.0, 1.5, 2.0, 3.0, 5.0];
+const LATENCY_MS: [f64; 4] = [1.0, 2.0, 5.0, 10.0];
+const RUN_TIME: [f64; 4] = [8.0, 12.0, 20.0, 30.0];
+
+impl Space {
+    /// `typed`: the ids of the options the user typed (see [`super::args::typed_ids`]).
+    pub fn new(
+        base: TestArgs,
+        typed: &BTreeSet<String>,
+        min_nodes: usize,
+        max_nodes: usize,
+        max_run_time: f64,
+    ) -> Space {
+        let free = Dim::ALL
+            .into_iter()
+            .filter(|d| !d.ids().iter().any(|id| typed.contains(*id)))
+            .filter(|d| *d != Dim::Variant || base.node_bin.is_none())
+            .collect();
+        Space {
+            base,
+            free,
+            min_nodes,
+            max_nodes,
+            max_run_time,
+        }
+    }
+
+    /// The names of the dimensions drawn, for `--help`-like messages and hunt.json.
+    pub fn free_names(&self) -> Vec<String> {
+        self.free.iter().map(|d| d.name().to_string()).collect()
+    }
+
+    /// A fresh configuration: every free dimension drawn, with its own run seed.
+    pub fn draw(&self, rng: &mut StdRng) -> TestArgs {
+        let mut a = self.base.clone();
+        for d in &self.free {
+            self.set(*d, &mut a, rng);
+        }
+        a.seed = Some(rng.gen());
+        self.repair(&mut a, rng);
+        a
+    }
+
+    /// `parent` with one to three free dimensions redrawn and a new run seed.
+    pub fn mutate(&self, parent: &TestArgs, rng: &mut StdRng) -> TestArgs {
+        let mut a = parent.clone();
+        let k = rng.gen_range(1..=3).min(self.free.len());
+        for d in self.free.choose_multiple(rng, k) {
+            self.set(*d, &mut a, rng);
+        }
+        a.seed = Some(rng.gen());
+        self.repair(&mut a, rng);
+        a
+    }
+
+    /// Makes a drawn configuration valid: every fault kind gets a target it can use (one added
+    /// at random when the drawn targets give it none; a kind is dropped instead when the user
+    /// fixed the targets); the targets never end up empty.
+    fn repair(&self, a: &mut TestArgs, rng: &mut StdRng) {
+        let targets_free = self.free.contains(&Dim::Targets);
+        let n = &mut a.nemesis;
+        if !targets_free {
+            let t = n.nemesis_targets.0.clone();
+            n.nemesis.0.retain(|k| t.iter().any(|t| k.applicable(*t)));
+        }
+        for k in n.nemesis.0.clone() {
+            if !n.nemesis_targets.0.iter().any(|t| k.applicable(*t)) {
+                let fit: Vec<Target> = Target::ALL
+                    .into_iter()
+                    .filter(|t| k.applicable(*t))
+                    .collect();
+                n.nemesis_targets.0.push(*fit.choose(rng).unwrap());
+            }
+        }
+        if n.nemesis_targets.0.is_empty() {
+            n.nemesis_targets = Targets::default();
+        }
+        n.nemesis_targets.0.sort();
+        n.nemesis.0.sort();
+    }
+
+    fn set(&self, d: Dim, a: &mut TestArgs, rng: &mut StdRng) {
+        let n = &mut a.nemesis;
+        match d {
+            Dim::Variant => a.variant = *[Variant::Basic, Variant::Multi].choose(rng).unwrap(),
+            Dim::Workload => a.workload = *[Workload::Register, Workload::Kv].choose(rng).unwrap(),
+            Dim::Nodes => a.nodes = rng.gen_range(self.min_nodes..=self.max_nodes),
+            Dim::Concurrency => a.concurrency = *CONCURRENCY.choose(rng).unwrap(),
+            Dim::TimeLimit => {
+                let fit: Vec<f64> = RUN_TIME
+                    .into_iter()
+                    .filter(|t| *t <= self.max_run_time)
+                    .collect();
+                a.time_limit = fit.choose(rng).copied().unwrap_or(self.max_run_time);
+            }
+            Dim::OpTimeout => a.op_timeout = *OP_TIMEOUT.choose(rng).unwrap(),
+            Dim::Kinds => n.nemesis = Kinds(subset(&FaultKind::ALL, rng)),
+            Dim::Targets => n.nemesis_targets = Targets(subset(&Target::ALL, rng)),
+            Dim::Interval => n.nemesis_interval = *INTERVAL.choose(rng).unwrap(),
+            Dim::PartitionMode => {
+                n.partition_mode = *[PartitionMode::Silent, PartitionMode::Reset]
+                    .choose(rng)
+                    .unwrap()
+            }
+            Dim::Latency => {
+                if rng.gen_bool(0.5) {
+                    (n.net_latency, n.net_jitter) = (0.0, 0.0);
+                } else {
+                    n.net_latency = *LATENCY_MS.choose(rng).unwrap();
+                    n.net_jitter = n.net_latency * rng.gen_range(0..=2) as f64 / 4.0;
+                }
+            }
+        }
+    }
+}
+
+/// Each member with probability one half (swarm testing's feature omission).
+fn subset<T: Copy>(all: &[T], rng: &mut StdRng) -> Vec<T> {
+    all.iter().copied().filter(|_| rng.gen_bool(0.5)).collect()
+}
+
+/// The features a configuration turns on, as short labels (for the report's table of which
+/// features the finding runs had).
+pub fn features(a: &TestArgs) -> Vec<String> {
+    let n = &a.nemesis;
+    let mut f = vec![
+        format!("variant={}", a.variant.as_str()),
+        format!("workload={}", crate::options::workload_name(a.workload)),
+        format!("nodes={}", a.nodes),
+        format!("concurrency={}", a.concurrency),
+        format!("op-timeout={}", a.op_timeout),
+    ];
+    if n.nemesis.0.is_empty() {
+        f.push("no-faults".into());
+    } else {
+        f.extend(n.nemesis.0.iter().map(|k| k.name().to_string()));
+        f.extend(
+            n.nemesis_targets
+                .0
+                .iter()
+                .filter(|t| n.nemesis.0.iter().any(|k| k.applicable(**t)))
+                .map(|t| format!("target={t}")),
+        );
+        f.push(format!("interval={}", n.nemesis_interval));
+    }
+    if n.partition_mode == PartitionMode::Reset && n.nemesis.0.contains(&FaultKind::Partition) {
+        f.push("partition-mode=reset".into());
+    }
+    if n.net_latency > 0.0 {
+        f.push("latency".into());
+    }
+    f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn space(typed: &[&str], base: TestArgs) -> Space {
+        let typed = typed.iter().map(|s| s.to_string()).collect();
+        Space::new(base, &typed, 3, 5, 20.0)
+    }
+
+    fn json(a: &TestArgs) -> serde_json::Value {
+        serde_json::to_value(a).unwrap()
+    }
+
+    #[test]
+    fn drawing_is_deterministic_for_a_seed() {
+        let s = space(&[], TestArgs::default());
+        let draw = |seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let a: Vec<_> = (0..5).map(|_| json(&s.draw(&mut rng))).collect();
+            let first = s.draw(&mut rng);
+            (a, json(&s.mutate(&first, &mut rng)))
+        };
+        assert_eq!(draw(42), draw(42));
+        assert_ne!(draw(42), draw(43));
+    }
+
+    #[test]
+    fn drawn_configurations_vary_stay_in_bounds_and_are_valid() {
+        let s = space(&[], TestArgs::default());
+        let mut rng = StdRng::seed_from_u64(1);
+        let mut seen = BTreeSet::new();
+        for _ in 0..200 {
+            let a = s.draw(&mut rng);
+            a.validate().unwrap_or_else(|e| panic!("{e:#}: {a:?}"));
+            assert!((3..=5).contains(&a.nodes));
+            assert!(a.time_limit <= 20.0);
+            seen.insert(features(&a).join(" "));
+        }
+        assert!(seen.len() > 150, "swarm draws differ: {}", seen.len());
+    }
+
+    #[test]
+    fn typed_options_stay_fixed() {
+        let base = TestArgs::from_argv([
+            "--nodes",
+            "7",
+            "--workload",
+            "kv",
+            "--nemesis",
+            "pause",
+            "--",
+            "--bug",
+            "x",
+        ])
+        .unwrap();
+        let s = space(&["nodes", "workload", "nemesis", "node_args"], base);
+        let mut rng = StdRng::seed_from_u64(3);
+        let first = s.draw(&mut rng);
+        for a in [s.draw(&mut rng), s.mutate(&first, &mut rng)] {
+            assert_eq!(a.nodes, 7);
+            assert_eq!(a.workload, Workload::Kv);
+            assert_eq!(a.nemesis.nemesis.0, [FaultKind::Pause]);
+            assert_eq!(a.node_args, ["--bug", "x"]);
+            a.validate().unwrap();
+        }
+        assert!(!s.free_names().contains(&"nodes".to_string()));
+    }
+}
