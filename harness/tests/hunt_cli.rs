@@ -3,7 +3,7 @@
 //! machine's cores.
 
 mod cli_util;
-use cli_util::{harness, read_json, run, scratch, stderr};
+use cli_util::{build_paxos_node, harness, read_json, run, scratch, stderr};
 use harness::test_args::TestArgs;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -12,23 +12,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// Builds `paxos-node` into the harness's own target dir and profile (a no-op when fresh).
-fn build_paxos_node() {
-    let dir = harness().parent().unwrap().to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "-q", "-p", "paxos-node", "--target-dir"])
-        .arg(dir.parent().unwrap());
-    if dir.file_name().unwrap() != "debug" {
-        cmd.arg("--release");
-    }
-    assert!(
-        cmd.status().unwrap().success(),
-        "building paxos-node failed"
-    );
-}
 
 fn hunt(store: &Path, args: &[&str]) -> (Output, Duration) {
     let t0 = Instant::now();

@@ -38,22 +38,6 @@ fn start(store: &Path, env: Option<(&str, &str)>) -> (Child, std::path::PathBuf)
     (child, dir)
 }
 
-fn wait_exit(child: &mut Child) -> Option<i32> {
-    let mut code = None;
-    let exited = wait_until(Duration::from_secs(30), || match child.try_wait() {
-        Ok(Some(s)) => {
-            code = Some(s.code().unwrap_or(-1));
-            true
-        }
-        _ => false,
-    });
-    if !exited {
-        let _ = child.kill();
-        panic!("harness did not exit");
-    }
-    code
-}
-
 #[test]
 fn paxos_node_in_namespaces_is_valid_and_peers_share_addresses() {
     let _one = serial();

@@ -2,30 +2,11 @@
 //! `valid`. The node binary is the default one next to the harness, rebuilt first so the test
 //! never runs a stale node.
 
+mod cli_util;
+
+use cli_util::{build_paxos_node, harness};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Command;
-
-fn harness() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_harness"))
-}
-
-/// Builds `paxos-node` into the harness's own target dir and profile (a no-op when fresh).
-fn build_paxos_node() {
-    let dir = harness().parent().unwrap().to_path_buf();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
-        .args(["build", "-q", "-p", "paxos-node", "--target-dir"])
-        .arg(dir.parent().unwrap());
-    if dir.file_name().unwrap() != "debug" {
-        cmd.arg("--release");
-    }
-    assert!(
-        cmd.status().unwrap().success(),
-        "building paxos-node failed"
-    );
-}
 
 fn run_valid(variant: &str, workload: &str) {
     build_paxos_node();

@@ -36,22 +36,6 @@ fn assert_all_gone(dir: &Path) {
     }
 }
 
-fn wait_exit(child: &mut Child) -> Option<i32> {
-    let mut code = None;
-    let exited = wait_until(Duration::from_secs(30), || match child.try_wait() {
-        Ok(Some(s)) => {
-            code = Some(s.code().unwrap_or(-1));
-            true
-        }
-        _ => false,
-    });
-    if !exited {
-        let _ = child.kill();
-        panic!("harness did not exit");
-    }
-    code
-}
-
 #[test]
 fn normal_end_leaves_no_node() {
     let store = scratch("orphan-normal");

@@ -183,3 +183,37 @@ pub fn left_by(pid: u32) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Waits (bounded) for a harness child to exit; its exit code (-1 for a signal).
+pub fn wait_exit(child: &mut std::process::Child) -> Option<i32> {
+    let mut code = None;
+    let exited = wait_until(Duration::from_secs(30), || match child.try_wait() {
+        Ok(Some(s)) => {
+            code = Some(s.code().unwrap_or(-1));
+            true
+        }
+        _ => false,
+    });
+    if !exited {
+        let _ = child.kill();
+        panic!("harness did not exit");
+    }
+    code
+}
+
+/// Builds `paxos-node` into the harness's own target dir and profile (a no-op when fresh).
+pub fn build_paxos_node() {
+    let dir = harness().parent().unwrap().to_path_buf();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["build", "-q", "-p", "paxos-node", "--target-dir"])
+        .arg(dir.parent().unwrap());
+    if dir.file_name().unwrap() != "debug" {
+        cmd.arg("--release");
+    }
+    assert!(
+        cmd.status().unwrap().success(),
+        "building paxos-node failed"
+    );
+}
