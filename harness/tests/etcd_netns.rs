@@ -86,10 +86,7 @@ fn etcd_under_partitions_and_a_kill_is_linearizable() {
 fn etcd_missing_is_a_named_error() {
     let bin = etcd_node();
     let store = scratch("etcd-missing");
-    let path = scratch("etcd-missing-path");
-    for tool in ["ip", "nft", "tc"] {
-        std::os::unix::fs::symlink(format!("/usr/sbin/{tool}"), path.join(tool)).unwrap();
-    }
+    let path = path_with_only("etcd-missing-path", &["ip", "nft", "tc"]);
     let mut cmd = etcd_test(&store, &bin);
     cmd.env("PATH", &path);
     let out = run(cmd);

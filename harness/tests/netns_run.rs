@@ -282,10 +282,7 @@ fn as_a_normal_user_netns_mode_runs_in_a_user_namespace() {
 fn without_root_or_unshare_netns_mode_is_a_named_error() {
     let _one = serial();
     let store = shared_scratch("netns-nonroot");
-    let bin = scratch("netns-nonroot-path");
-    for tool in ["ip", "nft", "tc"] {
-        std::os::unix::fs::symlink(format!("/usr/sbin/{tool}"), bin.join(tool)).unwrap();
-    }
+    let bin = path_with_only("netns-nonroot-path", &["ip", "nft", "tc"]);
     let mut cmd = as_nobody(&harness());
     cmd.args([
         "test",

@@ -217,3 +217,13 @@ pub fn build_paxos_node() {
         "building paxos-node failed"
     );
 }
+
+/// A scratch folder holding only links to `tools` (from /usr/sbin), to put on PATH so a test can
+/// run the harness without some other program (etcd, unshare, ...).
+pub fn path_with_only(name: &str, tools: &[&str]) -> PathBuf {
+    let dir = scratch(name);
+    for tool in tools {
+        std::os::unix::fs::symlink(format!("/usr/sbin/{tool}"), dir.join(tool)).unwrap();
+    }
+    dir
+}
