@@ -117,11 +117,9 @@ fn counts(events: &[Event]) -> Value {
 fn check_options(time_limit: Option<f64>) -> Result<CheckOptions, String> {
     let time_limit = match time_limit {
         None => None,
-        Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
         Some(s) => {
-            return Err(format!(
-                "--time-limit {s}: expected a positive number of seconds"
-            ))
+            crate::duration::check_flag("--time-limit", s, crate::duration::Unit::Seconds, false)?;
+            Some(crate::duration::secs(s))
         }
     };
     Ok(CheckOptions {

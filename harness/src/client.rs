@@ -21,13 +21,13 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use workloads::generators::{Generator, Op};
 
 /// Longest reply line we accept; anything longer is garbage.
@@ -136,8 +136,9 @@ pub struct Clients {
     /// Total operations per second over all processes; `None` = as fast as replies come.
     pub rate: Option<f64>,
     pub seed: u64,
-    /// Set to end the main phase: processes finish their current operation and return.
-    pub stop: AtomicBool,
+    /// Set by [`Clients::stop`] to end the main phase: processes finish their current operation
+    /// and return; one waiting out its `--rate` delay returns at once.
+    stop: watch::Sender<bool>,
     /// Highest process id used so far.
     max_process: AtomicU64,
     /// The shared connection to each node, made on first use and remade after it breaks.
@@ -173,7 +174,7 @@ impl Clients {
             op_timeout,
             rate,
             seed,
-            stop: AtomicBool::new(false),
+            stop: watch::channel(false).0,
             max_process: AtomicU64::new(0),
             links: (0..n).map(|_| tokio::sync::Mutex::new(None)).collect(),
         })
@@ -190,18 +191,29 @@ impl Clients {
             .collect()
     }
 
+    /// Ends the main phase (see the `stop` field).
+    pub fn stop(&self) {
+        self.stop.send_replace(true);
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop.borrow()
+    }
+
     async fn main_loop(self: Arc<Self>, slot: usize) {
         let mut p = ClientProcess::new(slot as u64);
         let node = slot % self.nodes.len();
         let mut rng = SmallRng::seed_from_u64(self.seed ^ (slot as u64).wrapping_mul(0x9E37));
-        while !self.stop.load(Ordering::Relaxed) {
+        let mut stop = self.stop.subscribe();
+        while !self.stopped() {
             if let Some(rate) = self.rate {
                 // Jepsen's stagger: a uniform delay averaging concurrency / rate per process.
-                let mean = self.concurrency as f64 / rate.max(1e-9);
-                let d = Duration::from_secs_f64(rng.gen_range(0.0..2.0 * mean));
-                tokio::time::sleep(d).await;
-                if self.stop.load(Ordering::Relaxed) {
-                    break;
+                // A low rate makes it long, so the end of the main phase cuts it short.
+                let mean = (self.concurrency as f64 / rate).min(crate::duration::MAX_SECS);
+                let d = crate::duration::secs(rng.gen_range(0.0..=2.0 * mean));
+                tokio::select! {
+                    _ = tokio::time::sleep(d) => {}
+                    _ = stop.wait_for(|v| *v) => break,
                 }
             }
             let op = self

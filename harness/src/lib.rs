@@ -15,6 +15,7 @@ pub mod bench;
 pub mod check_cmd;
 pub mod client;
 pub mod cluster;
+pub mod duration;
 pub mod error;
 pub mod history;
 pub mod hunt;

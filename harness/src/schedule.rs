@@ -347,11 +347,37 @@ pub struct Plan<'a> {
     pub time_limit_s: f64,
 }
 
+/// The shortest `--nemesis-interval`: periods last `interval × U(0.5, 1.5)` and times are kept
+/// in milliseconds, so anything shorter would only make empty windows.
+pub const MIN_INTERVAL_S: f64 = 0.01;
+/// The most quiet and faulty periods one schedule may have (`--time-limit` / `--nemesis-interval`),
+/// so building it stays quick and small.
+pub const MAX_PERIODS: f64 = 100_000.0;
+
+/// Refuses a schedule of more than [`MAX_PERIODS`] periods; nothing to check without faults.
+pub fn check_periods(kinds: &Kinds, time_limit_s: f64, interval_s: f64) -> Result<(), String> {
+    let periods = time_limit_s / interval_s;
+    if kinds.0.is_empty() || periods <= MAX_PERIODS {
+        return Ok(());
+    }
+    let show = crate::duration::show;
+    Err(format!(
+        "--time-limit {} with --nemesis-interval {} makes {} fault periods; at most \
+         {MAX_PERIODS} (raise --nemesis-interval to at least {})",
+        show(time_limit_s),
+        show(interval_s),
+        show(periods.round()),
+        show(time_limit_s / MAX_PERIODS)
+    ))
+}
+
 /// Checks that every fault kind has at least one target it can use; the error names the flags.
 pub fn validate(kinds: &Kinds, targets: &Targets, interval_s: f64) -> Result<(), String> {
-    if !(interval_s.is_finite() && interval_s > 0.0) {
+    if !(interval_s.is_finite() && interval_s >= MIN_INTERVAL_S) {
         return Err(format!(
-            "--nemesis-interval must be a positive number of seconds, got {interval_s}"
+            "--nemesis-interval {}: must be at least {MIN_INTERVAL_S} seconds \
+             (fault times have millisecond resolution)",
+            crate::duration::show(interval_s)
         ));
     }
     for k in &kinds.0 {
@@ -375,6 +401,7 @@ pub fn validate(kinds: &Kinds, targets: &Targets, interval_s: f64) -> Result<(),
 /// applicable to it. Windows end by `time_limit`. Deterministic in the seed.
 pub fn generate(p: &Plan) -> Result<Schedule, String> {
     validate(p.kinds, p.targets, p.interval_s)?;
+    check_periods(p.kinds, p.time_limit_s, p.interval_s)?;
     // A stream of its own, so the clients' use of the seed does not shift the faults.
     let mut rng = StdRng::seed_from_u64(p.seed ^ 0x6e65_6d65_7369_7321);
     let mut windows = Vec::new();
@@ -489,10 +516,13 @@ impl Schedule {
                     nodes.join(",")
                 ));
             }
-            if !(w.start_s >= 0.0 && w.stop_s >= w.start_s) {
+            let in_range = w.start_s >= 0.0 && w.stop_s <= crate::duration::MAX_SECS;
+            if !(in_range && w.stop_s >= w.start_s) {
                 return Err(format!(
-                    "window {i} has start {} and stop {}",
-                    w.start_s, w.stop_s
+                    "window {i} has start {} and stop {} (times are seconds from 0 to {})",
+                    w.start_s,
+                    w.stop_s,
+                    crate::duration::MAX_SECS
                 ));
             }
         }

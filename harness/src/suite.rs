@@ -104,9 +104,7 @@ impl Runner for InProcessRunner {
         let tmp = Path::new("results");
         runs.iter().try_for_each(|r| {
             let a = Self::test_args(r, tmp)?;
-            a.nemesis
-                .validate()
-                .map_err(|e| format!("run {}: {e:#}", r.name))
+            a.validate().map_err(|e| format!("run {}: {e:#}", r.name))
         })
     }
 

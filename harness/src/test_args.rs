@@ -1,8 +1,10 @@
 //! The options of `harness test`: parsed from the command line, stored in test.json, read back by
 //! `--replay`.
 
+use crate::duration::{self, Unit};
 use crate::nemesis::NemesisArgs;
 use crate::options::{node_count_problem, parse_workload, workload_name, Variant};
+use crate::schedule;
 use crate::store;
 use anyhow::{bail, Result};
 use clap::Parser;
@@ -117,12 +119,6 @@ impl TestArgs {
     }
 
     pub fn validate(&self) -> Result<()> {
-        let secs = |flag: &str, v: f64, zero_ok: bool| -> Result<()> {
-            if !v.is_finite() || v < 0.0 || (!zero_ok && v == 0.0) {
-                bail!("{flag} {v}: must be a positive number of seconds");
-            }
-            Ok(())
-        };
         if self.nodes == 0 {
             bail!("--nodes 0: need at least one node");
         }
@@ -140,14 +136,44 @@ impl TestArgs {
                 bail!("--rate {r}: must be a positive number of operations per second");
             }
         }
-        secs("--time-limit", self.time_limit, false)?;
-        secs("--op-timeout", self.op_timeout, false)?;
-        secs("--recovery-time", self.recovery_time, true)?;
-        secs("--ready-timeout", self.ready_timeout, false)?;
-        secs("--check-time-limit", self.check_time_limit, false)?;
+        self.check_durations().map_err(anyhow::Error::msg)?;
         self.nemesis.validate()?;
+        schedule::check_periods(
+            &self.nemesis.nemesis,
+            self.time_limit,
+            self.nemesis.nemesis_interval,
+        )
+        .map_err(anyhow::Error::msg)?;
         self.net.validate()?;
         store::check_test_name(&self.test_name())
+    }
+
+    /// Every duration option, checked against the one bound of [`crate::duration`].
+    fn check_durations(&self) -> Result<(), String> {
+        let n = &self.nemesis;
+        for (flag, v, unit, zero_ok) in [
+            ("--time-limit", self.time_limit, Unit::Seconds, false),
+            ("--op-timeout", self.op_timeout, Unit::Seconds, false),
+            ("--recovery-time", self.recovery_time, Unit::Seconds, true),
+            ("--ready-timeout", self.ready_timeout, Unit::Seconds, false),
+            (
+                "--check-time-limit",
+                self.check_time_limit,
+                Unit::Seconds,
+                false,
+            ),
+            (
+                "--nemesis-interval",
+                n.nemesis_interval,
+                Unit::Seconds,
+                false,
+            ),
+            ("--net-latency", n.net_latency, Unit::Millis, true),
+            ("--net-jitter", n.net_jitter, Unit::Millis, true),
+        ] {
+            duration::check_flag(flag, v, unit, zero_ok)?;
+        }
+        Ok(())
     }
 }
 

@@ -90,6 +90,9 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// `harness test` from the command line: runs, prints, and returns the exit code.
 pub fn run(args: TestArgs) -> Result<u8, SetupError> {
     let args = replay::replay_args(args).map_err(|e| SetupError::new("harness: error", e))?;
+    // Before the loop: `--test-count 0` would otherwise run nothing and exit 0.
+    args.validate()
+        .map_err(|e| SetupError::new("harness: error", e))?;
     let rt = runtime().map_err(|e| {
         SetupError::new(
             "harness",
@@ -260,7 +263,7 @@ async fn run_in(
             }
         } => panic!("HARNESS_DEBUG_PANIC_AFTER_S: deliberate panic mid-run"),
     }
-    clients.stop.store(true, Ordering::Relaxed);
+    clients.stop();
     nemesis.abort();
     let _ = nemesis.await;
     for w in workers {

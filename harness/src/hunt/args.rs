@@ -81,11 +81,15 @@ fn parse_duration_or_zero(s: &str) -> Result<f64, String> {
         Ok(v) if v.is_finite() && v >= 0.0 => v,
         _ => return Err(format!("{s:?} is not a duration (e.g. 90, 90s, 10m, 1h)")),
     };
-    match unit {
-        "s" => Ok(v),
-        "m" | "min" => Ok(v * 60.0),
-        "h" => Ok(v * 3600.0),
-        _ => Err(format!("{s:?}: unknown unit {unit:?} (use s, m or h)")),
+    let secs = match unit {
+        "s" => v,
+        "m" | "min" => v * 60.0,
+        "h" => v * 3600.0,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m or h)")),
+    };
+    match crate::duration::problem(secs, crate::duration::Unit::Seconds, true) {
+        Some(p) => Err(format!("{s:?}: {p}")),
+        None => Ok(secs),
     }
 }
 
@@ -135,10 +139,11 @@ impl HuntArgs {
                 self.max_nodes
             );
         }
-        if !(self.max_run_time.is_finite() && self.max_run_time >= 1.0) {
+        if !(self.max_run_time >= 1.0 && self.max_run_time <= crate::duration::MAX_SECS) {
             bail!(
-                "--max-run-time {}: must be at least 1 second",
-                self.max_run_time
+                "--max-run-time {}: must be from 1 to {} seconds (one week)",
+                self.max_run_time,
+                crate::duration::MAX_SECS
             );
         }
         if self.time < super::MIN_RUN_S + super::RUN_OVERHEAD_S {

@@ -67,17 +67,8 @@ pub fn expand(
             ));
         }
     }
-    positive(pick(&e.time_limit, &d.time_limit), false).map_err(|m| err("time_limit", m))?;
-    positive(pick(&e.rate, &d.rate), false).map_err(|m| err("rate", m))?;
-    positive(pick(&e.op_timeout, &d.op_timeout), false).map_err(|m| err("op_timeout", m))?;
-    positive(pick(&e.nemesis_interval, &d.nemesis_interval), false)
-        .map_err(|m| err("nemesis_interval", m))?;
-    positive(pick(&e.recovery_time, &d.recovery_time), true)
-        .map_err(|m| err("recovery_time", m))?;
-    positive(pick(&e.net_latency, &d.net_latency), true).map_err(|m| err("net_latency", m))?;
-    positive(pick(&e.net_jitter, &d.net_jitter), true).map_err(|m| err("net_jitter", m))?;
-    positive(pick(&e.check_time_limit, &d.check_time_limit), false)
-        .map_err(|m| err("check_time_limit", m))?;
+    positive(pick(&e.rate, &d.rate)).map_err(|m| err("rate", m))?;
+    durations(e, d).map_err(|(field, m)| err(field, m))?;
     if pick(&e.concurrency, &d.concurrency) == Some(0) {
         return Err(err("concurrency", "must be at least 1".into()));
     }
@@ -227,11 +218,74 @@ fn no_duplicates<T>(items: &[T], show: impl Fn(&T) -> String) -> Result<(), Stri
     Ok(())
 }
 
-fn positive(v: Option<f64>, zero_ok: bool) -> Result<(), String> {
+fn positive(v: Option<f64>) -> Result<(), String> {
     match v {
         Some(x) if !x.is_finite() => Err(format!("must be a finite number, not {x}")),
-        Some(x) if zero_ok && x < 0.0 => Err(format!("must not be negative, not {x}")),
-        Some(x) if !zero_ok && x <= 0.0 => Err(format!("must be greater than 0, not {x}")),
+        Some(x) if x <= 0.0 => Err(format!("must be greater than 0, not {x}")),
         _ => Ok(()),
     }
+}
+
+/// The entry's durations, checked by the rules of `harness test` ([`crate::duration`]), so that
+/// a value the run would refuse is found when the file loads: `(field, problem)`.
+fn durations(e: &Fields, d: &Fields) -> Result<(), (&'static str, String)> {
+    use crate::duration::{problem, Unit};
+    for (field, v, unit, zero_ok) in [
+        (
+            "time_limit",
+            pick(&e.time_limit, &d.time_limit),
+            Unit::Seconds,
+            false,
+        ),
+        (
+            "op_timeout",
+            pick(&e.op_timeout, &d.op_timeout),
+            Unit::Seconds,
+            false,
+        ),
+        (
+            "recovery_time",
+            pick(&e.recovery_time, &d.recovery_time),
+            Unit::Seconds,
+            true,
+        ),
+        (
+            "check_time_limit",
+            pick(&e.check_time_limit, &d.check_time_limit),
+            Unit::Seconds,
+            false,
+        ),
+        (
+            "nemesis_interval",
+            pick(&e.nemesis_interval, &d.nemesis_interval),
+            Unit::Seconds,
+            false,
+        ),
+        (
+            "net_latency",
+            pick(&e.net_latency, &d.net_latency),
+            Unit::Millis,
+            true,
+        ),
+        (
+            "net_jitter",
+            pick(&e.net_jitter, &d.net_jitter),
+            Unit::Millis,
+            true,
+        ),
+    ] {
+        if let Some(p) = v.and_then(|v| problem(v, unit, zero_ok)) {
+            return Err((field, p));
+        }
+    }
+    if let Some(i) = pick(&e.nemesis_interval, &d.nemesis_interval) {
+        if i < crate::schedule::MIN_INTERVAL_S {
+            let min = crate::schedule::MIN_INTERVAL_S;
+            return Err((
+                "nemesis_interval",
+                format!("must be at least {min}, not {i}"),
+            ));
+        }
+    }
+    Ok(())
 }
