@@ -41,20 +41,37 @@ fn interrupt_sender() -> &'static watch::Sender<bool> {
     INTERRUPT.get_or_init(|| watch::channel(false).0)
 }
 
-/// True once the harness got SIGINT or SIGTERM.
+/// True once the harness got SIGINT, SIGTERM or SIGHUP.
 pub fn interrupted() -> bool {
     *interrupt_sender().borrow()
 }
 
-/// Resolves when the harness gets SIGINT or SIGTERM.
+/// Resolves when the harness gets SIGINT, SIGTERM or SIGHUP.
 pub async fn wait_interrupt() {
     let mut rx = interrupt_sender().subscribe();
     let _ = rx.wait_for(|v| *v).await;
 }
 
-/// Installs, once per process, the SIGINT/SIGTERM handler (first signal: kill every node, remove
-/// the run's network namespaces and tell the run to stop; second: exit at once) and a panic hook
-/// that does the same clean-up.
+/// The number of the first signal that interrupted the harness; 0 if none did.
+static SIGNAL: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// How long the run may take to finish up (stop clients, write results) after the first signal
+/// before the harness exits anyway.
+pub const FINISH_UP_GRACE: Duration = Duration::from_secs(5);
+
+/// The exit code of an interrupted command, by the shell's convention 128 + signal number:
+/// 130 for SIGINT, 143 for SIGTERM, 129 for SIGHUP (130 if no signal was recorded).
+pub fn interrupt_exit_code() -> u8 {
+    match SIGNAL.load(std::sync::atomic::Ordering::SeqCst) {
+        0 => 130,
+        n => (128 + n) as u8,
+    }
+}
+
+/// Installs, once per process, the SIGINT/SIGTERM/SIGHUP handler (first signal: kill every node,
+/// remove the run's network namespaces and tell the run to stop, which then has
+/// [`FINISH_UP_GRACE`] to write its results; a second signal or the end of the grace: exit at once
+/// with [`interrupt_exit_code`]) and a panic hook that does the same clean-up.
 pub fn install_guards() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
@@ -79,28 +96,47 @@ fn signal_thread() {
         .build()
         .expect("signal runtime");
     rt.block_on(async {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler");
-        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-        let mut count = 0;
-        loop {
-            tokio::select! {
-                _ = int.recv() => {},
-                _ = term.recv() => {},
-            }
-            count += 1;
-            kill_all_groups();
-            crate::net::netns::remove_live();
-            if count == 1 {
-                eprintln!(
-                    "\nharness: interrupted; nodes stopped, finishing up (again to quit now)"
-                );
-                interrupt_sender().send_replace(true);
-            } else {
-                std::process::exit(130);
+        let mut signals = Signals::install();
+        let first = signals.next().await;
+        SIGNAL.store(first as i32, std::sync::atomic::Ordering::SeqCst);
+        kill_all_groups();
+        crate::net::netns::remove_live();
+        eprintln!("\nharness: {first}: nodes stopped, finishing up (again to quit now)");
+        interrupt_sender().send_replace(true);
+        tokio::select! {
+            _ = signals.next() => {}
+            _ = tokio::time::sleep(FINISH_UP_GRACE) => {
+                eprintln!("harness: still finishing up after {FINISH_UP_GRACE:?}; quitting now");
             }
         }
+        kill_all_groups();
+        crate::net::netns::remove_live();
+        std::process::exit(interrupt_exit_code().into());
     });
+}
+
+/// The signals that stop a run.
+struct Signals([(Signal, tokio::signal::unix::Signal); 3]);
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        let on = |s: Signal, k: SignalKind| (s, signal(k).expect("install a signal handler"));
+        Signals([
+            on(Signal::SIGINT, SignalKind::interrupt()),
+            on(Signal::SIGTERM, SignalKind::terminate()),
+            on(Signal::SIGHUP, SignalKind::hangup()),
+        ])
+    }
+
+    async fn next(&mut self) -> Signal {
+        let [(a, int), (b, term), (c, hup)] = &mut self.0;
+        tokio::select! {
+            _ = int.recv() => *a,
+            _ = term.recv() => *b,
+            _ = hup.recv() => *c,
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

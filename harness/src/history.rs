@@ -11,12 +11,16 @@ use checker::history::{Event, EventType, Process};
 use serde_json::Value;
 use std::fs::File;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
+use tokio::sync::watch;
 
 pub struct History {
     start: Instant,
+    path: PathBuf,
+    /// Turns true at the first failed write, so the run can stop at once.
+    failed_tx: watch::Sender<bool>,
     inner: Mutex<Inner>,
     /// Held only by the one caller currently writing.
     file: Mutex<File>,
@@ -28,7 +32,8 @@ struct Inner {
     /// A caller is writing the queue out.
     writing: bool,
     next_index: u64,
-    /// First write error; later events are dropped from the file but the run carries on.
+    /// First write error; later events are dropped from the file (the run stops, see
+    /// [`History::wait_failed`]).
     failed: Option<String>,
 }
 
@@ -48,6 +53,8 @@ impl History {
     pub fn create(path: &Path, start: Instant) -> std::io::Result<History> {
         Ok(History {
             start,
+            path: path.to_path_buf(),
+            failed_tx: watch::channel(false).0,
             inner: Mutex::new(Inner {
                 queue: Vec::with_capacity(64 * 1024),
                 writing: false,
@@ -125,6 +132,7 @@ impl History {
             if let Err(err) = res {
                 tracing::error!("history write failed, later events are lost: {err}");
                 self.lock().failed = Some(err.to_string());
+                self.failed_tx.send_replace(true);
             }
         }
     }
@@ -156,9 +164,16 @@ impl History {
         self.len() == 0
     }
 
-    /// The first write error, if the file could not be written.
+    /// The first write error, if the file could not be written: `cannot write PATH: CAUSE`.
     pub fn write_error(&self) -> Option<String> {
-        self.lock().failed.clone()
+        let cause = self.lock().failed.clone()?;
+        Some(format!("cannot write {}: {cause}", self.path.display()))
+    }
+
+    /// Resolves once a write of the history has failed.
+    pub async fn wait_failed(&self) {
+        let mut rx = self.failed_tx.subscribe();
+        let _ = rx.wait_for(|v| *v).await;
     }
 }
 

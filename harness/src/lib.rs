@@ -65,7 +65,8 @@ pub enum Command {
 }
 
 /// Runs a parsed command line. `Ok` is the exit code of a command that ran to its end: 0 valid,
-/// 1 invalid, 3 unknown, 130 interrupted; `Err` is a command that could not get that far (exit 2).
+/// 1 invalid, 3 unknown, 128 + the signal number when interrupted (130 SIGINT, 143 SIGTERM, 129
+/// SIGHUP); `Err` is a command that could not get that far (exit 2).
 pub fn run(cli: Cli) -> Result<u8, SetupError> {
     let netns = match &cli.command {
         Command::Test(a) => a.net.net == net::NetMode::Netns,

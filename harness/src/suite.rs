@@ -200,7 +200,7 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
     );
     if c.pending > 0 && c.fail == 0 {
         eprintln!("harness suite: interrupted; {} runs not run", c.pending);
-        return Ok(130);
+        return Ok(crate::cluster::interrupt_exit_code());
     }
     Ok(s.exit_code)
 }

@@ -9,6 +9,7 @@
 
 use crate::client::{self, Clients};
 use crate::cluster::{self, Cluster, ClusterPlan};
+use crate::duration;
 use crate::error::SetupError;
 use crate::history::History;
 use crate::nemesis::{self, Faults};
@@ -16,6 +17,7 @@ use crate::options::workload_name;
 use crate::progress::Progress;
 use crate::replay;
 use crate::run_context::RunContext;
+use crate::schedule::FaultKind;
 use crate::store::{self, RunDir};
 use crate::test_args::TestArgs;
 use anyhow::{bail, Result};
@@ -55,11 +57,12 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// The process exit code for this outcome: 0 valid, 1 invalid, 3 unknown, 130 interrupted.
+    /// The process exit code for this outcome: 0 valid, 1 invalid, 3 unknown, 128 + the signal
+    /// number when interrupted ([`cluster::interrupt_exit_code`]).
     pub fn exit_code(&self) -> u8 {
         match (self.verdict, self.interrupted) {
             (Verdict::Invalid, _) => 1,
-            (_, true) => 130,
+            (_, true) => cluster::interrupt_exit_code(),
             (v, false) => v.exit_code(),
         }
     }
@@ -105,9 +108,16 @@ pub fn run(args: TestArgs) -> Result<u8, SetupError> {
         let mut one = args.clone();
         one.seed = Some(base_seed.wrapping_add(i as u64));
         one.test_count = 1;
-        let outcome = rt
-            .block_on(run_test(&one))
-            .map_err(|e| SetupError::new("harness: error", e))?;
+        let outcome = match rt.block_on(run_test(&one)) {
+            Ok(o) => o,
+            // Stopped by a signal before the run had a verdict (e.g. while nodes started).
+            Err(e) if cluster::interrupted() => {
+                eprintln!("harness: {e:#}");
+                worst = cluster::interrupt_exit_code();
+                break;
+            }
+            Err(e) => return Err(SetupError::new("harness: error", e)),
+        };
         worst = worse(worst, outcome.exit_code());
         if outcome.interrupted {
             break;
@@ -172,8 +182,16 @@ async fn run_in(
     run: &RunDir,
 ) -> Result<RunOutcome> {
     tracing::info!(test = name, seed, run_dir = %run.path.display(), "run starting");
+    if args.nodes < 2 && args.nemesis.nemesis.0.contains(&FaultKind::Partition) {
+        let msg = "--nemesis partition: a 1-node cluster has no links to cut, \
+                   so no partition will be injected (use --nodes 2 or more)";
+        tracing::warn!("{msg}");
+        if !args.quiet {
+            eprintln!("harness: warning: {msg}");
+        }
+    }
     let mut plan = ClusterPlan::new(bin.clone(), args.nodes, &run.path, node_args.clone())?;
-    plan.ready_timeout = Duration::from_secs_f64(args.ready_timeout);
+    plan.ready_timeout = duration::secs(args.ready_timeout);
     let latency = (args.nemesis.net_latency, args.nemesis.net_jitter);
     let netns = crate::net::attach(&args.net, latency, &mut plan).await?;
     let faults = nemesis::prepare(
@@ -227,7 +245,7 @@ async fn run_in(
         generator,
         nodes.clone(),
         args.concurrency,
-        Duration::from_secs_f64(args.op_timeout),
+        duration::secs(args.op_timeout),
         args.rate,
         seed,
     );
@@ -236,7 +254,7 @@ async fn run_in(
         history: history.clone(),
         active_faults: Default::default(),
     });
-    let limit = Duration::from_secs_f64(args.time_limit);
+    let limit = duration::secs(args.time_limit);
     let progress = Progress::start(
         name,
         clients.stats.clone(),
@@ -256,9 +274,10 @@ async fn run_in(
     tokio::select! {
         _ = tokio::time::sleep(limit) => {}
         _ = cluster::wait_interrupt() => {}
+        _ = history.wait_failed() => {}
         _ = async {
             match debug_panic {
-                Some(s) => tokio::time::sleep(Duration::from_secs_f64(s)).await,
+                Some(s) => tokio::time::sleep(duration::secs(s)).await,
                 None => std::future::pending().await,
             }
         } => panic!("HARNESS_DEBUG_PANIC_AFTER_S: deliberate panic mid-run"),
@@ -274,62 +293,28 @@ async fn run_in(
     let ok = clients.stats.ok.load(Ordering::Relaxed);
     let ops_per_sec = ok as f64 / main_secs.max(1e-9);
     let availability = clients.stats.availability();
-    let interrupted = cluster::interrupted();
 
-    // Final phase.
-    let mut node_stats = serde_json::Map::new();
-    if !interrupted {
-        progress.set_phase("healing");
-        if let Err(e) = heal_everything(&ctx, &faults).await {
-            tracing::error!("healing failed: {e:#}");
-            progress.println(&format!("harness: healing failed: {e:#}"));
-        }
-        // A run that never injected a fault has nothing to recover from.
-        let recovery = if faults.schedule.windows.is_empty() {
-            0.0
-        } else {
-            args.recovery_time
-        };
-        progress.set_phase("recovery");
-        tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs_f64(recovery)) => {}
-            _ = cluster::wait_interrupt() => {}
-        }
-        if !cluster::interrupted() {
-            progress.set_phase("final reads");
-            let keys = clients
-                .generator
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .keys_used();
-            tokio::select! {
-                _ = clients.final_reads(keys) => {}
-                _ = cluster::wait_interrupt() => {}
-            }
-        }
-        for (id, addr) in &nodes {
-            let s = client::fetch_stats(*addr, Duration::from_secs(1)).await;
-            node_stats.insert(id.clone(), s.unwrap_or(Value::Null));
-        }
+    let node_stats = final_phase(args, &ctx, &faults, &clients, &progress).await;
+    if let Some(e) = history.write_error() {
+        // Disk full or the like: every later event would be lost, so the run stops here.
+        stop_nodes(&cluster, &progress).await;
+        progress.finish();
+        bail!(
+            "{e}; the run stopped at {:.2} s (the file holds the events before the failure)",
+            start.elapsed().as_secs_f64()
+        );
+    }
+    if !cluster::interrupted() {
         run.write_json("node-stats.json", &node_stats)?;
     }
-    for i in 0..cluster.len() {
-        if let Some(status) = cluster.exited(i).await {
-            let id = &cluster.plan.nodes[i].id;
-            tracing::warn!(node = %id, %status, "node exited on its own during the run");
-            progress.println(&format!(
-                "harness: node {id} exited on its own ({status}); see nodes/{id}.log"
-            ));
-        }
-    }
-    cluster.shutdown().await;
-    let interrupted = cluster::interrupted();
+    stop_nodes(&cluster, &progress).await;
     let duration_s = start.elapsed().as_secs_f64();
 
     // Check.
     progress.set_phase("checking");
     let check = check_history(args, &run.file("history.jsonl"), &history).await;
     progress.finish();
+    let interrupted = cluster::interrupted();
     let (verdict, explanation) = match (check.verdict, interrupted) {
         (Verdict::Invalid, _) | (_, false) => (check.verdict, check.explanation.clone()),
         (_, true) => (
@@ -396,6 +381,91 @@ async fn run_in(
     Ok(outcome)
 }
 
+/// The final phase, skipped once the run is interrupted or its history cannot be written:
+/// heal every fault, wait `--recovery-time`, read every key from every node, and ask each node
+/// for its stats.
+async fn final_phase(
+    args: &TestArgs,
+    ctx: &RunContext,
+    faults: &Faults,
+    clients: &Arc<Clients>,
+    progress: &Progress,
+) -> serde_json::Map<String, Value> {
+    let mut node_stats = serde_json::Map::new();
+    let stopped = || cluster::interrupted() || ctx.history.write_error().is_some();
+    // Whatever step is under way when a signal comes or the history fails ends at once.
+    let until_stopped = || async {
+        tokio::select! {
+            _ = cluster::wait_interrupt() => {}
+            _ = ctx.history.wait_failed() => {}
+        }
+    };
+    if stopped() {
+        return node_stats;
+    }
+    progress.set_phase("healing");
+    tokio::select! {
+        r = heal_everything(ctx, faults) => if let Err(e) = r {
+            tracing::error!("healing failed: {e:#}");
+            progress.println(&format!("harness: healing failed: {e:#}"));
+        },
+        _ = until_stopped() => return node_stats,
+    }
+    // A run that never injected a fault has nothing to recover from.
+    let recovery = if faults.schedule.windows.is_empty() {
+        0.0
+    } else {
+        args.recovery_time
+    };
+    progress.set_phase("recovery");
+    tokio::select! {
+        _ = tokio::time::sleep(duration::secs(recovery)) => {}
+        _ = until_stopped() => return node_stats,
+    }
+    progress.set_phase("final reads");
+    let keys = clients
+        .generator
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .keys_used();
+    tokio::select! {
+        _ = clients.final_reads(keys) => {}
+        _ = until_stopped() => return node_stats,
+    }
+    for (id, addr) in &clients.nodes {
+        tokio::select! {
+            s = client::fetch_stats(*addr, Duration::from_secs(1)) => {
+                node_stats.insert(id.clone(), s.unwrap_or(Value::Null));
+            }
+            _ = until_stopped() => break,
+        }
+    }
+    node_stats
+}
+
+/// Reports the nodes that exited by themselves, then stops every node (and reaps it).
+async fn stop_nodes(cluster: &Cluster, progress: &Progress) {
+    // After a signal the harness killed them itself.
+    let count = if cluster::interrupted() {
+        0
+    } else {
+        cluster.len()
+    };
+    for i in 0..count {
+        if let Some(status) = cluster.exited(i).await {
+            let id = &cluster.plan.nodes[i].id;
+            tracing::warn!(node = %id, %status, "node exited on its own during the run");
+            progress.println(&format!(
+                "harness: node {id} exited on its own ({status}); see nodes/{id}.log"
+            ));
+        }
+    }
+    cluster.shutdown().await;
+}
+
+/// How long an interrupted run may spend checking the history it has.
+const INTERRUPTED_CHECK: Duration = Duration::from_secs(1);
+
 async fn check_history(args: &TestArgs, path: &std::path::Path, history: &History) -> CheckResult {
     let unknown = |explanation: String| CheckResult {
         verdict: Verdict::Unknown,
@@ -417,11 +487,23 @@ async fn check_history(args: &TestArgs, path: &std::path::Path, history: &Histor
         Err(e) => return unknown(format!("cannot read the history: {e}")),
     };
     let workload = args.workload;
+    // An interrupted run still checks its prefix, but briefly: the user asked it to end.
+    let mut limit = duration::secs(args.check_time_limit);
+    if cluster::interrupted() {
+        limit = limit.min(INTERRUPTED_CHECK);
+    }
     let opts = CheckOptions {
-        time_limit: Some(Duration::from_secs_f64(args.check_time_limit)),
+        time_limit: Some(limit),
         ..Default::default()
     };
-    let res = tokio::task::spawn_blocking(move || workloads::check(workload, &events, &opts)).await;
+    let work = tokio::task::spawn_blocking(move || workloads::check(workload, &events, &opts));
+    let res = tokio::select! {
+        r = work => r,
+        // The search thread is left to the process exit; the run ends now.
+        _ = cluster::wait_interrupt(), if !cluster::interrupted() => {
+            return unknown("interrupted while checking".into());
+        }
+    };
     match res {
         Ok(Ok(r)) => r,
         Ok(Err(msg)) => unknown(format!("checker: {msg}")),

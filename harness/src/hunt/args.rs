@@ -61,7 +61,7 @@ run stops the hunt (unless --all): its `harness test` command line and --replay 
 printed, then it is shrunk within --shrink-time. Everything goes to STORE/hunt/<timestamp>/ \
 (hunt.json, summary.md, report.html, runs/, shrink/).
 Exit codes: 0 nothing found, 1 a violation found, 2 bad input, 3 nothing found but some runs \
-unknown, 130 interrupted.";
+unknown, 130/143/129 interrupted by SIGINT/SIGTERM/SIGHUP.";
 
 /// `90`, `90s`, `10m`, `1h`, `1.5m`: seconds, more than zero.
 pub fn parse_duration(s: &str) -> Result<f64, String> {

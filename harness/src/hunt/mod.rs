@@ -15,7 +15,8 @@
 //! Bounds: `--time` is the hunt's budget (a run that would not fit is shortened or not started;
 //! shrinking has its own `--shrink-time`), one cluster at a time unless `--parallel N`.
 //! Exit codes as `harness test`: 0 nothing found, 1 a violation found, 2 bad input or no run
-//! could be set up, 3 nothing found but some verdicts were unknown, 130 interrupted.
+//! could be set up, 3 nothing found but some verdicts were unknown, 128 + signal number when
+//! interrupted (130 SIGINT, 143 SIGTERM, 129 SIGHUP).
 
 pub mod args;
 pub mod coverage;
@@ -354,7 +355,7 @@ impl<'a> Hunt<'a> {
         if st.first_violation.is_some() {
             1
         } else if crate::cluster::interrupted() {
-            130
+            crate::cluster::interrupt_exit_code()
         } else if ran == 0 {
             2
         } else if st.unknown > 0 {
