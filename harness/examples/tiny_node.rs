@@ -9,6 +9,7 @@
 //! - `never-ready`: never opens its client port;
 //! - `garbage`: answers every request with a line that is not JSON;
 //! - `unknown-reply`: answers with an `in_reply_to` nobody asked for.
+//! - `huge`: reads return 2^70, an integer beyond 64 bits.
 //!
 //! `--leader ID`: the node with that id says `"is_leader": 1` in its `stats` (the others 0), for
 //! the nemesis's `leader` target.
@@ -60,7 +61,7 @@ fn main() {
         "never-ready" => loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
-        "correct" | "stale" | "garbage" | "unknown-reply" => {}
+        "correct" | "stale" | "garbage" | "unknown-reply" | "huge" => {}
         m => {
             eprintln!("tiny_node {id}: unknown --mode {m}");
             std::process::exit(2);
@@ -121,6 +122,12 @@ impl Node {
             "garbage" => return format!("this is not json #{n}"),
             "unknown-reply" => {
                 return json!({"type":"read_ok","value":1,"in_reply_to":msg_id + 1000}).to_string()
+            }
+            "huge" if req.get("type").and_then(Value::as_str) == Some("read") => {
+                // Written by hand: serde_json cannot hold 2^70 exactly.
+                return format!(
+                    r#"{{"type":"read_ok","value":1180591620717411303424,"in_reply_to":{msg_id}}}"#
+                );
             }
             _ => {}
         }

@@ -310,7 +310,7 @@ impl Drop for Link {
 }
 
 impl Link {
-    fn start(stream: TcpStream) -> Link {
+    fn start(stream: TcpStream, node: &str) -> Link {
         let _ = stream.set_nodelay(true);
         let (r, w) = stream.into_split();
         let shared = Arc::new(LinkShared {
@@ -318,7 +318,7 @@ impl Link {
         });
         let (out, rx) = mpsc::unbounded_channel();
         let writer = tokio::spawn(write_loop(w, rx, shared.clone()));
-        let reader = tokio::spawn(read_loop(BufReader::new(r), shared.clone()));
+        let reader = tokio::spawn(read_loop(BufReader::new(r), shared.clone(), node.into()));
         Link {
             shared,
             out,
@@ -384,7 +384,7 @@ async fn write_loop(
 }
 
 /// Hands each reply to the operation waiting for it; breaks the link on anything else.
-async fn read_loop(mut r: BufReader<OwnedReadHalf>, shared: Arc<LinkShared>) {
+async fn read_loop(mut r: BufReader<OwnedReadHalf>, shared: Arc<LinkShared>, node: String) {
     let mut line = String::new();
     loop {
         line.clear();
@@ -400,9 +400,14 @@ async fn read_loop(mut r: BufReader<OwnedReadHalf>, shared: Arc<LinkShared>) {
                 Ok(reply) => match reply.get("in_reply_to").and_then(Value::as_u64) {
                     None => format!("bad-reply: no in_reply_to: {}", clip(&line)),
                     Some(id) => {
+                        let reply = if inexact_number(&reply) {
+                            Err(inexact_reply(&node, &line))
+                        } else {
+                            Ok(reply)
+                        };
                         let mut p = shared.pending();
                         if let Some(tx) = p.waiting.remove(&id) {
-                            let _ = tx.send(Ok(reply));
+                            let _ = tx.send(reply);
                             continue;
                         }
                         if id <= p.last_id && id > 0 {
@@ -510,12 +515,66 @@ impl Clients {
             }
             Ok(Err(e)) => Err(format!("connect-error: {e}")),
             Ok(Ok(stream)) => {
-                let link = Arc::new(Link::start(stream));
+                let link = Arc::new(Link::start(stream, &self.nodes[node].0));
                 *slot = Some(link.clone());
                 Ok(link)
             }
         }
     }
+}
+
+/// Integers from 2^53 up that serde_json could not keep as a 64-bit integer are held as an `f64`,
+/// which has rounded them: such a reply cannot be recorded exactly, so it is refused.
+fn inexact_number(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => n.is_f64() && n.as_f64().is_some_and(|f| f.abs() >= EXACT_LIMIT),
+        Value::Array(a) => a.iter().any(inexact_number),
+        Value::Object(m) => m.values().any(inexact_number),
+        _ => false,
+    }
+}
+
+/// 2^53: the first integer an `f64` cannot tell from its neighbour.
+const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// Why a reply with an [`inexact_number`] is refused, quoting the number as the node wrote it.
+fn inexact_reply(node: &str, line: &str) -> String {
+    let number = number_tokens(line)
+        .find(|t| {
+            t.parse::<i64>().is_err()
+                && t.parse::<u64>().is_err()
+                && t.parse::<f64>().is_ok_and(|f| f.abs() >= EXACT_LIMIT)
+        })
+        .unwrap_or("?");
+    format!(
+        "bad-reply: node {node} sent the number {number}, which is beyond 2^53 and outside 64-bit \
+         integers, so it cannot be recorded exactly"
+    )
+}
+
+/// The number tokens of a JSON text, outside strings.
+fn number_tokens(text: &str) -> impl Iterator<Item = &str> {
+    let (mut in_string, mut escaped, mut start) = (false, false, None);
+    let mut out = Vec::new();
+    for (i, c) in text.char_indices() {
+        let numeric = !in_string && (c.is_ascii_digit() || "+-.eE".contains(c));
+        match (numeric, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                out.push(&text[s..i]);
+                start = None;
+            }
+            _ => {}
+        }
+        if in_string {
+            in_string = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+        } else if c == '"' {
+            in_string = true;
+        }
+    }
+    out.extend(start.map(|s| &text[s..]));
+    out.into_iter()
 }
 
 fn clip(s: &str) -> String {
@@ -600,6 +659,24 @@ mod tests {
             key: None,
             value,
         }
+    }
+
+    #[test]
+    fn numbers_beyond_64_bits_are_refused_with_their_text() {
+        let line = r#"{"type":"read_ok","value":[1180591620717411303424,"2e99"],"in_reply_to":7}"#;
+        let reply: Value = serde_json::from_str(line).unwrap();
+        assert!(inexact_number(&reply));
+        let e = inexact_reply("n2", line);
+        assert!(
+            e.contains("node n2") && e.contains(" 1180591620717411303424,"),
+            "{e}"
+        );
+        // 2^63 still fits a u64, and small floats are as exact as they were written.
+        for ok in [r#"{"value":9223372036854775808}"#, r#"{"value":1.5}"#] {
+            assert!(!inexact_number(&serde_json::from_str(ok).unwrap()), "{ok}");
+        }
+        let toks: Vec<_> = number_tokens(r#"{"a\"1":-2.5e3,"b":[7]}"#).collect();
+        assert_eq!(toks, ["-2.5e3", "7"]);
     }
 
     #[test]

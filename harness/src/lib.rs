@@ -21,6 +21,7 @@ pub mod history;
 pub mod hunt;
 pub mod nemesis;
 pub mod net;
+pub mod open_files;
 pub mod options;
 pub mod progress;
 pub mod proxy;

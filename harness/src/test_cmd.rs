@@ -13,6 +13,7 @@ use crate::duration;
 use crate::error::SetupError;
 use crate::history::History;
 use crate::nemesis::{self, Faults};
+use crate::open_files;
 use crate::options::workload_name;
 use crate::progress::Progress;
 use crate::replay;
@@ -162,8 +163,15 @@ pub async fn run_test(args: &TestArgs) -> Result<RunOutcome> {
             (bin, a)
         }
     };
+    let proxies = args.net.net == crate::net::NetMode::Proxy;
+    let what = format!("a {}-node run", args.nodes);
+    let fd_note = open_files::ensure(open_files::needed(args.nodes, proxies), &what)
+        .map_err(anyhow::Error::msg)?;
     let run = RunDir::create(&args.store, &name)?;
     let span = run.span();
+    if let Some(note) = fd_note {
+        span.in_scope(|| tracing::info!("{note}"));
+    }
     let result = run_in(&args, seed, &name, bin, node_args, &run)
         .instrument(span.clone())
         .await;
