@@ -63,13 +63,13 @@ fn limits() -> Result<(u64, u64), String> {
             std::io::Error::last_os_error()
         ));
     }
-    Ok((r.rlim_cur as u64, r.rlim_max as u64))
+    Ok((r.rlim_cur, r.rlim_max))
 }
 
 fn set_soft(soft: u64, hard: u64) -> Result<(), String> {
     let r = libc::rlimit {
-        rlim_cur: soft as libc::rlim_t,
-        rlim_max: hard as libc::rlim_t,
+        rlim_cur: soft,
+        rlim_max: hard,
     };
     // SAFETY: setrlimit only reads the struct we pass.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } != 0 {

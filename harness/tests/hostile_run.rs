@@ -70,7 +70,10 @@ fn sigterm_with_a_low_rate_ends_the_run_and_reaps_the_node() {
     assert!(gone(pids[0]), "node {} left behind (zombie?)", pids[0]);
     let results = read_json(&run_dir.join("results.json"));
     assert_eq!(results["interrupted"], true);
-    assert!(!err.contains("exited on its own"), "the harness killed it: {err}");
+    assert!(
+        !err.contains("exited on its own"),
+        "the harness killed it: {err}"
+    );
 }
 
 #[test]
@@ -87,18 +90,17 @@ fn each_signal_exits_with_128_plus_its_number() {
         let code = wait_exit(&mut child);
         let err = stderr_of(&mut child);
         assert_eq!(code, Some(want), "{signal}: {err}");
-        assert!(err.contains(&format!("harness: {signal}")), "{signal}: {err}");
+        assert!(
+            err.contains(&format!("harness: {signal}")),
+            "{signal}: {err}"
+        );
     }
 }
 
 #[test]
 fn a_signal_while_nodes_start_exits_with_the_signal_code() {
     let store = scratch("term-starting");
-    let mut child = spawn_quiet(tiny_test(
-        &store,
-        "never-ready",
-        &["--ready-timeout", "60"],
-    ));
+    let mut child = spawn_quiet(tiny_test(&store, "never-ready", &["--ready-timeout", "60"]));
     let started = wait_until(Duration::from_secs(20), || {
         std::fs::canonicalize(store.join("latest")).is_ok_and(|d| !node_pids(&d).is_empty())
     });
@@ -155,7 +157,10 @@ fn huge_and_odd_durations_are_refused_naming_the_flag() {
     // Hunt durations take units (90s, 10m, 1h), so no exponents.
     let big = "100000000000000000000";
     cases.push((vec!["hunt", "--store", s, "--time", big], "--time"));
-    cases.push((vec!["hunt", "--store", s, "--time", "99999999999h"], "--time"));
+    cases.push((
+        vec!["hunt", "--store", s, "--time", "99999999999h"],
+        "--time",
+    ));
     cases.push((
         vec!["hunt", "--store", s, "--time", "1m", "--shrink-time", big],
         "--shrink-time",
@@ -180,13 +185,19 @@ fn a_tiny_nemesis_interval_is_refused_at_once() {
     let s = store.to_str().unwrap();
     let (code, err) = harness_says(&["test", "--store", s, "--nemesis-interval", "1e-300"]);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("--nemesis-interval 1e-300: must be at least 0.01"), "{err}");
+    assert!(
+        err.contains("--nemesis-interval 1e-300: must be at least 0.01"),
+        "{err}"
+    );
     // Within the interval bound but too many periods: the bound is stated.
     let args = ["test", "--store", s, "--time-limit", "600000"];
     let (code, err) = harness_says(&[&args[..], &["--nemesis-interval", "0.02"]].concat());
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("at most 100000"), "{err}");
-    assert!(err.contains("raise --nemesis-interval to at least 6"), "{err}");
+    assert!(
+        err.contains("raise --nemesis-interval to at least 6"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -212,7 +223,10 @@ fn a_suite_file_with_a_huge_duration_fails_when_it_loads() {
         let err = stderr(&out);
         assert_eq!(out.status.code(), Some(2), "{field}: {err}");
         let at = format!("{}:6:", file.display());
-        assert!(err.contains(&at), "{field}: the error points at {at}: {err}");
+        assert!(
+            err.contains(&at),
+            "{field}: the error points at {at}: {err}"
+        );
         assert!(err.contains(&format!("field `{field}`")), "{field}: {err}");
         assert!(!err.contains("panicked"), "{field}: {err}");
         // Found before anything ran: no suite folder, so no summary left "in progress".
@@ -293,7 +307,10 @@ fn a_full_disk_stops_the_run_at_once_naming_the_history() {
     let code = wait_exit(&mut child);
     let err = stderr_of(&mut child);
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("history.jsonl: No space left on device"), "{err}");
+    assert!(
+        err.contains("history.jsonl: No space left on device"),
+        "{err}"
+    );
     assert!(err.contains("the run stopped at"), "{err}");
     assert!(!err.contains("node-stats.json"), "{err}");
 }
@@ -326,7 +343,10 @@ fn a_too_low_open_file_limit_is_refused_with_the_number_needed() {
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("a 20-node run needs about"), "{err}");
     assert!(err.contains("the limit is 200"), "{err}");
-    assert!(!store.join("latest").exists(), "refused before the run folder");
+    assert!(
+        !store.join("latest").exists(),
+        "refused before the run folder"
+    );
 }
 
 #[test]
