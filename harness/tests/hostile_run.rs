@@ -112,6 +112,37 @@ fn a_signal_while_nodes_start_exits_with_the_signal_code() {
     assert!(err.contains("interrupted while starting nodes"), "{err}");
 }
 
+#[test]
+fn a_signal_in_the_final_phase_ends_the_run() {
+    let store = scratch("term-final");
+    let args = [
+        "--time-limit",
+        "1",
+        "--nemesis",
+        "pause",
+        "--nemesis-interval",
+        "0.2",
+        "--recovery-time",
+        "60",
+    ];
+    let mut child = spawn_quiet(tiny_test(&store, "correct", &args));
+    let run_dir = wait_ready(&store, 1, Duration::from_secs(20));
+    // Past the one-second main phase, into the minute of recovery.
+    std::thread::sleep(Duration::from_millis(2500));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
+    let code = wait_exit(&mut child);
+    let err = stderr_of(&mut child);
+    assert_eq!(code, Some(143), "{err}");
+    let results = read_json(&run_dir.join("results.json"));
+    assert_eq!(results["interrupted"], true);
+    let main = results["main_phase_s"].as_f64().unwrap();
+    assert!(
+        main >= 1.0,
+        "the signal came after the main phase ({main} s)"
+    );
+    assert!(!run_dir.join("node-stats.json").exists());
+}
+
 /// `harness ARGS`, its exit code and stderr; bounded, since some of these used to spin.
 fn harness_says(args: &[&str]) -> (Option<i32>, String) {
     let mut cmd = Command::new(harness());
