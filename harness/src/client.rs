@@ -46,6 +46,9 @@ pub struct Stats {
     /// Operations the service answered: ok, plus fails that observed the state (a cas whose
     /// `from` differed, a missing key). The numerator of availability.
     pub answered: AtomicU64,
+    /// Replies that broke the node contract (`bad-reply: ...` errors), and the first of them.
+    pub bad_replies: AtomicU64,
+    first_bad_reply: Mutex<Option<String>>,
     /// `[f][ok, fail, info]` with f in read, write, cas.
     by_f: [[AtomicU64; 3]; 3],
     /// Latency of each `ok` operation in microseconds (4 bytes per op).
@@ -55,6 +58,14 @@ pub struct Stats {
 impl Stats {
     fn count(&self, f: &str, kind: EventType, error: Option<&str>, latency: Duration) {
         let observed = matches!(error, Some("precondition-failed" | "key-does-not-exist"));
+        if let Some(e) = error.filter(|e| e.starts_with("bad-reply")) {
+            if self.bad_replies.fetch_add(1, Ordering::Relaxed) == 0 {
+                *self
+                    .first_bad_reply
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner()) = Some(e.into());
+            }
+        }
         if kind == EventType::Ok || observed {
             self.answered.fetch_add(1, Ordering::Relaxed);
         }
@@ -74,6 +85,17 @@ impl Stats {
                 .unwrap_or_else(|p| p.into_inner())
                 .push(us);
         }
+    }
+
+    /// How many replies broke the node contract, and the first such error.
+    pub fn bad_replies(&self) -> Option<(u64, String)> {
+        let first = self
+            .first_bad_reply
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        first
+            .clone()
+            .map(|e| (self.bad_replies.load(Ordering::Relaxed), e))
     }
 
     /// `{"read": {"ok":n,"fail":n,"info":n}, ...}`

@@ -335,6 +335,14 @@ async fn run_in(
     };
     let lat = clients.stats.latency_ms();
     let (tok, tfail, tinfo) = clients.stats.counts();
+    let (verdict, explanation) = no_evidence(verdict, explanation, clients.stats.counts());
+    if let Some((n, first)) = clients.stats.bad_replies() {
+        tracing::warn!(count = n, first = %first, "replies that break the node contract");
+        eprintln!(
+            "harness: warning: {n} node replies broke the node contract (recorded as info); \
+             the first: {first}"
+        );
+    }
     let results = ResultsFile {
         test: Some(name.to_string()),
         verdict: Some(verdict_name(verdict).to_string()),
@@ -387,6 +395,24 @@ async fn run_in(
         print_summary(&outcome);
     }
     Ok(outcome)
+}
+
+/// A run in which no operation succeeded proves nothing, whatever the checker says: the node may
+/// not be answering at all. Like an empty history in `harness check`, it is no plain valid.
+fn no_evidence(
+    verdict: Verdict,
+    explanation: String,
+    counts: (u64, u64, u64),
+) -> (Verdict, String) {
+    let (ok, fail, info) = counts;
+    if verdict != Verdict::Valid || ok > 0 {
+        return (verdict, explanation);
+    }
+    let why = format!(
+        "no client operation succeeded ({fail} fail, {info} info), so the history says nothing \
+         about consistency; is the node answering? (see the errors in history.jsonl)"
+    );
+    (Verdict::Unknown, why)
 }
 
 /// The final phase, skipped once the run is interrupted or its history cannot be written:

@@ -181,3 +181,23 @@ fn unknown_in_reply_to_is_recorded_as_info_with_the_reason() {
     assert!(max >= 4, "processes were not retired after info");
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn a_run_where_no_operation_succeeded_is_no_plain_valid() {
+    // A node that answers every request with garbage: the checker would call the all-`info`
+    // history valid, but it proves nothing (issue 13), so the run is unknown (exit 3) and warns.
+    let store = scratch("no-evidence");
+    let out = run(tiny_test(&store, "garbage", &["--time-limit", "1"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("broke the node contract") && stderr.contains("bad-reply: not JSON"),
+        "{stderr}"
+    );
+    let results = std::fs::read_to_string(latest(&store).join("results.json")).unwrap();
+    assert!(
+        results.contains("no client operation succeeded"),
+        "{results}"
+    );
+    std::fs::remove_dir_all(&store).unwrap();
+}
