@@ -559,6 +559,13 @@ fn parse_atom(tok: &str) -> Result<Edn<'_>, String> {
     if let Ok(i) = t.parse::<i64>() {
         return Ok(Edn::Int(i));
     }
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
+        // As a float it would be rounded, and two different values could compare equal.
+        return Err(format!(
+            "integer `{tok}` does not fit in 64 bits; refusing it rather than rounding"
+        ));
+    }
     if let Ok(f) = t.parse::<f64>() {
         return Ok(Edn::Float(f));
     }

@@ -44,17 +44,18 @@ fn knossos_edn_semantics() {
 fn init_option_overrides_and_nil_means_absent() {
     let text = "[{:process 0, :type :invoke, :f :write, :value 1} {:process 0, :type :ok, :f :write, :value 1}]";
     let opts = ImportOptions {
-        init: Some(parse_init("nil")),
+        init: Some(parse_init("nil").unwrap()),
     };
     let h = import_str(text, "h", Format::JepsenEdn, &opts).unwrap();
     assert_eq!(h.init, Value::Null);
     let opts = ImportOptions {
-        init: Some(parse_init("7")),
+        init: Some(parse_init("7").unwrap()),
     };
     let h = import_str(text, "h", Format::JepsenEdn, &opts).unwrap();
     assert_eq!(h.init, json!(7));
     assert_eq!(h.events.len(), 2);
-    assert_eq!(parse_init("abc"), json!("abc"));
+    assert_eq!(parse_init("\"abc\""), Ok(json!("abc")));
+    assert_eq!(parse_init("null"), Ok(Value::Null));
 }
 
 #[test]
