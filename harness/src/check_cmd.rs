@@ -166,8 +166,9 @@ impl Gaps {
             empty: !h.events.iter().any(|e| !e.is_nemesis()),
             torn: h.torn_last_line.as_ref().map(|t| {
                 format!(
-                    "{file}:{}: torn last line ignored (no newline at its end, and it does not parse: {}): the file \
-                     was cut short, as by a crash or a full disk; checked the {} events before it",
+                    "{file}:{}: torn last line ignored (no newline at its end, and it does not \
+                     parse: {}): the file was cut short, as by a crash or a full disk; checked \
+                     the {} events before it",
                     t.line,
                     t.msg,
                     h.events.len()
@@ -176,33 +177,50 @@ impl Gaps {
         }
     }
 
-    /// What the gaps make of a verdict: `None` when it stands as it is.
-    fn label(&self, v: Verdict) -> Option<&'static str> {
+    /// What the gaps make of a verdict: `None` when it stands as it is. A torn file is named
+    /// first: it says more about what went wrong than its being empty.
+    fn shortfall(&self, v: Verdict) -> Option<Shortfall> {
         match v {
-            Verdict::Valid if self.torn.is_some() => Some("TORN"),
-            Verdict::Valid if self.empty => Some("EMPTY"),
+            Verdict::Valid if self.torn.is_some() => Some(Shortfall::Torn),
+            Verdict::Valid if self.empty => Some(Shortfall::Empty),
             _ => None,
         }
     }
 
-    /// Why a valid verdict is not a plain 0, in words.
-    fn words(&self, v: Verdict) -> Option<&'static str> {
-        match self.label(v)? {
-            "TORN" => Some(
-                "the events before the torn last line are linearizable, but what came after it \
-                 is lost: the history cannot vouch for the system",
-            ),
-            _ => Some(
-                "no client operations to check: an empty history is far more often a failed \
-                 write than a correct system",
-            ),
+    fn exit_code(&self, v: Verdict) -> u8 {
+        match self.shortfall(v) {
+            Some(_) => Verdict::Unknown.exit_code(),
+            None => v.exit_code(),
+        }
+    }
+}
+
+/// Why a valid verdict is not a plain 0 (exit 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shortfall {
+    Torn,
+    Empty,
+}
+
+impl Shortfall {
+    /// The answer's name: `torn`, `empty`.
+    fn name(self) -> &'static str {
+        match self {
+            Shortfall::Torn => "torn",
+            Shortfall::Empty => "empty",
         }
     }
 
-    fn exit_code(&self, v: Verdict) -> u8 {
-        match self.label(v) {
-            Some(_) => Verdict::Unknown.exit_code(),
-            None => v.exit_code(),
+    fn words(self) -> &'static str {
+        match self {
+            Shortfall::Torn => {
+                "the events before the torn last line are linearizable, but what came after it \
+                 is lost: the history cannot vouch for the system"
+            }
+            Shortfall::Empty => {
+                "no client operations to check: an empty history is far more often a failed \
+                 write than a correct system"
+            }
         }
     }
 }
@@ -225,6 +243,17 @@ impl FileOutcome {
         match &self.result {
             Err(_) => 2,
             Ok(r) => self.gaps.exit_code(r.verdict),
+        }
+    }
+
+    /// The answer for the summary: a verdict, a shortfall (`torn`, `empty`) or `error`.
+    fn answer(&self) -> &'static str {
+        match &self.result {
+            Err(_) => "error",
+            Ok(r) => self
+                .gaps
+                .shortfall(r.verdict)
+                .map_or(verdict_name(r.verdict), Shortfall::name),
         }
     }
 }
@@ -281,11 +310,7 @@ fn print_text(o: &FileOutcome) {
     match &o.result {
         Err(e) => say!("{}: ERROR (bad input)\n  {e}", o.path),
         Ok(r) => {
-            let verdict = o.gaps.label(r.verdict).unwrap_or(match r.verdict {
-                Verdict::Valid => "VALID",
-                Verdict::Invalid => "INVALID",
-                Verdict::Unknown => "UNKNOWN",
-            });
+            let verdict = o.answer().to_uppercase();
             let c = o.counts.clone().unwrap_or(Value::Null);
             say!(
                 "{}: {verdict} ({} model, {} format): {} ops, {} key{}, {} states; \
@@ -308,8 +333,8 @@ fn print_text(o: &FileOutcome) {
             if let Some(t) = &o.gaps.torn {
                 say!("  {t}");
             }
-            if let Some(w) = o.gaps.words(r.verdict) {
-                say!("  {w}");
+            if let Some(s) = o.gaps.shortfall(r.verdict) {
+                say!("  {}", s.words());
             }
             for line in r.explanation.lines() {
                 say!("  {line}");
@@ -385,15 +410,9 @@ pub fn run_check(args: CheckArgs) -> Result<u8, SetupError> {
         outcomes.iter().for_each(print_text);
     }
     let total = started.elapsed();
-    let n = |want: &str| {
-        let label = |o: &FileOutcome| match &o.result {
-            Err(_) => "error",
-            Ok(r) => o.gaps.label(r.verdict).unwrap_or(verdict_name(r.verdict)),
-        };
-        outcomes.iter().filter(|o| label(o) == want).count()
-    };
+    let n = |want: &str| outcomes.iter().filter(|o| o.answer() == want).count();
     let (valid, invalid, unknown) = (n("valid"), n("invalid"), n("unknown"));
-    let (empty, torn, errors) = (n("EMPTY"), n("TORN"), n("error"));
+    let (empty, torn, errors) = (n("empty"), n("torn"), n("error"));
     let parse: Duration = outcomes.iter().map(|o| o.parse).sum();
     let check: Duration = outcomes.iter().map(|o| o.check).sum();
     // Bad input wins, then invalid, then any answer short of a plain valid.
@@ -473,9 +492,9 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
         workloads::models::check_with(workload.model(), &Value::Null, &h.events, &opts)
             .map_err(|e| locate(&e, &file, &h))?;
     // results.json holds the run's verdict as its exit code says it: a gap makes valid unknown.
-    if let Some(w) = gaps.words(result.verdict) {
+    if let Some(s) = gaps.shortfall(result.verdict) {
         result.verdict = Verdict::Unknown;
-        result.explanation = format!("{w} ({})", result.explanation);
+        result.explanation = format!("{} ({})", s.words(), result.explanation);
     }
     if let Some(t) = &gaps.torn {
         result.explanation = format!("{t}. {}", result.explanation);
