@@ -273,6 +273,30 @@ fn compare_refuses_a_folder_that_is_not_a_run() {
         text(&o)
     );
     assert!(!out.join("index.html").exists());
+    // `report` on it would write a page of notes that passes for a run with no data.
+    let o = cmd(&["report"], &[&not_a_run]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("not a run folder"), "{}", text(&o));
+    assert!(!not_a_run.join("report.html").exists());
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
+/// A million `[` is refused by name, not a stack overflow that aborts the process.
+#[test]
+fn deeply_nested_edn_is_bad_input() {
+    let root = scratch("hostile-deep");
+    let deep = write(
+        &root,
+        "deep.edn",
+        &("[".repeat(200_000) + &"]".repeat(200_000)),
+    );
+    let o = cmd(&["check"], &[&deep]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("deep.edn:1: bad EDN: forms nested"),
+        "{}",
+        text(&o)
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }
 

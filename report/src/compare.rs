@@ -39,15 +39,8 @@ pub struct Figures {
 
 impl Figures {
     pub fn of(dir: &Path) -> Result<Figures, String> {
+        crate::run::check_is_run(dir)?;
         let mut run = Run::load(dir)?;
-        // An empty side would be drawn as a run with no data: refuse a folder that is no run.
-        let files = ["test.json", "results.json", "history.jsonl"];
-        if !files.iter().any(|f| dir.join(f).exists()) {
-            return Err(format!(
-                "{}: not a run folder (it has no test.json, results.json or history.jsonl)",
-                dir.display()
-            ));
-        }
         let a = std::mem::take(&mut run.analysis);
         let mut lat = a.ok_latencies();
         lat.sort_unstable_by(|x, y| x.total_cmp(y));
