@@ -309,15 +309,16 @@ fn window(start: f64, stop: f64, fault: Value) -> Value {
     w
 }
 
-/// `harness test --replay DIR` on a folder whose schedule.json holds `windows`.
-fn replay(root: &Path, name: &str, windows: Vec<Value>) -> Output {
+/// `harness test --replay DIR` on a folder whose schedule.json covers `time_limit` seconds with
+/// `windows`; the stored run (tests/data/test.json) lasted 1 s.
+fn replay(root: &Path, name: &str, time_limit: f64, windows: Vec<Value>) -> Output {
     let dir = root.join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let stored = include_str!("data/test.json");
     write(&dir, "test.json", stored);
     let schedule = json!({
         "seed": 1, "nodes": ["n1", "n2", "n3"], "nemesis": ["partition", "pause"],
-        "targets": ["one"], "interval_s": 2.0, "time_limit_s": 10.0, "windows": windows,
+        "targets": ["one"], "interval_s": 2.0, "time_limit_s": time_limit, "windows": windows,
     });
     let text = serde_json::to_string_pretty(&schedule).unwrap();
     write(&dir, "schedule.json", &text);
@@ -339,22 +340,44 @@ fn a_replayed_schedule_that_cannot_keep_its_times_is_refused() {
     let o = replay(
         &root,
         "overlap",
-        vec![window(1.0, 3.0, pause("n1")), window(2.0, 4.0, pause("n1"))],
+        1.0,
+        vec![window(0.1, 0.5, pause("n1")), window(0.3, 0.8, pause("n1"))],
     );
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let t = text(&o);
     assert!(t.contains("schedule.json:"), "{t}");
     assert!(
-        t.contains("window 1 (2-4 s) starts before window 0 (1-3 s) stops"),
+        t.contains("window 1 (0.3-0.8 s) starts before window 0 (0.1-0.5 s) stops"),
         "{t}"
     );
     let self_grudge = json!({"kind": "partition", "topology": "one",
                              "grudge": {"n1": ["n1", "n2"]}});
-    let o = replay(&root, "self", vec![window(1.0, 2.0, self_grudge)]);
+    let o = replay(&root, "self", 1.0, vec![window(0.1, 0.2, self_grudge)]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     let t = text(&o);
     assert!(
         t.contains("window 0: node n1 holds a grudge against itself"),
+        "{t}"
+    );
+    // A window past the schedule's time limit (1e300 s made the nemesis panic).
+    let o = replay(&root, "far", 1.0, vec![window(1e300, 1e300, pause("n1"))]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("window 0 (1e300-1e300 s) ends after the schedule's time_limit_s (1 s)"),
+        "{t}"
+    );
+    assert!(!t.contains("panicked"), "{t}");
+    let o = replay(
+        &root,
+        "long",
+        1e300,
+        vec![window(1e300, 1e300, pause("n1"))],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let t = text(&o);
+    assert!(
+        t.contains("time_limit_s 1e300 is beyond the stored run's time limit (1 s"),
         "{t}"
     );
     assert!(!root.join("store").join("latest").exists(), "nothing ran");
