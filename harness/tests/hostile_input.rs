@@ -281,6 +281,18 @@ fn compare_refuses_a_folder_that_is_not_a_run() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
+/// Binary data is refused from its first bytes: `/dev/zero` would otherwise fill memory.
+#[test]
+fn binary_data_is_refused_before_it_fills_memory() {
+    let o = cmd(&["check"], &[Path::new("/dev/zero")]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("/dev/zero: binary data (a NUL byte on line 1), not a history"),
+        "{}",
+        text(&o)
+    );
+}
+
 /// A million `[` is refused by name, not a stack overflow that aborts the process.
 #[test]
 fn deeply_nested_edn_is_bad_input() {

@@ -231,10 +231,10 @@ pub fn import_file(
     opts: &ImportOptions,
 ) -> Result<Imported, FormatError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| FormatError {
+    let bytes = read_text_file(path).map_err(|msg| FormatError {
         file: file.clone(),
         line: None,
-        msg: format!("cannot read: {e}"),
+        msg,
     })?;
     // A byte-order mark (as some editors write) carries no data: skip it.
     let bytes = match bytes.strip_prefix("\u{feff}".as_bytes()) {
@@ -255,6 +255,28 @@ pub fn import_file(
     };
     let format = format.unwrap_or_else(|| Format::detect(path, &text));
     import_str(&text, &file, format, opts)
+}
+
+/// Reads a whole file, but looks at its first 64 KiB before the rest: text never holds a NUL
+/// byte, so binary data (or `/dev/zero`, which would fill memory) is refused early.
+fn read_text_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    const HEAD: u64 = 64 << 10;
+    let cannot = |e: std::io::Error| format!("cannot read: {e}");
+    let mut f = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    (&mut f)
+        .take(HEAD)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(format!(
+            "binary data (a NUL byte on line {line}), not a history"
+        ));
+    }
+    f.read_to_end(&mut bytes).map_err(cannot)?;
+    Ok(bytes)
 }
 
 /// Imports a history held in memory; `file` is only used in error messages.
