@@ -214,6 +214,22 @@ fn a_completion_before_its_invoke_is_refused() {
     std::fs::remove_dir_all(&root).unwrap();
 }
 
+/// Times are made strictly increasing in file order: u64::MAX left no room and panicked.
+#[test]
+fn the_largest_time_is_bad_input_not_a_panic() {
+    let root = scratch("hostile-maxtime");
+    let hist = lines(&[
+        ev(0, "invoke", "write", u64::MAX, json!(1)),
+        ev(0, "ok", "write", u64::MAX, json!(1)),
+    ]);
+    let file = write(&root, "max.jsonl", &hist);
+    let o = cmd(&["check"], &[&file]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("max.jsonl:2: time "), "{}", text(&o));
+    assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    std::fs::remove_dir_all(&root).unwrap();
+}
+
 #[test]
 fn look_alike_formats_are_named() {
     let root = scratch("hostile-format");

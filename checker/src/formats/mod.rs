@@ -410,7 +410,12 @@ fn finish(parsed: Parsed, format: Format, opts: &ImportOptions) -> Result<Import
             (pos as u64 + 1) * SYNTHETIC_STEP_NS
         };
         let t = match last {
-            Some(prev) if t <= prev => prev + 1,
+            Some(prev) if t <= prev => prev.checked_add(1).ok_or_else(|| {
+                LineError::new(
+                    line,
+                    format!("time {prev} leaves no room for a later event"),
+                )
+            })?,
             _ => t,
         };
         last = Some(t);

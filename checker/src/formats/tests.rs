@@ -351,3 +351,18 @@ fn init_values_that_are_not_json_are_refused() {
     assert!(e.contains("cannot be kept exact"), "{e}");
     assert_eq!(parse_init("-3"), Ok(json!(-3)));
 }
+
+#[test]
+fn the_largest_time_is_an_error_not_an_overflow() {
+    let max = u64::MAX;
+    let text = format!(
+        "{}\n{}\n",
+        jl(0, "invoke", "write", max, "1"),
+        jl(0, "ok", "write", max, "1")
+    );
+    let e = err(&text, Format::Jsonl);
+    assert!(
+        e.starts_with(&format!("h:2: time {max} leaves no room")),
+        "{e}"
+    );
+}
