@@ -98,6 +98,8 @@ pub enum HistoryError {
 
 /// Reads a JSON-lines history. Blank lines are skipped; a truncated last line (a crashed run) is
 /// an error that names it, so callers may choose to keep the prefix via [`read_jsonl_prefix`].
+/// `harness check` and `analyze` read through [`crate::formats::import_file`] instead, which
+/// drops only a torn last line ([`crate::formats::torn_tail`]) and says so.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Event>, HistoryError> {
     let (events, err) = read_jsonl_prefix(path)?;
     match err {
