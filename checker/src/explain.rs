@@ -49,6 +49,7 @@ pub fn explain<P: PartModel>(
     let what = format!("{} at {}", describe(f), when(f));
     let mut text = match (reason, last) {
         (Some(r), _) => format!("{what}, but {r}"),
+        (None, _) if states.is_empty() => format!("{what}, but {}", no_states(states_complete)),
         (None, Some(l)) if impossible_everywhere => format!(
             "{what}, but after the {} that finished at {} the only possible {} {values}",
             describe(p.source[l]),
@@ -261,6 +262,16 @@ fn interval(op: &Operation) -> String {
     }
 }
 
+/// Why no possible value can be listed: none exists, or the budget ran out before one was found.
+fn no_states(complete: bool) -> &'static str {
+    if complete {
+        "no value was possible when it started: no order of the ops before it fits what they \
+         observed"
+    } else {
+        "the values possible when it started could not be worked out within the time budget"
+    }
+}
+
 fn plural(n: usize) -> &'static str {
     if n == 1 {
         "value was"
@@ -292,4 +303,72 @@ pub fn op_json(op: &Operation) -> Value {
         "start_s": op.call_time as f64 / 1e9,
         "end_s": op.ret_time.map(|t| t as f64 / 1e9),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Outcome;
+
+    /// One state; an op with `true` steps, one with `false` is impossible anywhere.
+    struct Gate;
+
+    impl PartModel for Gate {
+        type Op = bool;
+        type State = ();
+        fn init(&self) {}
+        fn step(&self, _: &(), ok: &bool) -> Option<()> {
+            ok.then_some(())
+        }
+        fn show_state(&self, _: &()) -> String {
+            "the state".into()
+        }
+        fn state_json(&self, _: &()) -> Value {
+            Value::Null
+        }
+    }
+
+    fn op(f: &str, i: u64) -> Operation {
+        Operation {
+            process: i,
+            f: f.into(),
+            key: None,
+            input: json!(i),
+            output: Value::Null,
+            outcome: Outcome::Ok,
+            error: None,
+            invoke_index: 2 * i,
+            complete_index: Some(2 * i + 1),
+            call_time: 2 * i,
+            ret_time: Some(2 * i + 1),
+            call_pos: 2 * i as usize,
+            ret_pos: Some(2 * i as usize + 1),
+        }
+    }
+
+    /// An op before the blocked one that cannot happen leaves no possible value: the words say
+    /// so instead of "the only possible values were none".
+    #[test]
+    fn no_possible_value_is_said_in_words() {
+        let ops = [op("write", 0), op("write", 1)];
+        let timed = |i: usize| Timed {
+            op: false,
+            call: 2 * i,
+            ret: Some(2 * i + 1),
+        };
+        let p = Prepared {
+            key: String::new(),
+            part: Gate,
+            ops: vec![timed(0), timed(1)],
+            source: ops.iter().collect(),
+        };
+        let (text, _) = explain(&p, &[], 1, None, None);
+        assert!(!text.contains("were none"), "{text}");
+        assert!(
+            text.contains("no value was possible when it started"),
+            "{text}"
+        );
+        let (text, _) = explain(&p, &[], 1, None, Some(Instant::now()));
+        assert!(!text.contains("none"), "{text}");
+    }
 }

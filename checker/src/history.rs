@@ -98,6 +98,8 @@ pub enum HistoryError {
 
 /// Reads a JSON-lines history. Blank lines are skipped; a truncated last line (a crashed run) is
 /// an error that names it, so callers may choose to keep the prefix via [`read_jsonl_prefix`].
+/// `harness check` and `analyze` read through [`crate::formats::import_file`] instead, which
+/// drops only a torn last line ([`crate::formats::torn_tail`]) and says so.
 pub fn read_jsonl(path: &Path) -> Result<Vec<Event>, HistoryError> {
     let (events, err) = read_jsonl_prefix(path)?;
     match err {
@@ -137,9 +139,34 @@ pub fn read_jsonl_prefix(path: &Path) -> Result<(Vec<Event>, Option<HistoryError
     Ok((events, None))
 }
 
-/// Parses one history line; the error says what is wrong in words.
+/// Parses one history line; the error says what is wrong in words. A number JSON cannot hold
+/// exactly (an integer beyond 64 bits, read as a float) is refused rather than rounded, since two
+/// different values could then compare equal.
 pub fn parse_line(line: &str) -> Result<Event, String> {
-    serde_json::from_str::<Event>(line).map_err(|e| e.to_string())
+    if line.starts_with('\u{feff}') {
+        return Err("the line starts with a UTF-8 byte-order mark (U+FEFF); remove it".into());
+    }
+    let e = serde_json::from_str::<Event>(line).map_err(|e| e.to_string())?;
+    inexact_number(&e.value).map_or(Ok(e), Err)
+}
+
+/// Integers up to 2^53 are exact as floats too; anything larger read as a float was rounded.
+const EXACT_LIMIT: f64 = 9_007_199_254_740_992.0;
+
+/// Says why a value holds a number that was rounded on reading, if it does.
+pub fn inexact_number(v: &serde_json::Value) -> Option<String> {
+    use serde_json::Value;
+    match v {
+        Value::Number(n) if n.is_f64() => n.as_f64().filter(|f| f.abs() > EXACT_LIMIT).map(|f| {
+            format!(
+                "number {f:e} is beyond 2^53 and outside 64-bit integers, so it cannot be kept \
+                 exact; refusing it rather than rounding"
+            )
+        }),
+        Value::Array(a) => a.iter().find_map(inexact_number),
+        Value::Object(m) => m.values().find_map(inexact_number),
+        _ => None,
+    }
 }
 
 /// Serializes one event as a single line (no trailing newline).
@@ -167,6 +194,28 @@ mod tests {
         )
         .unwrap();
         assert!(e.is_nemesis());
+    }
+
+    #[test]
+    fn integers_beyond_64_bits_are_refused_not_rounded() {
+        let line = |v: &str| {
+            format!(r#"{{"index":0,"time":1,"process":0,"type":"invoke","f":"write","value":{v}}}"#)
+        };
+        let err = parse_line(&line("1180591620717411303424")).unwrap_err();
+        assert!(err.contains("beyond 2^53"), "{err}");
+        let err = parse_line(&line("[1, -1180591620717411303424]")).unwrap_err();
+        assert!(err.contains("cannot be kept exact"), "{err}");
+        // What 64-bit integers hold stays exact; small floats are kept as they are.
+        let e = parse_line(&line("18446744073709551615")).unwrap();
+        assert_eq!(e.value.as_u64(), Some(u64::MAX));
+        assert!(parse_line(&line("1.5")).is_ok());
+        assert!(parse_line(&line("9007199254740992.0")).is_ok());
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_named() {
+        let err = parse_line("\u{feff}{}").unwrap_err();
+        assert!(err.contains("byte-order mark"), "{err}");
     }
 
     #[test]

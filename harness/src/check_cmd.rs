@@ -3,6 +3,9 @@
 //!
 //! Exit codes: 0 every file valid, 1 any invalid, 3 any unknown and none invalid, 2 bad input or
 //! usage (bad input wins: a file we could not read makes the whole answer untrustworthy).
+//! A history that cannot vouch for the system though nothing in it is wrong is never a plain 0:
+//! one with no client operation (EMPTY) and one whose torn last line was dropped and whose prefix
+//! is valid (TORN) exit 3. See [`Gaps`].
 
 use crate::SetupError;
 use checker::formats::{self, Format, ImportOptions, Imported, ModelKind};
@@ -143,6 +146,83 @@ fn locate(msg: &str, file: &str, h: &Imported) -> String {
     }
 }
 
+/// Why a read history may not vouch for the system even when nothing in it is wrong. `check` and
+/// `analyze` treat both alike: the verdict of what was read stands when it is invalid (more
+/// events cannot make it valid), and a valid one is not a plain 0 (exit 3).
+#[derive(Clone, Debug, Default)]
+struct Gaps {
+    /// No client operation at all: far more often a failed write than a correct system.
+    empty: bool,
+    /// `file:line: why` of a torn last line (no newline at its end, does not parse) that was
+    /// dropped: the write was cut short, as by a crash or a full disk.
+    torn: Option<String>,
+}
+
+impl Gaps {
+    fn of(file: &str, h: &Imported) -> Gaps {
+        Gaps {
+            empty: !h.events.iter().any(|e| !e.is_nemesis()),
+            torn: h.torn_last_line.as_ref().map(|t| {
+                format!(
+                    "{file}:{}: torn last line ignored (no newline at its end, and it does not \
+                     parse: {}): the file was cut short, as by a crash or a full disk; checked \
+                     the {} events before it",
+                    t.line,
+                    t.msg,
+                    h.events.len()
+                )
+            }),
+        }
+    }
+
+    /// What the gaps make of a verdict: `None` when it stands as it is. A torn file is named
+    /// first: it says more about what went wrong than its being empty.
+    fn shortfall(&self, v: Verdict) -> Option<Shortfall> {
+        match v {
+            Verdict::Valid if self.torn.is_some() => Some(Shortfall::Torn),
+            Verdict::Valid if self.empty => Some(Shortfall::Empty),
+            _ => None,
+        }
+    }
+
+    fn exit_code(&self, v: Verdict) -> u8 {
+        match self.shortfall(v) {
+            Some(_) => Verdict::Unknown.exit_code(),
+            None => v.exit_code(),
+        }
+    }
+}
+
+/// Why a valid verdict is not a plain 0 (exit 3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shortfall {
+    Torn,
+    Empty,
+}
+
+impl Shortfall {
+    /// The answer's name: `torn`, `empty`.
+    fn name(self) -> &'static str {
+        match self {
+            Shortfall::Torn => "torn",
+            Shortfall::Empty => "empty",
+        }
+    }
+
+    fn words(self) -> &'static str {
+        match self {
+            Shortfall::Torn => {
+                "the events before the torn last line are linearizable, but what came after it \
+                 is lost: the history cannot vouch for the system"
+            }
+            Shortfall::Empty => {
+                "no client operations to check: an empty history is far more often a failed \
+                 write than a correct system"
+            }
+        }
+    }
+}
+
 /// What happened to one file.
 struct FileOutcome {
     path: String,
@@ -152,7 +232,28 @@ struct FileOutcome {
     check: Duration,
     counts: Option<Value>,
     synthetic_times: bool,
+    gaps: Gaps,
     result: Result<CheckResult, String>,
+}
+
+impl FileOutcome {
+    fn exit_code(&self) -> u8 {
+        match &self.result {
+            Err(_) => 2,
+            Ok(r) => self.gaps.exit_code(r.verdict),
+        }
+    }
+
+    /// The answer for the summary: a verdict, a shortfall (`torn`, `empty`) or `error`.
+    fn answer(&self) -> &'static str {
+        match &self.result {
+            Err(_) => "error",
+            Ok(r) => self
+                .gaps
+                .shortfall(r.verdict)
+                .map_or(verdict_name(r.verdict), Shortfall::name),
+        }
+    }
 }
 
 fn check_file(
@@ -173,6 +274,7 @@ fn check_file(
         check: Duration::ZERO,
         counts: None,
         synthetic_times: false,
+        gaps: Gaps::default(),
         result: Err(String::new()),
     };
     let h = match imported {
@@ -187,6 +289,10 @@ fn check_file(
     out.model = Some(model);
     out.counts = Some(counts(&h.events));
     out.synthetic_times = h.synthetic_times;
+    out.gaps = Gaps::of(&file, &h);
+    if let Some(t) = &out.gaps.torn {
+        eprintln!("harness check: warning: {t}");
+    }
     let started = Instant::now();
     out.result = workloads::models::check_with(model, &h.init, &h.events, opts)
         .map_err(|e| locate(&e, &file, &h));
@@ -202,11 +308,7 @@ fn print_text(o: &FileOutcome) {
     match &o.result {
         Err(e) => say!("{}: ERROR (bad input)\n  {e}", o.path),
         Ok(r) => {
-            let verdict = match r.verdict {
-                Verdict::Valid => "VALID",
-                Verdict::Invalid => "INVALID",
-                Verdict::Unknown => "UNKNOWN",
-            };
+            let verdict = o.answer().to_uppercase();
             let c = o.counts.clone().unwrap_or(Value::Null);
             say!(
                 "{}: {verdict} ({} model, {} format): {} ops, {} key{}, {} states; \
@@ -226,6 +328,12 @@ fn print_text(o: &FileOutcome) {
                 ms(o.parse),
                 ms(o.check),
             );
+            if let Some(t) = &o.gaps.torn {
+                say!("  {t}");
+            }
+            if let Some(s) = o.gaps.shortfall(r.verdict) {
+                say!("  {}", s.words());
+            }
             for line in r.explanation.lines() {
                 say!("  {line}");
             }
@@ -244,6 +352,9 @@ fn outcome_json(o: &FileOutcome) -> Value {
         "parse_ms": ms(o.parse),
         "check_ms": ms(o.check),
         "counts": o.counts,
+        "empty": o.gaps.empty,
+        "torn_last_line": o.gaps.torn,
+        "exit_code": o.exit_code(),
     });
     match &o.result {
         Ok(r) => {
@@ -287,8 +398,9 @@ fn check_files(args: &CheckArgs, opts: &CheckOptions, import: &ImportOptions) ->
 
 pub fn run_check(args: CheckArgs) -> Result<u8, SetupError> {
     let opts = check_options(args.time_limit).map_err(|e| SetupError::msg("harness check", e))?;
+    let init = args.init.as_deref().map(formats::parse_init).transpose();
     let import = ImportOptions {
-        init: args.init.as_deref().map(formats::parse_init),
+        init: init.map_err(|e| SetupError::msg("harness check", e))?,
     };
     let started = Instant::now();
     let outcomes = check_files(&args, &opts, &import);
@@ -296,31 +408,23 @@ pub fn run_check(args: CheckArgs) -> Result<u8, SetupError> {
         outcomes.iter().for_each(print_text);
     }
     let total = started.elapsed();
-    let n = |v: Verdict| {
-        outcomes
-            .iter()
-            .filter(|o| matches!(&o.result, Ok(r) if r.verdict == v))
-            .count()
-    };
-    let (valid, invalid, unknown) = (n(Verdict::Valid), n(Verdict::Invalid), n(Verdict::Unknown));
-    let errors = outcomes.iter().filter(|o| o.result.is_err()).count();
+    let n = |want: &str| outcomes.iter().filter(|o| o.answer() == want).count();
+    let (valid, invalid, unknown) = (n("valid"), n("invalid"), n("unknown"));
+    let (empty, torn, errors) = (n("empty"), n("torn"), n("error"));
     let parse: Duration = outcomes.iter().map(|o| o.parse).sum();
     let check: Duration = outcomes.iter().map(|o| o.check).sum();
-    let code = if errors > 0 {
-        2
-    } else if invalid > 0 {
-        1
-    } else if unknown > 0 {
-        3
-    } else {
-        0
-    };
+    // Bad input wins, then invalid, then any answer short of a plain valid.
+    let codes: Vec<u8> = outcomes.iter().map(FileOutcome::exit_code).collect();
+    let code = [2, 1, 3]
+        .into_iter()
+        .find(|c| codes.contains(c))
+        .unwrap_or(0);
     if args.json {
         let doc = json!({
             "files": outcomes.iter().map(outcome_json).collect::<Vec<_>>(),
             "summary": {
                 "files": outcomes.len(), "valid": valid, "invalid": invalid,
-                "unknown": unknown, "errors": errors,
+                "unknown": unknown, "empty": empty, "torn": torn, "errors": errors,
                 "parse_ms": ms(parse), "check_ms": ms(check), "total_ms": ms(total),
                 "exit_code": code,
             }
@@ -328,8 +432,8 @@ pub fn run_check(args: CheckArgs) -> Result<u8, SetupError> {
         say!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else if outcomes.len() > 1 || errors > 0 {
         say!(
-            "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {errors} bad input; \
-             parse {:.1} ms + check {:.1} ms = {:.1} ms total",
+            "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {empty} empty, \
+             {torn} torn, {errors} bad input; parse {:.1} ms + check {:.1} ms = {:.1} ms total",
             outcomes.len(),
             ms(parse),
             ms(check),
@@ -374,9 +478,25 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
             test_path.display()
         )
     })?;
-    let events = read_history(&dir.join("history.jsonl"))?;
-    let result = workloads::check(workload, &events, &opts)
-        .map_err(|e| format!("{}: {e}", dir.join("history.jsonl").display()))?;
+    let path = dir.join("history.jsonl");
+    let file = path.display().to_string();
+    let h = formats::import_file(&path, Some(Format::Jsonl), &ImportOptions::default())
+        .map_err(|e| e.to_string())?;
+    let gaps = Gaps::of(&file, &h);
+    if let Some(t) = &gaps.torn {
+        eprintln!("harness analyze: warning: {t}");
+    }
+    let mut result =
+        workloads::models::check_with(workload.model(), &Value::Null, &h.events, &opts)
+            .map_err(|e| locate(&e, &file, &h))?;
+    // results.json holds the run's verdict as its exit code says it: a gap makes valid unknown.
+    if let Some(s) = gaps.shortfall(result.verdict) {
+        result.verdict = Verdict::Unknown;
+        result.explanation = format!("{} ({})", s.words(), result.explanation);
+    }
+    if let Some(t) = &gaps.torn {
+        result.explanation = format!("{t}. {}", result.explanation);
+    }
     let results_path = dir.join("results.json");
     let mut results = match ResultsFile::read(dir) {
         Ok(r) => r,
@@ -404,33 +524,6 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
         Err(e) => eprintln!("harness analyze: report not written: {e}"),
     }
     Ok(result.verdict)
-}
-
-/// Reads a run's history; a torn LAST line (the harness was killed mid-write) is dropped with a
-/// warning so the prefix is still checked, a bad line anywhere else is an error.
-fn read_history(path: &Path) -> Result<Vec<Event>, String> {
-    let (events, err) = checker::history::read_jsonl_prefix(path).map_err(|e| e.to_string())?;
-    if let Some(checker::history::HistoryError::Parse { line, .. }) = &err {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let last = text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, _)| i + 1)
-            .last();
-        if last == Some(*line) {
-            eprintln!(
-                "harness analyze: warning: {}; checking the {} events before it (a torn last line)",
-                err.as_ref().map(|e| e.to_string()).unwrap_or_default(),
-                events.len()
-            );
-            return Ok(events);
-        }
-    }
-    match err {
-        Some(e) => Err(e.to_string()),
-        None => Ok(events),
-    }
 }
 
 /// Writes via a temporary file and a rename, so a crash never leaves half a results.json.

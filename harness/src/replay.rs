@@ -2,6 +2,7 @@
 //! [`TestArgs`] by serde) with every option typed on this command line on top. The fault
 //! schedule itself is loaded by the nemesis from the run folder's schedule.json.
 
+use crate::schedule::{Fault, Schedule, Window};
 use crate::test_args::TestArgs;
 use anyhow::{anyhow, bail, Result};
 use report::run_files::{FileError, TestFile};
@@ -15,12 +16,16 @@ pub fn replay_args(args: TestArgs) -> Result<TestArgs> {
         return Ok(args);
     };
     let stored = stored_options(&dir)?;
-    if !dir.join("schedule.json").is_file() {
+    let schedule = dir.join("schedule.json");
+    if !schedule.is_file() {
         bail!(
             "--replay {}: no schedule.json in that run folder",
             dir.display()
         );
     }
+    let run_time_limit = stored.get("time_limit").and_then(Value::as_f64);
+    check_windows(&schedule, run_time_limit)
+        .map_err(|e| anyhow!("--replay {}: {e}", dir.display()))?;
     let mut replayed = merge(stored, &args, &typed_options()).map_err(|e| {
         anyhow!(
             "--replay {}: the stored options do not parse: {e}",
@@ -29,6 +34,74 @@ pub fn replay_args(args: TestArgs) -> Result<TestArgs> {
     })?;
     replayed.nemesis.replay = Some(dir);
     Ok(replayed)
+}
+
+/// Refuses a schedule the nemesis could not replay as written: it runs one window at a time, so a
+/// window that starts before the previous one stops would be re-timed; a node that holds a
+/// grudge against itself is no partition; and windows end by the schedule's time limit, which is
+/// at most the stored run's (`run_time_limit`), so no time is beyond what a run can last.
+/// Errors name the window and its line.
+fn check_windows(path: &Path, run_time_limit: Option<f64>) -> Result<()> {
+    let s = Schedule::load(path).map_err(|e| anyhow!(e))?;
+    if let Some(run) = run_time_limit.filter(|&run| s.time_limit_s > run) {
+        bail!(
+            "{}: time_limit_s {} is beyond the stored run's time limit ({run} s, test.json)",
+            path.display(),
+            secs(s.time_limit_s)
+        );
+    }
+    let text = std::fs::read_to_string(path)?;
+    // Each window has one "start_s", in order: its line names the window in the file.
+    let starts: Vec<usize> = text
+        .match_indices("\"start_s\"")
+        .map(|(at, _)| text[..at].matches('\n').count() + 1)
+        .collect();
+    let at = |i: usize| match starts.get(i).filter(|_| starts.len() == s.windows.len()) {
+        Some(line) => format!("{}:{line}", path.display()),
+        None => path.display().to_string(),
+    };
+    let span = |w: &Window| format!("{}-{} s", secs(w.start_s), secs(w.stop_s));
+    for (i, w) in s.windows.iter().enumerate() {
+        if w.stop_s > s.time_limit_s {
+            bail!(
+                "{}: window {i} ({}) ends after the schedule's time_limit_s ({} s)",
+                at(i),
+                span(w),
+                s.time_limit_s
+            );
+        }
+        if let Fault::Partition { grudge, .. } = &w.fault {
+            if let Some((n, _)) = grudge.iter().find(|(n, ys)| ys.contains(*n)) {
+                bail!(
+                    "{}: window {i}: node {n} holds a grudge against itself",
+                    at(i)
+                );
+            }
+        }
+        let Some(prev) = i.checked_sub(1).map(|p| &s.windows[p]) else {
+            continue;
+        };
+        if w.start_s < prev.stop_s {
+            bail!(
+                "{}: window {i} ({}) starts before window {} ({}) stops: faults run one at a \
+                 time, so it would not keep its times",
+                at(i),
+                span(w),
+                i - 1,
+                span(prev)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Seconds as written, or in exponent form when a hostile file makes them huge.
+fn secs(x: f64) -> String {
+    if x.abs() < 1e9 {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
 }
 
 /// test.json's `options` object, read through the file's schema (so a folder of a newer layout

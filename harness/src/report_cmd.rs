@@ -26,6 +26,7 @@ pub fn run_report(args: ReportArgs) -> Result<u8, SetupError> {
         return Ok(0);
     }
     let dir = args.run_dir.expect("clap requires RUN_DIR without --index");
+    report::run::check_is_run(&dir).map_err(fail)?;
     let w = report::write_run_report(&dir).map_err(fail)?;
     for n in &w.notes {
         eprintln!("note: {n}");

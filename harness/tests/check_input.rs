@@ -77,10 +77,13 @@ fn verdicts_and_exit_codes() {
     let good = s.file("good.jsonl", &valid_history());
     let bad = s.file("bad.jsonl", &invalid_history());
     let empty = s.file("empty.jsonl", "");
+    // An empty history is no evidence (issue 13): EMPTY, exit 3, next to a valid file.
     let o = harness(&["check"], &[&good, &empty]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("good.jsonl: VALID"), "{}", text(&o));
-    assert!(text(&o).contains("empty.jsonl: VALID"), "{}", text(&o));
+    assert!(text(&o).contains("empty.jsonl: EMPTY"), "{}", text(&o));
+    let o = harness(&["check"], &[&good]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let o = harness(&["check"], &[&good, &bad]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let t = text(&o);

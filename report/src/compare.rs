@@ -39,6 +39,7 @@ pub struct Figures {
 
 impl Figures {
     pub fn of(dir: &Path) -> Result<Figures, String> {
+        crate::run::check_is_run(dir)?;
         let mut run = Run::load(dir)?;
         let a = std::mem::take(&mut run.analysis);
         let mut lat = a.ok_latencies();

@@ -161,6 +161,20 @@ impl Run {
     }
 }
 
+/// Refuses a folder that holds none of a run's files: a page of nothing but notes about what is
+/// missing would pass for a run with no data (commands that name runs check this first; reading
+/// stays lenient).
+pub fn check_is_run(dir: &Path) -> Result<(), String> {
+    let files = ["test.json", "results.json", "history.jsonl"];
+    if dir.is_dir() && !files.iter().any(|f| dir.join(f).exists()) {
+        return Err(format!(
+            "{}: not a run folder (it has no test.json, results.json or history.jsonl)",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Shell-quotes a path for the replay command.
 fn shell_quote(s: &str) -> String {
     if s.chars()

@@ -213,7 +213,13 @@ struct Reader<'a> {
     line: usize,
     /// Filled by `next_form_with(true)`: the elements of the top-level collection with their lines.
     element_lines: Vec<(usize, Edn<'a>)>,
+    /// Forms being read, one inside the other (bounded: see [`MAX_DEPTH`]).
+    depth: usize,
 }
+
+/// How deeply forms may nest (as serde_json's limit): far beyond any history, and a file of a
+/// million `[` is refused by name instead of overflowing the stack.
+const MAX_DEPTH: usize = 128;
 
 impl<'a> Reader<'a> {
     fn new(text: &'a str) -> Self {
@@ -223,6 +229,7 @@ impl<'a> Reader<'a> {
             pos: 0,
             line: 1,
             element_lines: Vec::new(),
+            depth: 0,
         }
     }
 
@@ -361,6 +368,19 @@ impl<'a> Reader<'a> {
     }
 
     fn read_form(&mut self) -> Result<Edn<'a>, EdnError> {
+        if self.depth >= MAX_DEPTH {
+            return self.err(
+                self.line,
+                format!("forms nested more than {MAX_DEPTH} deep"),
+            );
+        }
+        self.depth += 1;
+        let form = self.read_one_form();
+        self.depth -= 1;
+        form
+    }
+
+    fn read_one_form(&mut self) -> Result<Edn<'a>, EdnError> {
         self.skip_ws();
         let line = self.line;
         let Some(c) = self.peek() else {
@@ -559,6 +579,13 @@ fn parse_atom(tok: &str) -> Result<Edn<'_>, String> {
     if let Ok(i) = t.parse::<i64>() {
         return Ok(Edn::Int(i));
     }
+    let digits = t.strip_prefix('-').unwrap_or(t);
+    if !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()) {
+        // As a float it would be rounded, and two different values could compare equal.
+        return Err(format!(
+            "integer `{tok}` does not fit in 64 bits; refusing it rather than rounding"
+        ));
+    }
     if let Ok(f) = t.parse::<f64>() {
         return Ok(Edn::Float(f));
     }
@@ -586,6 +613,15 @@ mod tests {
                 Edn::Nil
             ])]))
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_stack_overflow() {
+        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
+        let e = read_ops(&deep).unwrap_err();
+        assert!(e.msg.contains("nested more than 128 deep"), "{e}");
+        let ok = "[".repeat(100) + &"]".repeat(100);
+        assert!(read_ops(&ok).is_ok());
     }
 
     #[test]

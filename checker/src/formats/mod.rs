@@ -71,7 +71,10 @@ impl Format {
             return Format::JepsenLog;
         }
         let first = head.trim_start();
-        if first.starts_with('{') && !first.starts_with("{\"") {
+        let json_object = first
+            .strip_prefix('{')
+            .is_some_and(|rest| rest.trim_start().starts_with('"'));
+        if first.starts_with('{') && !json_object {
             let kv = [":f :get", ":f :put", ":f :append"];
             if kv.iter().any(|p| head.contains(p)) {
                 return Format::PorcupineKv;
@@ -150,6 +153,8 @@ pub struct Imported {
     /// The initial value of every register (key) for the model: `--init`, else the format's
     /// default; null = absent (never written).
     pub init: Value,
+    /// A torn last line that was dropped (see [`torn_tail`]): its line and why it did not parse.
+    pub torn_last_line: Option<LineError>,
 }
 
 impl Imported {
@@ -226,11 +231,16 @@ pub fn import_file(
     opts: &ImportOptions,
 ) -> Result<Imported, FormatError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|e| FormatError {
+    let bytes = read_text_file(path).map_err(|msg| FormatError {
         file: file.clone(),
         line: None,
-        msg: format!("cannot read: {e}"),
+        msg,
     })?;
+    // A byte-order mark (as some editors write) carries no data: skip it.
+    let bytes = match bytes.strip_prefix("\u{feff}".as_bytes()) {
+        Some(rest) => rest.to_vec(),
+        None => bytes,
+    };
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -247,6 +257,28 @@ pub fn import_file(
     import_str(&text, &file, format, opts)
 }
 
+/// Reads a whole file, but looks at its first 64 KiB before the rest: text never holds a NUL
+/// byte, so binary data (or `/dev/zero`, which would fill memory) is refused early.
+fn read_text_file(path: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    const HEAD: u64 = 64 << 10;
+    let cannot = |e: std::io::Error| format!("cannot read: {e}");
+    let mut f = std::fs::File::open(path).map_err(cannot)?;
+    let mut bytes = Vec::new();
+    (&mut f)
+        .take(HEAD)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        let line = bytes[..at].iter().filter(|&&b| b == b'\n').count() + 1;
+        return Err(format!(
+            "binary data (a NUL byte on line {line}), not a history"
+        ));
+    }
+    f.read_to_end(&mut bytes).map_err(cannot)?;
+    Ok(bytes)
+}
+
 /// Imports a history held in memory; `file` is only used in error messages.
 pub fn import_str(
     text: &str,
@@ -254,25 +286,72 @@ pub fn import_str(
     format: Format,
     opts: &ImportOptions,
 ) -> Result<Imported, FormatError> {
-    let parsed = match format {
+    let (parsed, torn) = match format {
         Format::Jsonl => parse_jsonl(text),
-        Format::JepsenEdn => jepsen_edn::parse(text),
-        Format::JepsenLog => jepsen_log::parse(text),
-        Format::PorcupineKv => porcupine_kv::parse(text),
+        Format::JepsenEdn => not_a_json_array(text)
+            .and_then(|()| jepsen_edn::parse(text))
+            .map(|p| (p, None)),
+        Format::JepsenLog => jepsen_log::parse(text).map(|p| (p, None)),
+        Format::PorcupineKv => porcupine_kv::parse(text).map(|p| (p, None)),
     }
     .map_err(|e| e.in_file(file))?;
-    finish(parsed, format, opts).map_err(|e| e.in_file(file))
+    let mut imported = finish(parsed, format, opts).map_err(|e| e.in_file(file))?;
+    imported.torn_last_line = torn;
+    Ok(imported)
 }
 
-/// Our own JSON lines, via [`crate::history::parse_line`].
-fn parse_jsonl(text: &str) -> Result<Parsed, LineError> {
+/// A JSON array of event objects looks like EDN to the detector (`[` then `{`): name it instead
+/// of reporting bad EDN.
+fn not_a_json_array(text: &str) -> Result<(), LineError> {
+    let json_array = text
+        .trim_start()
+        .strip_prefix('[')
+        .and_then(|r| r.trim_start().strip_prefix('{'))
+        .is_some_and(|r| r.trim_start().starts_with('"'));
+    if !json_array {
+        return Ok(());
+    }
+    Err(LineError::new(
+        1,
+        "this is a JSON array of events, not EDN or JSON lines: put one event object per line \
+         (e.g. `jq -c '.[]' FILE`) and check that with --format jsonl",
+    ))
+}
+
+/// The last line of a JSON-lines file when it is torn, as when a write is cut short (a crash, a
+/// full disk): it has no newline at its end and its JSON stops before it is complete. Returns its
+/// 1-based line number. A bad line written whole (newline included, or complete JSON that is not
+/// an event) is bad input, not a torn write.
+pub fn torn_tail(text: &str) -> Option<usize> {
+    let start = text.rfind('\n').map_or(0, |i| i + 1);
+    let tail = &text[start..];
+    let cut_short = serde_json::from_str::<Value>(tail)
+        .is_err_and(|e| e.classify() == serde_json::error::Category::Eof);
+    if tail.trim().is_empty() || !cut_short {
+        return None;
+    }
+    Some(text[..start].matches('\n').count() + 1)
+}
+
+/// Our own JSON lines, via [`crate::history::parse_line`]. A torn last line is dropped and
+/// returned apart, so the caller can check the prefix and say so.
+fn parse_jsonl(text: &str) -> Result<(Parsed, Option<LineError>), LineError> {
     let mut events = Vec::new();
     let mut keyed = false;
+    let torn_line = torn_tail(text);
+    let mut torn = None;
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let e = crate::history::parse_line(line).map_err(|msg| LineError::new(i + 1, msg))?;
+        let e = match crate::history::parse_line(line) {
+            Ok(e) => e,
+            Err(msg) if torn_line == Some(i + 1) => {
+                torn = Some(LineError::new(i + 1, msg));
+                break;
+            }
+            Err(msg) => return Err(LineError::new(i + 1, msg)),
+        };
         keyed |= !e.is_nemesis() && e.key.is_some();
         events.push((i + 1, e));
     }
@@ -281,12 +360,13 @@ fn parse_jsonl(text: &str) -> Result<Parsed, LineError> {
     } else {
         ModelKind::Register
     };
-    Ok(Parsed {
+    let parsed = Parsed {
         events,
         has_times: true,
         model,
         default_init: None,
-    })
+    };
+    Ok((parsed, torn))
 }
 
 /// Our history reader's errors as a [`FormatError`].
@@ -317,7 +397,7 @@ fn finish(parsed: Parsed, format: Format, opts: &ImportOptions) -> Result<Import
         model,
         default_init,
     } = parsed;
-    validate(&raw, model)?;
+    validate(&raw, model, has_times)?;
     let init = opts.init.clone().or(default_init).unwrap_or(Value::Null);
     let mut events = Vec::with_capacity(raw.len());
     let mut lines = Vec::with_capacity(raw.len());
@@ -330,7 +410,12 @@ fn finish(parsed: Parsed, format: Format, opts: &ImportOptions) -> Result<Import
             (pos as u64 + 1) * SYNTHETIC_STEP_NS
         };
         let t = match last {
-            Some(prev) if t <= prev => prev + 1,
+            Some(prev) if t <= prev => prev.checked_add(1).ok_or_else(|| {
+                LineError::new(
+                    line,
+                    format!("time {prev} leaves no room for a later event"),
+                )
+            })?,
             _ => t,
         };
         last = Some(t);
@@ -348,15 +433,17 @@ fn finish(parsed: Parsed, format: Format, opts: &ImportOptions) -> Result<Import
         synthetic_times: !has_times,
         model,
         init,
+        torn_last_line: None,
     })
 }
 
 /// Pairing rules every history obeys: a completion follows an invoke of the same `f` by the same
-/// process; a process has at most one op open; client `f`s are ones the model knows.
-fn validate(events: &[(usize, Event)], model: ModelKind) -> Result<(), LineError> {
-    // process -> (line of the open invoke, its f). A process that reappears after an `info` is
-    // accepted (Jepsen would give it a new id): its crashed op simply stays open forever.
-    let mut open: HashMap<u64, (usize, &str)> = HashMap::new();
+/// process, and (when the file has times) not at an earlier time; a process has at most one op
+/// open; client `f`s are ones the model knows.
+fn validate(events: &[(usize, Event)], model: ModelKind, has_times: bool) -> Result<(), LineError> {
+    // process -> (line of the open invoke, its f, its time). A process that reappears after an
+    // `info` is accepted (Jepsen would give it a new id): its crashed op simply stays open forever.
+    let mut open: HashMap<u64, (usize, &str, u64)> = HashMap::new();
     for (line, e) in events {
         let Some(p) = e.process.client() else {
             continue; // nemesis events are kept for reports and ignored by the checker
@@ -375,7 +462,7 @@ fn validate(events: &[(usize, Event)], model: ModelKind) -> Result<(), LineError
         }
         match e.kind {
             EventType::Invoke => {
-                if let Some((inv_line, f)) = open.get(&p) {
+                if let Some((inv_line, f, _)) = open.get(&p) {
                     return Err(LineError::new(
                         line,
                         format!(
@@ -384,10 +471,10 @@ fn validate(events: &[(usize, Event)], model: ModelKind) -> Result<(), LineError
                         ),
                     ));
                 }
-                open.insert(p, (line, e.f.as_str()));
+                open.insert(p, (line, e.f.as_str(), e.time));
             }
             kind => {
-                let Some((inv_line, f)) = open.remove(&p) else {
+                let Some((inv_line, f, invoked)) = open.remove(&p) else {
                     return Err(LineError::new(
                         line,
                         format!(
@@ -404,6 +491,16 @@ fn validate(events: &[(usize, Event)], model: ModelKind) -> Result<(), LineError
                             "completion of {} by process {p} does not match its invoke of {f} on \
                              line {inv_line}",
                             e.f
+                        ),
+                    ));
+                }
+                if has_times && e.time < invoked {
+                    return Err(LineError::new(
+                        line,
+                        format!(
+                            "completion of {f} by process {p} at time {} is earlier than its \
+                             invoke on line {inv_line} at time {invoked}",
+                            e.time
                         ),
                     ));
                 }
@@ -432,12 +529,22 @@ pub(crate) fn parse_type(name: &str) -> Option<EventType> {
     }
 }
 
-/// Parses a `--init` value: `nil`/`null` (absent), an integer, or any JSON value; a bare word is a
-/// string.
-pub fn parse_init(s: &str) -> Value {
-    match s {
-        "nil" | "null" => Value::Null,
-        _ => serde_json::from_str(s).unwrap_or_else(|_| Value::String(s.to_string())),
+/// Parses a `--init` value: `nil`/`null` (absent), an integer, or any JSON value. Anything else
+/// (a bare word such as the typo `O` for `0`) is refused: taken as a string it would quietly
+/// change the verdict. The error names the flag.
+pub fn parse_init(s: &str) -> Result<Value, String> {
+    if s == "nil" {
+        return Ok(Value::Null);
+    }
+    let v: Value = serde_json::from_str(s).map_err(|_| {
+        format!(
+            "--init {s}: not a JSON value (expected an integer, nil, or JSON such as '\"text\"' \
+             for a string)"
+        )
+    })?;
+    match crate::history::inexact_number(&v) {
+        Some(why) => Err(format!("--init {s}: {why}")),
+        None => Ok(v),
     }
 }
 

@@ -44,17 +44,18 @@ fn knossos_edn_semantics() {
 fn init_option_overrides_and_nil_means_absent() {
     let text = "[{:process 0, :type :invoke, :f :write, :value 1} {:process 0, :type :ok, :f :write, :value 1}]";
     let opts = ImportOptions {
-        init: Some(parse_init("nil")),
+        init: Some(parse_init("nil").unwrap()),
     };
     let h = import_str(text, "h", Format::JepsenEdn, &opts).unwrap();
     assert_eq!(h.init, Value::Null);
     let opts = ImportOptions {
-        init: Some(parse_init("7")),
+        init: Some(parse_init("7").unwrap()),
     };
     let h = import_str(text, "h", Format::JepsenEdn, &opts).unwrap();
     assert_eq!(h.init, json!(7));
     assert_eq!(h.events.len(), 2);
-    assert_eq!(parse_init("abc"), json!("abc"));
+    assert_eq!(parse_init("\"abc\""), Ok(json!("abc")));
+    assert_eq!(parse_init("null"), Ok(Value::Null));
 }
 
 #[test]
@@ -266,4 +267,102 @@ fn imports_every_corpus_file() {
             assert!(h.events.iter().any(|e| !e.is_nemesis()), "{s}");
         }
     }
+}
+
+fn jl(p: u64, kind: &str, f: &str, time: u64, value: &str) -> String {
+    format!(
+        r#"{{"index":0,"time":{time},"process":{p},"type":"{kind}","f":"{f}","value":{value}}}"#
+    )
+}
+
+#[test]
+fn a_torn_last_line_is_dropped_and_named() {
+    let whole = format!(
+        "{}\n{}\n",
+        jl(0, "invoke", "write", 1, "1"),
+        jl(0, "ok", "write", 2, "1")
+    );
+    let h = import(&format!("{whole}{{\"index\":2,\"ti"), Format::Jsonl).unwrap();
+    assert_eq!(h.events.len(), 2);
+    let torn = h.torn_last_line.unwrap();
+    assert_eq!(torn.line, 3);
+    assert!(torn.msg.contains("EOF"), "{}", torn.msg);
+    // The same bad line written whole (newline included) is bad input, not a torn write.
+    let e = err(&format!("{whole}{{\"index\":2,\"ti\n"), Format::Jsonl);
+    assert!(e.starts_with("h:3: "), "{e}");
+    // Complete JSON that is not an event is bad input too, newline or not.
+    let e = err(&format!("{whole}{{\"index\":2}}"), Format::Jsonl);
+    assert!(e.starts_with("h:3: "), "{e}");
+    assert!(import(&whole, Format::Jsonl)
+        .unwrap()
+        .torn_last_line
+        .is_none());
+    assert_eq!(torn_tail(whole.trim_end()), None);
+}
+
+#[test]
+fn a_completion_before_its_invoke_is_refused() {
+    let text = format!(
+        "{}\n{}\n",
+        jl(0, "invoke", "write", 50, "1"),
+        jl(0, "ok", "write", 40, "1")
+    );
+    let e = err(&text, Format::Jsonl);
+    assert!(
+        e.starts_with("h:2: completion of write by process 0 at time 40 is earlier than its invoke on line 1 at time 50"),
+        "{e}"
+    );
+}
+
+#[test]
+fn json_arrays_and_byte_order_marks_are_named() {
+    let arr = format!("[{}]", jl(0, "invoke", "read", 1, "null"));
+    assert_eq!(Format::detect(Path::new("h.json"), &arr), Format::JepsenEdn);
+    let e = err(&arr, Format::JepsenEdn);
+    assert!(e.starts_with("h:1: this is a JSON array of events"), "{e}");
+    // A pretty-printed JSON object is JSON, not EDN.
+    let pretty = "{\n  \"index\": 0\n}";
+    assert_eq!(Format::detect(Path::new("h"), pretty), Format::Jsonl);
+    let line = jl(0, "invoke", "read", 1, "null");
+    let e = err(&format!("{line}\n\u{feff}{line}\n"), Format::Jsonl);
+    assert!(
+        e.starts_with("h:2: ") && e.contains("byte-order mark"),
+        "{e}"
+    );
+}
+
+#[test]
+fn edn_integers_beyond_64_bits_are_refused() {
+    let text = "[{:process 0, :type :invoke, :f :write, :value 1180591620717411303424N}]";
+    let e = err(text, Format::JepsenEdn);
+    assert!(e.contains("does not fit in 64 bits"), "{e}");
+}
+
+#[test]
+fn init_values_that_are_not_json_are_refused() {
+    for bad in ["O", "abc", "1,"] {
+        let e = parse_init(bad).unwrap_err();
+        assert!(
+            e.starts_with(&format!("--init {bad}: not a JSON value")),
+            "{e}"
+        );
+    }
+    let e = parse_init("1180591620717411303424").unwrap_err();
+    assert!(e.contains("cannot be kept exact"), "{e}");
+    assert_eq!(parse_init("-3"), Ok(json!(-3)));
+}
+
+#[test]
+fn the_largest_time_is_an_error_not_an_overflow() {
+    let max = u64::MAX;
+    let text = format!(
+        "{}\n{}\n",
+        jl(0, "invoke", "write", max, "1"),
+        jl(0, "ok", "write", max, "1")
+    );
+    let e = err(&text, Format::Jsonl);
+    assert!(
+        e.starts_with(&format!("h:2: time {max} leaves no room")),
+        "{e}"
+    );
 }
