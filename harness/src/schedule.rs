@@ -520,8 +520,8 @@ impl Schedule {
             if !(in_range && w.stop_s >= w.start_s) {
                 return Err(format!(
                     "window {i} has start {} and stop {} (times are seconds from 0 to {})",
-                    w.start_s,
-                    w.stop_s,
+                    crate::duration::show(w.start_s),
+                    crate::duration::show(w.stop_s),
                     crate::duration::MAX_SECS
                 ));
             }
