@@ -6,8 +6,11 @@
 //! `PR_SET_PDEATHSIG = SIGKILL`, which covers a SIGKILL of the harness. The kernel sends that
 //! signal when the *thread* that forked the child exits, so all spawns happen on one dedicated
 //! thread that lives as long as the process. A global registry of live process groups lets the
-//! signal handler and the panic hook kill every node.
+//! signal handler and the panic hook kill every node. What a node starts outside its group (a
+//! daemon that calls `setsid`) is held by [`crate::reaper`], and what a node listens on is
+//! checked by [`crate::listen_check`].
 
+use crate::listen_check;
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -24,17 +27,26 @@ use tokio::sync::watch;
 // Process-group registry, signal handling, panic hook.
 
 static GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+/// Node pids the harness SIGKILLed at a signal or panic: their death is not their own doing.
+static KILLED_BY_US: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 static INTERRUPT: OnceLock<watch::Sender<bool>> = OnceLock::new();
 
 fn groups() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
     GROUPS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// SIGKILLs every live node process group. Safe to call from a panic hook or signal thread.
+/// SIGKILLs every live node process group and what the nodes started outside them. Safe to call
+/// from a panic hook or signal thread.
 pub fn kill_all_groups() {
-    for &pgid in groups().iter() {
+    let live = groups().clone();
+    for &pgid in &live {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
+    KILLED_BY_US
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(&live);
+    crate::reaper::kill_ours(&live);
 }
 
 fn interrupt_sender() -> &'static watch::Sender<bool> {
@@ -260,15 +272,47 @@ fn newest_mtime(krate: &Path) -> Option<std::time::SystemTime> {
 
 /// Checks that `bin` exists and is executable; the error names the flag.
 pub fn check_node_bin(bin: &Path) -> Result<()> {
+    match node_bin_problem(bin) {
+        Some(why) => bail!("--node-bin {}: {why}", bin.display()),
+        None => Ok(()),
+    }
+}
+
+/// What keeps `bin` from starting as a node, if anything: missing, not a file, not executable,
+/// or a script whose `#!` interpreter is missing (which `exec` reports as the script missing).
+pub fn node_bin_problem(bin: &Path) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(bin).map_err(|e| anyhow!("--node-bin {}: {e}", bin.display()))?;
+    let meta = match std::fs::metadata(bin) {
+        Ok(m) => m,
+        Err(e) => return Some(e.to_string()),
+    };
     if !meta.is_file() {
-        bail!("--node-bin {}: not a file", bin.display());
+        return Some("not a file".into());
     }
     if meta.permissions().mode() & 0o111 == 0 {
-        bail!("--node-bin {}: not executable (chmod +x it)", bin.display());
+        return Some("not executable (chmod +x it)".into());
     }
-    Ok(())
+    interpreter_problem(bin)
+}
+
+/// For a script, whether the interpreter its `#!` line names is missing or not executable.
+fn interpreter_problem(bin: &Path) -> Option<String> {
+    use std::io::Read;
+    use std::os::unix::fs::PermissionsExt;
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(bin).ok()?.read(&mut head).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = line.split(|&b| b == b'\n').next()?;
+    let line = String::from_utf8_lossy(line);
+    let interp = line.split_whitespace().next()?;
+    let ok =
+        std::fs::metadata(interp).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    (!ok).then(|| {
+        format!(
+            "a script whose `#!` line names the interpreter {interp}, which does not exist or is \
+             not executable"
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -404,6 +448,10 @@ struct NodeProc {
 pub struct Cluster {
     pub plan: ClusterPlan,
     procs: Vec<tokio::sync::Mutex<NodeProc>>,
+    /// `HARNESS/CLUSTER/`: a node's processes carry this and the node's id in [`crate::reaper::ENV`].
+    tag_prefix: String,
+    /// What the run should be warned about (a node listening beyond loopback), once each.
+    warnings: Mutex<Vec<String>>,
 }
 
 /// The last `n` lines of a log file, for error messages.
@@ -423,6 +471,7 @@ impl Cluster {
     /// Launches every node and waits until each accepts a client connection. On failure every
     /// node is stopped and the error names the node, its exit status and the end of its log.
     pub async fn launch(plan: ClusterPlan) -> Result<Cluster> {
+        crate::reaper::hold_descendants();
         install_guards();
         let n = plan.nodes.len();
         let cluster = Cluster {
@@ -436,6 +485,8 @@ impl Cluster {
                 })
                 .collect(),
             plan,
+            tag_prefix: crate::reaper::new_cluster_prefix(),
+            warnings: Mutex::new(Vec::new()),
         };
         for i in 0..n {
             if let Err(e) = cluster.spawn(i).await {
@@ -450,7 +501,44 @@ impl Cluster {
                 return Err(e);
             }
         }
+        cluster.check_listeners();
         Ok(cluster)
+    }
+
+    /// The [`crate::reaper::ENV`] value of node `i`'s processes.
+    fn tag(&self, i: usize) -> String {
+        format!("{}{}", self.tag_prefix, self.plan.nodes[i].id)
+    }
+
+    /// Warns (run log, stderr, [`Cluster::warnings`]) about every node that listens beyond the
+    /// addresses the run gave it; each warning once.
+    pub fn check_listeners(&self) {
+        let mut found = Vec::new();
+        for (i, spec) in self.plan.nodes.iter().enumerate() {
+            let tag = self.tag(i);
+            let pids = crate::reaper::tagged(|t| t == tag);
+            let allowed = match spec.netns {
+                Some(_) => listen_check::Allowed::Namespace(spec.listen.ip()),
+                None => listen_check::Allowed::Loopback,
+            };
+            found.extend(listen_check::warnings(&spec.id, &pids, allowed));
+        }
+        let mut warnings = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        for w in found {
+            if !warnings.contains(&w) {
+                tracing::warn!("{w}");
+                eprintln!("harness: warning: {w}");
+                warnings.push(w);
+            }
+        }
+    }
+
+    /// The warnings found so far, for results.json.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn len(&self) -> usize {
@@ -487,6 +575,7 @@ impl Cluster {
             })?;
         let mut cmd = Command::new(&self.plan.bin);
         cmd.args(self.plan.argv(i))
+            .env(crate::reaper::ENV, self.tag(i))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
@@ -495,8 +584,9 @@ impl Cluster {
             None => None,
         };
         let child = spawn_node(cmd).await.map_err(|e| {
+            let why = interpreter_problem(&self.plan.bin).unwrap_or_else(|| e.to_string());
             anyhow!(
-                "node {}: cannot start {}: {e}",
+                "node {}: cannot start {}: {why}",
                 spec.id,
                 self.plan.bin.display()
             )
@@ -592,7 +682,8 @@ impl Cluster {
         Ok(())
     }
 
-    /// SIGKILL node `i`'s process group and reap it. Killing a dead node is a no-op.
+    /// SIGKILL node `i`'s process group and everything else the node started, and reap them.
+    /// Killing a dead node is a no-op.
     pub async fn kill(&self, i: usize) -> Result<()> {
         let mut p = self.procs[i].lock().await;
         if let Some(pid) = p.pid.take() {
@@ -602,6 +693,8 @@ impl Cluster {
                 tracing::info!(node = %self.plan.nodes[i].id, pid, ?status, "killed (SIGKILL)");
             }
             unregister(Some(pid));
+            let tag = self.tag(i);
+            crate::reaper::kill_tagged(|t| t == tag, &groups().clone());
         }
         p.state = NodeState::Killed;
         Ok(())
@@ -616,17 +709,31 @@ impl Cluster {
             .await
     }
 
-    /// Kills every node and reaps it.
+    /// Looks at what the nodes listen on a last time, then kills every node and everything
+    /// the nodes started, and reaps them.
     pub async fn shutdown(&self) {
+        self.check_listeners();
         for i in 0..self.len() {
             let _ = self.kill(i).await;
         }
+        let prefix = &self.tag_prefix;
+        crate::reaper::kill_tagged(|t| t.starts_with(prefix), &groups().clone());
     }
 
-    /// Exit status of node `i` if it has exited on its own (not killed by us).
+    /// Exit status of node `i` if it has exited on its own (not killed by us, nor by the
+    /// harness's signal handler or panic hook).
     pub async fn exited(&self, i: usize) -> Option<std::process::ExitStatus> {
+        use std::os::unix::process::ExitStatusExt;
         let mut p = self.procs[i].lock().await;
+        let pid = p.pid?;
         let status = p.child.as_mut()?.try_wait().ok()??;
+        let ours = KILLED_BY_US
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&pid);
+        if ours && status.signal() == Some(Signal::SIGKILL as i32) {
+            return None;
+        }
         Some(status)
     }
 }
@@ -641,6 +748,8 @@ impl Drop for Cluster {
                 }
             }
         }
+        let prefix = &self.tag_prefix;
+        crate::reaper::kill_tagged(|t| t.starts_with(prefix), &groups().clone());
     }
 }
 

@@ -1,0 +1,276 @@
+//! Nodes that misbehave as processes: a node that daemonizes a grandchild (double fork with
+//! `setsid`, out of the node's process group and session), a node that listens on 0.0.0.0, a
+//! node script whose `#!` interpreter is missing, a suite whose `node_bin` is missing, and what
+//! the harness says about nodes it killed itself. Every node here is a real process: a small
+//! shell script in front of the tiny node.
+
+mod cli_util;
+use cli_util::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const BOUND: Duration = Duration::from_secs(10);
+
+/// `harness test` as [`tiny_test`] runs it, but with `node` as the node binary.
+fn test_with_node(store: &Path, node: &Path, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(harness());
+    cmd.arg("test")
+        .arg("--node-bin")
+        .arg(node)
+        .arg("--store")
+        .arg(store);
+    cmd.args([
+        "--nodes",
+        "1",
+        "--recovery-time",
+        "0.2",
+        "--nemesis",
+        "none",
+    ]);
+    cmd.args(["--concurrency", "4"]).args(extra);
+    cmd
+}
+
+fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// A node that starts `sleep 1000` through a double fork with `setsid` (the sleeper writes its
+/// pid to `gc.pid` in `dir`), then runs as the tiny node.
+fn daemonizing_node(dir: &Path) -> PathBuf {
+    let pidfile = dir.join("gc.pid");
+    let body = format!(
+        "#!/bin/sh\n( setsid sh -c 'echo $$ > {}; exec sleep 1000' & )\nexec {} \"$@\"\n",
+        pidfile.display(),
+        tiny_node().display()
+    );
+    write_script(dir, "daemonizing-node.sh", &body)
+}
+
+/// Starts `harness test` with the daemonizing node; returns the harness, the run folder, and the
+/// grandchild's pid once it runs (out of the node's session: no process group holds it).
+fn start_daemonizing(store: &Path, time_limit: &str) -> (std::process::Child, PathBuf, Reap) {
+    let node = daemonizing_node(store);
+    let mut cmd = test_with_node(store, &node, &["--time-limit", time_limit, "--no-check"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let child = cmd.spawn().expect("start harness");
+    let dir = wait_ready(store, 1, Duration::from_secs(30));
+    let pidfile = store.join("gc.pid");
+    let mut gc = None;
+    assert!(
+        wait_until(BOUND, || {
+            gc = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok());
+            gc.is_some()
+        }),
+        "the node's grandchild never wrote its pid"
+    );
+    let gc = gc.unwrap();
+    assert!(alive(gc), "the grandchild runs while the harness does");
+    let node_pid = node_pids(&dir)[0];
+    let session = |pid: i32| nix::unistd::getsid(Some(Pid::from_raw(pid))).unwrap();
+    assert_ne!(
+        session(gc),
+        session(node_pid),
+        "the grandchild left the node's session"
+    );
+    (child, dir, Reap(gc))
+}
+
+/// The grandchild's pid; kills it when a test ends, passed or failed, so none leaves it running.
+struct Reap(i32);
+
+impl Drop for Reap {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            let _ = kill(Pid::from_raw(self.0), Signal::SIGKILL);
+        }
+    }
+}
+
+fn assert_gone(pid: i32, when: &str) {
+    let gone = wait_until(BOUND, || !alive(pid));
+    assert!(
+        gone,
+        "the node's setsid grandchild {pid} outlived the harness ({when})"
+    );
+}
+
+#[test]
+fn a_daemonized_grandchild_ends_with_a_normal_run() {
+    let store = scratch("hp-normal");
+    let (mut child, _dir, gc) = start_daemonizing(&store, "0.5");
+    assert_eq!(
+        wait_exit(&mut child),
+        Some(3),
+        "a --no-check run is unknown: exit 3"
+    );
+    assert_gone(gc.0, "normal end");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+fn signal_ends_the_grandchild(name: &str, sig: Signal) {
+    let store = scratch(name);
+    let (mut child, _dir, gc) = start_daemonizing(&store, "60");
+    kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+    assert!(wait_exit(&mut child).is_some());
+    assert_gone(gc.0, sig.as_str());
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn a_daemonized_grandchild_ends_with_sigterm_of_the_harness() {
+    signal_ends_the_grandchild("hp-sigterm", Signal::SIGTERM);
+}
+
+#[test]
+fn a_daemonized_grandchild_ends_with_sigint_of_the_harness() {
+    signal_ends_the_grandchild("hp-sigint", Signal::SIGINT);
+}
+
+/// SIGKILL of the harness: no code of it runs, the node dies of its parent-death signal, and
+/// the grandchild is left; then `clean` finds it by the mark every node process carries.
+fn sigkilled_harness_leaves_a_grandchild(name: &str) -> (PathBuf, Reap) {
+    let store = scratch(name);
+    let (mut child, dir, gc) = start_daemonizing(&store, "60");
+    let node_pid = node_pids(&dir)[0];
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        wait_until(BOUND, || !alive(node_pid)),
+        "the node dies with the harness"
+    );
+    (store, gc)
+}
+
+#[test]
+fn harness_clean_kills_what_a_sigkilled_harness_left() {
+    let (store, gc) = sigkilled_harness_leaves_a_grandchild("hp-sigkill-clean");
+    // Another test's harness starting now may kill it first; either way it must go.
+    let left = alive(gc.0);
+    let out = run({
+        let mut c = Command::new(harness());
+        c.arg("clean");
+        c
+    });
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if left {
+        assert!(
+            stdout.contains(&format!("killed process {} (sleep)", gc.0)),
+            "{stdout}"
+        );
+        assert!(stdout.contains("left by node n1"), "{stdout}");
+    }
+    assert_gone(gc.0, "SIGKILL, then harness clean");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn the_next_run_kills_what_a_sigkilled_harness_left() {
+    let (store, gc) = sigkilled_harness_leaves_a_grandchild("hp-sigkill-next");
+    let out = run(tiny_test(&store, "correct", &["--time-limit", "0.3"]));
+    assert_eq!(out.status.code(), Some(0), "the next run itself is valid");
+    assert_gone(gc.0, "SIGKILL, then the next run");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn ctrl_c_does_not_call_the_nodes_it_killed_self_exited() {
+    let store = scratch("hp-ctrlc-msg");
+    let mut cmd = tiny_test(
+        &store,
+        "correct",
+        &["--nodes", "3", "--time-limit", "60", "--no-check"],
+    );
+    cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    wait_ready(&store, 3, Duration::from_secs(30));
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    let out = {
+        wait_exit(&mut child);
+        child.wait_with_output().unwrap()
+    };
+    let err = stderr(&out);
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(!err.contains("exited on its own"), "{err}");
+    let log = std::fs::read_to_string(latest(&store).join("harness.log")).unwrap();
+    assert!(!log.contains("exited on its own"), "{log}");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn a_node_that_listens_on_the_wildcard_is_warned_about_everywhere() {
+    let store = scratch("hp-wildcard");
+    // The tiny node, but with its client port bound on 0.0.0.0 (same port).
+    let body = format!(
+        "#!/bin/sh\nprev=\nfor a in \"$@\"; do\n  [ \"$prev\" = --client ] && port=\"${{a##*:}}\"\n  \
+         prev=\"$a\"\ndone\nexec {} \"$@\" --client-bind \"0.0.0.0:$port\"\n",
+        tiny_node().display()
+    );
+    let node = write_script(&store, "wildcard-node.sh", &body);
+    let out = run(test_with_node(&store, &node, &["--time-limit", "0.5"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning does not change the verdict"
+    );
+    let dir = latest(&store);
+    let err = stderr(&out);
+    assert!(
+        err.contains("harness: warning: node n1 listens on 0.0.0.0:"),
+        "{err}"
+    );
+    assert!(err.contains("beyond loopback"), "{err}");
+    let log = std::fs::read_to_string(dir.join("harness.log")).unwrap();
+    assert!(log.contains("node n1 listens on 0.0.0.0:"), "{log}");
+    let results = read_json(&dir.join("results.json"));
+    let warnings = results["warnings"]
+        .as_array()
+        .expect("results.json has warnings");
+    assert_eq!(
+        warnings.len(),
+        1,
+        "one warning, not one per check: {warnings:?}"
+    );
+    assert!(warnings[0].as_str().unwrap().contains("0.0.0.0:"));
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(page.contains("Warnings"), "the report shows the warning");
+    assert!(page.contains("node n1 listens on 0.0.0.0:"));
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn a_node_on_loopback_gets_no_warning() {
+    let store = scratch("hp-loopback");
+    let out = run(tiny_test(&store, "correct", &["--time-limit", "0.3"]));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+    let results = read_json(&latest(&store).join("results.json"));
+    assert!(results.get("warnings").is_none(), "{results}");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn a_script_with_a_missing_interpreter_names_the_interpreter() {
+    let store = scratch("hp-shebang");
+    let node = write_script(
+        &store,
+        "node.py",
+        "#!/nonexistent/python9 -u\nprint('hi')\n",
+    );
+    let out = run(test_with_node(&store, &node, &["--time-limit", "0.3"]));
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("/nonexistent/python9"), "{err}");
+    assert!(err.contains("interpreter"), "{err}");
+    std::fs::remove_dir_all(&store).unwrap();
+}
