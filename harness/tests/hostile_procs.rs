@@ -274,3 +274,59 @@ fn a_script_with_a_missing_interpreter_names_the_interpreter() {
     assert!(err.contains("interpreter"), "{err}");
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn a_suite_with_a_missing_node_bin_is_refused_at_load_with_its_line() {
+    let store = scratch("hp-suite-nodebin");
+    let suite = store.join("s.toml");
+    std::fs::write(
+        &suite,
+        "[defaults]\ntime_limit = 0.3\n\n[[test]]\nname = \"ok\"\n\n[[test]]\nname = \"gone\"\n\
+         node_bin = \"/nonexistent/node\"\n",
+    )
+    .unwrap();
+    let out = run({
+        let mut c = Command::new(harness());
+        c.arg("suite")
+            .arg(&suite)
+            .arg("--store")
+            .arg(store.join("res"));
+        c
+    });
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    let want = format!(
+        "{}:9:1: [[test]] \"gone\" (entry 2), field `node_bin`: /nonexistent/node",
+        suite.display()
+    );
+    assert!(err.contains(&want), "{err}");
+    assert!(!store.join("res").exists(), "nothing ran");
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn a_suite_run_that_errors_is_an_error_on_stdout_and_in_summary_md() {
+    let store = scratch("hp-suite-error");
+    let suite = store.join("s.toml");
+    let body = format!(
+        "[[test]]\nname = \"dies\"\nnodes = 1\ntime_limit = 0.3\nnode_bin = \"{}\"\n\
+         node_args = [\"--mode\", \"exit\"]\n",
+        tiny_node().display()
+    );
+    std::fs::write(&suite, body).unwrap();
+    let res = store.join("res");
+    let out = run({
+        let mut c = Command::new(harness());
+        c.arg("suite").arg(&suite).arg("--store").arg(&res);
+        c
+    });
+    assert_eq!(out.status.code(), Some(2), "a run that could not start");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("suite s: 0 passed, 0 failed, 0 unknown, 1 errors"),
+        "{stdout}"
+    );
+    let md = std::fs::read_to_string(res.join("s").join("latest").join("summary.md")).unwrap();
+    assert!(md.contains("0 failed · 0 unknown · 1 errors"), "{md}");
+    std::fs::remove_dir_all(&store).unwrap();
+}
