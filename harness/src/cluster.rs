@@ -514,9 +514,14 @@ impl Cluster {
     /// addresses the run gave it; each warning once.
     pub fn check_listeners(&self) {
         let mut found = Vec::new();
+        let procs = crate::reaper::tagged(|t| t.starts_with(&self.tag_prefix));
         for (i, spec) in self.plan.nodes.iter().enumerate() {
             let tag = self.tag(i);
-            let pids = crate::reaper::tagged(|t| t == tag);
+            let pids: Vec<i32> = procs
+                .iter()
+                .filter(|(_, t)| *t == tag)
+                .map(|(pid, _)| *pid)
+                .collect();
             let allowed = match spec.netns {
                 Some(_) => listen_check::Allowed::Namespace(spec.listen.ip()),
                 None => listen_check::Allowed::Loopback,

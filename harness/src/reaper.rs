@@ -24,7 +24,8 @@ use std::sync::{Once, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The environment variable every node process carries: `HARNESS/CLUSTER/NODE`, where `HARNESS`
-/// is `PID.STARTTIME` of the harness.
+/// is `PIDNS.PID.STARTTIME` of the harness (its pid namespace, as a harness in a container sees
+/// other pids than one outside it).
 pub const ENV: &str = "HARNESS_NODE_OF";
 
 /// How long a sweep waits for the processes it killed to be gone.
@@ -38,8 +39,14 @@ fn harness_id() -> &'static str {
         let start = Process::myself()
             .and_then(|p| p.stat())
             .map_or(0, |s| s.starttime);
-        format!("{pid}.{start}")
+        format!("{}.{pid}.{start}", pid_namespace())
     })
+}
+
+/// This process's pid namespace, as the inode number `/proc/self/ns/pid` links to.
+fn pid_namespace() -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
 }
 
 /// A new cluster's part of [`ENV`] values: `HARNESS/CLUSTER/`.
@@ -97,20 +104,23 @@ fn scan() -> Vec<Proc> {
     all.flatten().filter_map(|p| read(&p, true)).collect()
 }
 
-/// The pids of live processes whose [`ENV`] value `matches` (a node's whole value, or a
-/// cluster's `HARNESS/CLUSTER/` prefix).
-pub fn tagged(matches: impl Fn(&str) -> bool) -> Vec<i32> {
+/// The live processes whose [`ENV`] value `matches` (a node's whole value, or a cluster's
+/// `HARNESS/CLUSTER/` prefix), with that value.
+pub fn tagged(matches: impl Fn(&str) -> bool) -> Vec<(i32, String)> {
     scan()
         .into_iter()
-        .filter(|p| !p.zombie && p.tag.as_deref().is_some_and(&matches))
-        .map(|p| p.pid)
+        .filter(|p| !p.zombie)
+        .filter_map(|p| Some((p.pid, p.tag.filter(|t| matches(t))?)))
         .collect()
 }
 
 /// Kills every process whose tag `matches` and reaps those that are our children, except the
 /// pids in `keep` (live nodes, which tokio reaps).
 pub fn kill_tagged(matches: impl Fn(&str) -> bool, keep: &BTreeSet<i32>) {
-    kill_and_reap(tagged(matches), keep);
+    kill_and_reap(
+        tagged(matches).into_iter().map(|(pid, _)| pid).collect(),
+        keep,
+    );
 }
 
 /// Kills what belongs to this harness and is not a live node's own process: everything tagged
@@ -199,15 +209,19 @@ fn kill_and_reap(pids: Vec<i32>, keep: &BTreeSet<i32>) {
     }
 }
 
-/// Whether the harness `PID.STARTTIME` still runs (a reused pid has another start time).
+/// Whether the harness `PIDNS.PID.STARTTIME` may still run: it does (a reused pid has another
+/// start time), or it ran in another pid namespace, where this one cannot tell.
 fn harness_alive(id: &str) -> bool {
-    let Some((pid, start)) = id.split_once('.') else {
+    let mut parts = id.splitn(3, '.').map(|p| p.parse::<u64>().ok());
+    let (Some(Some(ns)), Some(Some(pid)), Some(Some(start))) =
+        (parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
-    let (Ok(pid), Ok(start)) = (pid.parse::<i32>(), start.parse::<u64>()) else {
-        return false;
-    };
-    Process::new(pid)
+    if ns != pid_namespace() {
+        return true;
+    }
+    Process::new(pid as i32)
         .and_then(|p| p.stat())
         .is_ok_and(|s| s.starttime == start)
 }
@@ -234,7 +248,7 @@ pub fn clean_dead() -> Vec<String> {
             .and_then(|p| p.stat())
             .map(|s| s.comm)
             .unwrap_or_default();
-        let dead_pid = harness.split('.').next().unwrap_or("?");
+        let dead_pid = harness.split('.').nth(1).unwrap_or("?");
         said.push(format!(
             "killed process {} ({what}), left by node {node} of a harness (pid {dead_pid}) \
              that died",
@@ -253,10 +267,15 @@ mod tests {
     #[test]
     fn this_harness_is_alive_and_a_made_up_one_is_not() {
         assert!(harness_alive(harness_id()));
-        let (pid, start) = harness_id().split_once('.').unwrap();
+        let (rest, start) = harness_id().rsplit_once('.').unwrap();
         let later: u64 = start.parse::<u64>().unwrap() + 1;
-        assert!(!harness_alive(&format!("{pid}.{later}")));
+        assert!(!harness_alive(&format!("{rest}.{later}")));
         assert!(!harness_alive("nonsense"));
+        let pid = rest.split('.').nth(1).unwrap();
+        assert!(
+            harness_alive(&format!("1.{pid}.{later}")),
+            "another pid namespace's harness is not judged"
+        );
     }
 
     #[test]

@@ -207,16 +207,19 @@ fn ctrl_c_does_not_call_the_nodes_it_killed_self_exited() {
     std::fs::remove_dir_all(&store).unwrap();
 }
 
-#[test]
-fn a_node_that_listens_on_the_wildcard_is_warned_about_everywhere() {
-    let store = scratch("hp-wildcard");
-    // The tiny node, but with its client port bound on 0.0.0.0 (same port).
-    let body = format!(
+/// The tiny node, but with its client port bound on 0.0.0.0 (the same port).
+fn wildcard_node_script() -> String {
+    format!(
         "#!/bin/sh\nprev=\nfor a in \"$@\"; do\n  [ \"$prev\" = --client ] && port=\"${{a##*:}}\"\n  \
          prev=\"$a\"\ndone\nexec {} \"$@\" --client-bind \"0.0.0.0:$port\"\n",
         tiny_node().display()
-    );
-    let node = write_script(&store, "wildcard-node.sh", &body);
+    )
+}
+
+#[test]
+fn a_node_that_listens_on_the_wildcard_is_warned_about_everywhere() {
+    let store = scratch("hp-wildcard");
+    let node = write_script(&store, "wildcard-node.sh", &wildcard_node_script());
     let out = run(test_with_node(&store, &node, &["--time-limit", "0.5"]));
     assert_eq!(
         out.status.code(),
@@ -245,6 +248,31 @@ fn a_node_that_listens_on_the_wildcard_is_warned_about_everywhere() {
     let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(page.contains("Warnings"), "the report shows the warning");
     assert!(page.contains("node n1 listens on 0.0.0.0:"));
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+/// In its own network namespace the wildcard reaches only the node's address and loopback,
+/// which the run gave it: no warning.
+#[test]
+fn in_netns_mode_the_wildcard_of_the_nodes_namespace_is_expected() {
+    let store = scratch("hp-netns-wildcard");
+    let node = write_script(&store, "wildcard-node.sh", &wildcard_node_script());
+    let extra = ["--time-limit", "0.5", "--net", "netns", "--no-check"];
+    let out = run(test_with_node(&store, &node, &extra));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a --no-check run is unknown: exit 3"
+    );
+    assert!(!stderr(&out).contains("listens on"), "{}", stderr(&out));
+    let dir = latest(&store);
+    let log = std::fs::read_to_string(dir.join("nodes").join("n1.log")).unwrap();
+    assert!(
+        log.contains("client 0.0.0.0:"),
+        "the node bound the wildcard: {log}"
+    );
+    let results = read_json(&dir.join("results.json"));
+    assert!(results.get("warnings").is_none(), "{results}");
     std::fs::remove_dir_all(&store).unwrap();
 }
 
