@@ -690,6 +690,12 @@ impl Cluster {
     /// SIGKILL node `i`'s process group and everything else the node started, and reap them.
     /// Killing a dead node is a no-op.
     pub async fn kill(&self, i: usize) -> Result<()> {
+        self.kill_node(i, true).await
+    }
+
+    /// [`Cluster::kill`]; `sweep: false` leaves the node's processes outside its group to a
+    /// sweep of the whole cluster after it.
+    async fn kill_node(&self, i: usize, sweep: bool) -> Result<()> {
         let mut p = self.procs[i].lock().await;
         if let Some(pid) = p.pid.take() {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
@@ -698,8 +704,10 @@ impl Cluster {
                 tracing::info!(node = %self.plan.nodes[i].id, pid, ?status, "killed (SIGKILL)");
             }
             unregister(Some(pid));
-            let tag = self.tag(i);
-            crate::reaper::kill_tagged(|t| t == tag, &groups().clone());
+            if sweep {
+                let tag = self.tag(i);
+                crate::reaper::kill_tagged(|t| t == tag, &groups().clone());
+            }
         }
         p.state = NodeState::Killed;
         Ok(())
@@ -719,7 +727,7 @@ impl Cluster {
     pub async fn shutdown(&self) {
         self.check_listeners();
         for i in 0..self.len() {
-            let _ = self.kill(i).await;
+            let _ = self.kill_node(i, false).await;
         }
         let prefix = &self.tag_prefix;
         crate::reaper::kill_tagged(|t| t.starts_with(prefix), &groups().clone());
