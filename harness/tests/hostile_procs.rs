@@ -14,7 +14,8 @@ use std::time::Duration;
 
 const BOUND: Duration = Duration::from_secs(10);
 
-/// `harness test` as [`tiny_test`] runs it, but with `node` as the node binary.
+/// `harness test` as [`tiny_test`] runs it (`extra` overrides its defaults), but with `node` as
+/// the node binary.
 fn test_with_node(store: &Path, node: &Path, extra: &[&str]) -> Command {
     let mut cmd = Command::new(harness());
     cmd.arg("test")
@@ -22,15 +23,18 @@ fn test_with_node(store: &Path, node: &Path, extra: &[&str]) -> Command {
         .arg(node)
         .arg("--store")
         .arg(store);
-    cmd.args([
-        "--nodes",
-        "1",
-        "--recovery-time",
-        "0.2",
-        "--nemesis",
-        "none",
-    ]);
-    cmd.args(["--concurrency", "4"]).args(extra);
+    let defaults = [
+        ("--nodes", "1"),
+        ("--recovery-time", "0.2"),
+        ("--nemesis", "none"),
+        ("--concurrency", "4"),
+    ];
+    for (flag, value) in defaults {
+        if !extra.contains(&flag) {
+            cmd.args([flag, value]);
+        }
+    }
+    cmd.args(extra);
     cmd
 }
 
@@ -43,12 +47,14 @@ fn write_script(dir: &Path, name: &str, body: &str) -> PathBuf {
 }
 
 /// A node that starts `sleep 1000` through a double fork with `setsid` (the sleeper writes its
-/// pid to `gc.pid` in `dir`), then runs as the tiny node.
+/// pid to `gc.pid` in `dir` and adds it to `gc.pids`), then runs as the tiny node.
 fn daemonizing_node(dir: &Path) -> PathBuf {
-    let pidfile = dir.join("gc.pid");
+    let (pidfile, all) = (dir.join("gc.pid"), dir.join("gc.pids"));
     let body = format!(
-        "#!/bin/sh\n( setsid sh -c 'echo $$ > {}; exec sleep 1000' & )\nexec {} \"$@\"\n",
+        "#!/bin/sh\n( setsid sh -c 'echo $$ > {}; echo $$ >> {}; exec sleep 1000' & )\n\
+         exec {} \"$@\"\n",
         pidfile.display(),
+        all.display(),
         tiny_node().display()
     );
     write_script(dir, "daemonizing-node.sh", &body)
@@ -134,6 +140,43 @@ fn a_daemonized_grandchild_ends_with_sigterm_of_the_harness() {
 #[test]
 fn a_daemonized_grandchild_ends_with_sigint_of_the_harness() {
     signal_ends_the_grandchild("hp-sigint", Signal::SIGINT);
+}
+
+/// A kill fault kills the node's whole tree, as a crash of its machine would: the grandchild
+/// of the killed node is gone while the run goes on (the restarted node starts another).
+#[test]
+fn a_kill_fault_takes_the_daemonized_grandchild_too() {
+    let store = scratch("hp-killfault");
+    let node = daemonizing_node(&store);
+    let extra = ["--time-limit", "60", "--no-check", "--nemesis", "kill"];
+    let mut cmd = test_with_node(&store, &node, &extra);
+    cmd.args(["--nemesis-interval", "0.3"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("start harness");
+    let dir = wait_ready(&store, 1, Duration::from_secs(30));
+    let log = || std::fs::read_to_string(dir.join("harness.log")).unwrap_or_default();
+    let killed = wait_until(Duration::from_secs(30), || {
+        log().contains("killed (SIGKILL)")
+    });
+    let pids: Vec<i32> = std::fs::read_to_string(store.join("gc.pids"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    let _reap: Vec<Reap> = pids.iter().map(|&p| Reap(p)).collect();
+    let first_gone = !pids.is_empty() && wait_until(BOUND, || !alive(pids[0]));
+    let running = child.try_wait().unwrap().is_none();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    wait_exit(&mut child);
+    assert!(killed, "the nemesis killed the node: {}", log());
+    assert!(!pids.is_empty(), "the first node started a grandchild");
+    assert!(running, "the run was still going");
+    assert!(
+        first_gone,
+        "the killed node's grandchild {} outlived it",
+        pids[0]
+    );
+    std::fs::remove_dir_all(&store).unwrap();
 }
 
 /// SIGKILL of the harness: no code of it runs, the node dies of its parent-death signal, and
