@@ -21,6 +21,7 @@ pub mod hunt;
 pub mod listen_check;
 pub mod nemesis;
 pub mod net;
+pub mod node_bin;
 pub mod options;
 pub mod progress;
 pub mod proxy;

@@ -19,7 +19,7 @@ pub fn check_node_bins(suite: &Suite) -> Result<(), SpecError> {
         }
         entries.push(&r.entry);
         let Some(bin) = &r.node_bin else { continue };
-        if let Some(why) = crate::cluster::node_bin_problem(Path::new(bin)) {
+        if let Some(why) = crate::node_bin::node_bin_problem(Path::new(bin)) {
             let from = if Path::new(bin).is_relative() {
                 " (a relative path is from the current directory)"
             } else {
