@@ -560,14 +560,17 @@ impl Cluster {
     /// SIGKILL node `i`'s process group and everything else the node started, and reap them.
     /// Killing a dead node is a no-op.
     pub async fn kill(&self, i: usize) -> Result<()> {
-        self.kill_node(i, true).await
+        self.kill_node(i, true).await;
+        Ok(())
     }
 
     /// [`Cluster::kill`]; `sweep: false` leaves the node's processes outside its group to a
     /// sweep of the whole cluster after it.
-    async fn kill_node(&self, i: usize, sweep: bool) -> Result<()> {
+    /// Returns the pid (and process group) it killed, if the node was running.
+    async fn kill_node(&self, i: usize, sweep: bool) -> Option<i32> {
         let mut p = self.procs[i].lock().await;
-        if let Some(pid) = p.pid.take() {
+        let killed = p.pid.take();
+        if let Some(pid) = killed {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
             if let Some(mut child) = p.child.take() {
                 let status = child.wait().await;
@@ -576,11 +579,11 @@ impl Cluster {
             unregister(Some(pid));
             if sweep {
                 let tag = self.tag(i);
-                crate::reaper::kill_tagged(|t| t == tag, &groups().clone());
+                crate::reaper::kill_tagged(|t| t == tag, &[pid], &groups().clone());
             }
         }
         p.state = NodeState::Killed;
-        Ok(())
+        killed
     }
 
     /// Restarts node `i` with the same argv and data dir (killing it first if it still runs) and
@@ -596,11 +599,12 @@ impl Cluster {
     /// the nodes started, and reaps them.
     pub async fn shutdown(&self) {
         self.check_listeners();
+        let mut killed = Vec::new();
         for i in 0..self.len() {
-            let _ = self.kill_node(i, false).await;
+            killed.extend(self.kill_node(i, false).await);
         }
         let prefix = &self.tag_prefix;
-        crate::reaper::kill_tagged(|t| t.starts_with(prefix), &groups().clone());
+        crate::reaper::kill_tagged(|t| t.starts_with(prefix), &killed, &groups().clone());
     }
 
     /// Exit status of node `i` if it has exited on its own (not killed by us, nor by the
@@ -632,7 +636,7 @@ impl Drop for Cluster {
             }
         }
         let prefix = &self.tag_prefix;
-        crate::reaper::kill_tagged(|t| t.starts_with(prefix), &groups().clone());
+        crate::reaper::kill_tagged(|t| t.starts_with(prefix), &[], &groups().clone());
     }
 }
 

@@ -114,13 +114,22 @@ pub fn tagged(matches: impl Fn(&str) -> bool) -> Vec<(i32, String)> {
         .collect()
 }
 
-/// Kills every process whose tag `matches` and reaps those that are our children, except the
-/// pids in `keep` (live nodes, which tokio reaps).
-pub fn kill_tagged(matches: impl Fn(&str) -> bool, keep: &BTreeSet<i32>) {
-    kill_and_reap(
-        tagged(matches).into_iter().map(|(pid, _)| pid).collect(),
-        keep,
-    );
+/// Kills every process whose tag `matches` or that is in one of the process `groups` of nodes
+/// just killed, and reaps those that are our children, except the pids in `keep` (live nodes,
+/// which tokio reaps). A dead node's children re-parent to the harness, and a zombie has no
+/// environment left to read: its group is how the harness knows it is one of the node's.
+pub fn kill_tagged(matches: impl Fn(&str) -> bool, groups: &[i32], keep: &BTreeSet<i32>) {
+    let me = std::process::id() as i32;
+    let pids = scan()
+        .into_iter()
+        .filter(|p| {
+            let tagged = !p.zombie && p.tag.as_deref().is_some_and(&matches);
+            let grouped = groups.contains(&p.pgrp) && (!p.zombie || p.ppid == me);
+            tagged || grouped
+        })
+        .map(|p| p.pid)
+        .collect();
+    kill_and_reap(pids, keep);
 }
 
 /// Kills what belongs to this harness and is not a live node's own process: everything tagged

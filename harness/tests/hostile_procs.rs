@@ -179,6 +179,48 @@ fn a_kill_fault_takes_the_daemonized_grandchild_too() {
     std::fs::remove_dir_all(&store).unwrap();
 }
 
+/// A killed node's children in its group re-parent to the harness (a subreaper), which reaps
+/// them: a kill fault leaves no zombie behind while the run goes on.
+#[test]
+fn a_kill_fault_leaves_no_zombie_of_the_nodes_children() {
+    let store = scratch("hp-zombies");
+    let kids = store.join("kids");
+    let body = format!(
+        "#!/bin/sh\nsleep 1000 &\necho $! >> {}\nexec {} \"$@\"\n",
+        kids.display(),
+        tiny_node().display()
+    );
+    let node = write_script(&store, "parent-node.sh", &body);
+    let extra = ["--time-limit", "60", "--no-check", "--nemesis", "kill"];
+    let mut cmd = test_with_node(&store, &node, &extra);
+    cmd.args(["--nemesis-interval", "0.3"]);
+    cmd.stdout(Stdio::null()).stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("start harness");
+    let dir = wait_ready(&store, 1, Duration::from_secs(30));
+    let log = || std::fs::read_to_string(dir.join("harness.log")).unwrap_or_default();
+    let killed = wait_until(Duration::from_secs(30), || {
+        log().matches("killed (SIGKILL)").count() >= 2
+    });
+    let first: Option<i32> = std::fs::read_to_string(&kids)
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .and_then(|l| l.trim().parse().ok());
+    let in_proc = |pid: i32| Path::new(&format!("/proc/{pid}")).exists();
+    let reaped = first.is_some_and(|p| wait_until(BOUND, || !in_proc(p)));
+    let running = child.try_wait().unwrap().is_none();
+    kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
+    wait_exit(&mut child);
+    assert!(killed, "the nemesis killed the node twice: {}", log());
+    assert!(first.is_some(), "the first node started a child");
+    assert!(running, "the run was still going");
+    assert!(
+        reaped,
+        "the killed node's child {first:?} is left as a zombie"
+    );
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
 /// SIGKILL of the harness: no code of it runs, the node dies of its parent-death signal, and
 /// the grandchild is left; then `clean` finds it by the mark every node process carries.
 fn sigkilled_harness_leaves_a_grandchild(name: &str) -> (PathBuf, Reap) {
