@@ -76,6 +76,7 @@ struct Proc {
     pid: i32,
     ppid: i32,
     pgrp: i32,
+    session: i32,
     zombie: bool,
     /// The value of [`ENV`], when the process has it and we may read its environment.
     tag: Option<String>,
@@ -91,6 +92,7 @@ fn read(p: &Process, with_tag: bool) -> Option<Proc> {
         pid: stat.pid,
         ppid: stat.ppid,
         pgrp: stat.pgrp,
+        session: stat.session,
         zombie: matches!(stat.state, 'Z' | 'X'),
         tag,
     })
@@ -116,16 +118,19 @@ pub fn tagged(matches: impl Fn(&str) -> bool) -> Vec<(i32, String)> {
 
 /// Kills every process whose tag `matches` or that is in one of the process `groups` of nodes
 /// just killed, and reaps those that are our children, except the pids in `keep` (live nodes,
-/// which tokio reaps). A dead node's children re-parent to the harness, and a zombie has no
-/// environment left to read: its group is how the harness knows it is one of the node's.
+/// which tokio reaps). A zombie has no environment left to read: a dead node's children
+/// (re-parented to the harness) are known by their group, and an adopted daemon that ended on
+/// its own by leading a session of its own (nodes and the harness's helpers lead none).
 pub fn kill_tagged(matches: impl Fn(&str) -> bool, groups: &[i32], keep: &BTreeSet<i32>) {
     let me = std::process::id() as i32;
     let pids = scan()
         .into_iter()
         .filter(|p| {
             let tagged = !p.zombie && p.tag.as_deref().is_some_and(&matches);
-            let grouped = groups.contains(&p.pgrp) && (!p.zombie || p.ppid == me);
-            tagged || grouped
+            let ours = p.zombie && p.ppid == me;
+            let grouped = groups.contains(&p.pgrp) && (!p.zombie || ours);
+            let daemon = ours && p.session == p.pid && !keep.contains(&p.pid);
+            tagged || grouped || daemon
         })
         .map(|p| p.pid)
         .collect();

@@ -179,15 +179,15 @@ fn a_kill_fault_takes_the_daemonized_grandchild_too() {
     std::fs::remove_dir_all(&store).unwrap();
 }
 
-/// A killed node's children in its group re-parent to the harness (a subreaper), which reaps
-/// them: a kill fault leaves no zombie behind while the run goes on.
-#[test]
-fn a_kill_fault_leaves_no_zombie_of_the_nodes_children() {
-    let store = scratch("hp-zombies");
+/// Runs the kill fault every 0.3 s on a node script that starts a child with `start_child`
+/// (which appends the child's pid to `kids`); true if the first child is gone from /proc (not
+/// even a zombie) while the run goes on.
+fn kill_faults_reap_the_first_child(name: &str, start_child: &str) -> bool {
+    let store = scratch(name);
     let kids = store.join("kids");
+    let start_child = start_child.replace("KIDS", &kids.display().to_string());
     let body = format!(
-        "#!/bin/sh\nsleep 1000 &\necho $! >> {}\nexec {} \"$@\"\n",
-        kids.display(),
+        "#!/bin/sh\n{start_child}\nexec {} \"$@\"\n",
         tiny_node().display()
     );
     let node = write_script(&store, "parent-node.sh", &body);
@@ -206,6 +206,7 @@ fn a_kill_fault_leaves_no_zombie_of_the_nodes_children() {
         .lines()
         .next()
         .and_then(|l| l.trim().parse().ok());
+    let _reap = first.map(Reap);
     let in_proc = |pid: i32| Path::new(&format!("/proc/{pid}")).exists();
     let reaped = first.is_some_and(|p| wait_until(BOUND, || !in_proc(p)));
     let running = child.try_wait().unwrap().is_none();
@@ -214,11 +215,27 @@ fn a_kill_fault_leaves_no_zombie_of_the_nodes_children() {
     assert!(killed, "the nemesis killed the node twice: {}", log());
     assert!(first.is_some(), "the first node started a child");
     assert!(running, "the run was still going");
+    std::fs::remove_dir_all(&store).unwrap();
+    reaped
+}
+
+/// A killed node's children in its group re-parent to the harness (a subreaper), which reaps
+/// them: a kill fault leaves no zombie behind while the run goes on.
+#[test]
+fn a_kill_fault_leaves_no_zombie_of_the_nodes_children() {
+    let reaped = kill_faults_reap_the_first_child("hp-zombies", "sleep 1000 &\necho $! >> KIDS");
+    assert!(reaped, "the killed node's child is left as a zombie");
+}
+
+/// A daemon that ends on its own while the run goes on is reaped at the next kill fault.
+#[test]
+fn a_daemon_that_ends_on_its_own_leaves_no_zombie() {
+    let start = "( setsid sh -c 'echo $$ >> KIDS; exec sleep 0.1' & )";
+    let reaped = kill_faults_reap_the_first_child("hp-daemon-zombie", start);
     assert!(
         reaped,
-        "the killed node's child {first:?} is left as a zombie"
+        "the ended daemon is left as a zombie of the harness"
     );
-    std::fs::remove_dir_all(&store).unwrap();
 }
 
 /// SIGKILL of the harness: no code of it runs, the node dies of its parent-death signal, and
