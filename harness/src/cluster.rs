@@ -6,8 +6,12 @@
 //! `PR_SET_PDEATHSIG = SIGKILL`, which covers a SIGKILL of the harness. The kernel sends that
 //! signal when the *thread* that forked the child exits, so all spawns happen on one dedicated
 //! thread that lives as long as the process. A global registry of live process groups lets the
-//! signal handler and the panic hook kill every node.
+//! signal handler and the panic hook kill every node. What a node starts outside its group (a
+//! daemon that calls `setsid`) is held by [`crate::reaper`], and what a node listens on is
+//! checked by [`crate::listen_check`].
 
+use crate::listen_check;
+pub use crate::node_bin::{check_node_bin, default_node_bin};
 use anyhow::{anyhow, bail, Context, Result};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
@@ -24,17 +28,26 @@ use tokio::sync::watch;
 // Process-group registry, signal handling, panic hook.
 
 static GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
+/// Node pids the harness SIGKILLed at a signal or panic: their death is not their own doing.
+static KILLED_BY_US: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 static INTERRUPT: OnceLock<watch::Sender<bool>> = OnceLock::new();
 
 fn groups() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
     GROUPS.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// SIGKILLs every live node process group. Safe to call from a panic hook or signal thread.
+/// SIGKILLs every live node process group and what the nodes started outside them. Safe to call
+/// from a panic hook or signal thread.
 pub fn kill_all_groups() {
-    for &pgid in groups().iter() {
+    let live = groups().clone();
+    for &pgid in &live {
         let _ = killpg(Pid::from_raw(pgid), Signal::SIGKILL);
     }
+    KILLED_BY_US
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(&live);
+    crate::reaper::kill_ours(&live);
 }
 
 fn interrupt_sender() -> &'static watch::Sender<bool> {
@@ -208,106 +221,6 @@ async fn spawn_node(mut cmd: Command) -> std::io::Result<Child> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Finding the node binary.
-
-/// The default node binary: `paxos-node` next to the harness executable. When the harness was
-/// built from this workspace and that binary is missing or older than the node's sources, builds
-/// it with cargo (same profile; `cargo run` builds only the harness). Otherwise, when missing, a
-/// clear error that says how to build it.
-pub fn default_node_bin() -> Result<PathBuf> {
-    let exe = std::env::current_exe().context("cannot locate the harness executable")?;
-    let dir = exe
-        .parent()
-        .context("harness executable has no directory")?;
-    let bin = dir.join("paxos-node");
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let node_crate = workspace.join("node");
-    if !node_crate.join("Cargo.toml").is_file() {
-        if bin.is_file() {
-            return Ok(bin);
-        }
-        bail!(
-            "node binary {} not found; build it with `cargo build --release -p paxos-node` \
-             or pass --node-bin PATH",
-            bin.display()
-        );
-    }
-    let built = std::fs::metadata(&bin).and_then(|m| m.modified()).ok();
-    let sources = newest_mtime(&node_crate);
-    if let (Some(built), Some(sources)) = (built, sources) {
-        if built >= sources {
-            return Ok(bin);
-        }
-    }
-    let release = dir.file_name().is_some_and(|n| n != "debug");
-    let target_dir = dir
-        .parent()
-        .context("harness executable is not in a target dir")?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = std::process::Command::new(&cargo);
-    cmd.current_dir(&workspace)
-        .args(["build", "-p", "paxos-node"])
-        .arg("--target-dir")
-        .arg(target_dir);
-    if release {
-        cmd.arg("--release");
-    }
-    eprintln!(
-        "harness: {} is {}; building it: cargo build -p paxos-node{}",
-        bin.display(),
-        if built.is_some() {
-            "older than node/src"
-        } else {
-            "missing"
-        },
-        if release { " --release" } else { "" }
-    );
-    let status = cmd
-        .status()
-        .with_context(|| format!("cannot run {:?} to build paxos-node", cargo))?;
-    if !status.success() || !bin.is_file() {
-        bail!(
-            "building paxos-node failed ({status}); build it with `cargo build --release -p \
-             paxos-node` or pass --node-bin PATH"
-        );
-    }
-    Ok(bin)
-}
-
-/// The newest modification time of `Cargo.toml` and any file under `src/` of a crate.
-fn newest_mtime(krate: &Path) -> Option<std::time::SystemTime> {
-    fn walk(p: &Path, newest: &mut Option<std::time::SystemTime>) {
-        let Ok(meta) = std::fs::metadata(p) else {
-            return;
-        };
-        if meta.is_dir() {
-            for e in std::fs::read_dir(p).into_iter().flatten().flatten() {
-                walk(&e.path(), newest);
-            }
-        } else if let Ok(t) = meta.modified() {
-            *newest = (*newest).max(Some(t));
-        }
-    }
-    let mut newest = None;
-    walk(&krate.join("Cargo.toml"), &mut newest);
-    walk(&krate.join("src"), &mut newest);
-    newest
-}
-
-/// Checks that `bin` exists and is executable; the error names the flag.
-pub fn check_node_bin(bin: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let meta = std::fs::metadata(bin).map_err(|e| anyhow!("--node-bin {}: {e}", bin.display()))?;
-    if !meta.is_file() {
-        bail!("--node-bin {}: not a file", bin.display());
-    }
-    if meta.permissions().mode() & 0o111 == 0 {
-        bail!("--node-bin {}: not executable (chmod +x it)", bin.display());
-    }
-    Ok(())
-}
-
-// ---------------------------------------------------------------------------------------------
 // Planning.
 
 /// One node's launch parameters.
@@ -440,6 +353,10 @@ struct NodeProc {
 pub struct Cluster {
     pub plan: ClusterPlan,
     procs: Vec<tokio::sync::Mutex<NodeProc>>,
+    /// `HARNESS/CLUSTER/`: a node's processes carry this and the node's id in [`crate::reaper::ENV`].
+    tag_prefix: String,
+    /// What the run should be warned about (a node listening beyond loopback), once each.
+    warnings: Mutex<Vec<String>>,
 }
 
 /// The last `n` lines of a log file, for error messages.
@@ -459,6 +376,7 @@ impl Cluster {
     /// Launches every node and waits until each accepts a client connection. On failure every
     /// node is stopped and the error names the node, its exit status and the end of its log.
     pub async fn launch(plan: ClusterPlan) -> Result<Cluster> {
+        crate::reaper::hold_descendants();
         install_guards();
         let n = plan.nodes.len();
         let cluster = Cluster {
@@ -472,6 +390,8 @@ impl Cluster {
                 })
                 .collect(),
             plan,
+            tag_prefix: crate::reaper::new_cluster_prefix(),
+            warnings: Mutex::new(Vec::new()),
         };
         for i in 0..n {
             if let Err(e) = cluster.spawn(i).await {
@@ -486,7 +406,49 @@ impl Cluster {
                 return Err(e);
             }
         }
+        cluster.check_listeners();
         Ok(cluster)
+    }
+
+    /// The [`crate::reaper::ENV`] value of node `i`'s processes.
+    fn tag(&self, i: usize) -> String {
+        format!("{}{}", self.tag_prefix, self.plan.nodes[i].id)
+    }
+
+    /// Warns (run log, stderr, [`Cluster::warnings`]) about every node that listens beyond the
+    /// addresses the run gave it; each warning once.
+    pub fn check_listeners(&self) {
+        let mut found = Vec::new();
+        let procs = crate::reaper::tagged(|t| t.starts_with(&self.tag_prefix));
+        for (i, spec) in self.plan.nodes.iter().enumerate() {
+            let tag = self.tag(i);
+            let pids: Vec<i32> = procs
+                .iter()
+                .filter(|(_, t)| *t == tag)
+                .map(|(pid, _)| *pid)
+                .collect();
+            let allowed = match spec.netns {
+                Some(_) => listen_check::Allowed::Namespace(spec.listen.ip()),
+                None => listen_check::Allowed::Loopback,
+            };
+            found.extend(listen_check::warnings(&spec.id, &pids, allowed));
+        }
+        let mut warnings = self.warnings.lock().unwrap_or_else(|p| p.into_inner());
+        for w in found {
+            if !warnings.contains(&w) {
+                tracing::warn!("{w}");
+                eprintln!("harness: warning: {w}");
+                warnings.push(w);
+            }
+        }
+    }
+
+    /// The warnings found so far, for results.json.
+    pub fn warnings(&self) -> Vec<String> {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn len(&self) -> usize {
@@ -523,6 +485,7 @@ impl Cluster {
             })?;
         let mut cmd = Command::new(&self.plan.bin);
         cmd.args(self.plan.argv(i))
+            .env(crate::reaper::ENV, self.tag(i))
             .stdin(Stdio::null())
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log));
@@ -531,8 +494,10 @@ impl Cluster {
             None => None,
         };
         let child = spawn_node(cmd).await.map_err(|e| {
+            let why = crate::node_bin::interpreter_problem(&self.plan.bin)
+                .unwrap_or_else(|| e.to_string());
             anyhow!(
-                "node {}: cannot start {}: {e}",
+                "node {}: cannot start {}: {why}",
                 spec.id,
                 self.plan.bin.display()
             )
@@ -628,19 +593,33 @@ impl Cluster {
         Ok(())
     }
 
-    /// SIGKILL node `i`'s process group and reap it. Killing a dead node is a no-op.
+    /// SIGKILL node `i`'s process group and everything else the node started, and reap them.
+    /// Killing a dead node is a no-op.
     pub async fn kill(&self, i: usize) -> Result<()> {
+        self.kill_node(i, true).await;
+        Ok(())
+    }
+
+    /// [`Cluster::kill`]; `sweep: false` leaves the node's processes outside its group to a
+    /// sweep of the whole cluster after it.
+    /// Returns the pid (and process group) it killed, if the node was running.
+    async fn kill_node(&self, i: usize, sweep: bool) -> Option<i32> {
         let mut p = self.procs[i].lock().await;
-        if let Some(pid) = p.pid.take() {
+        let killed = p.pid.take();
+        if let Some(pid) = killed {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
             if let Some(mut child) = p.child.take() {
                 let status = child.wait().await;
                 tracing::info!(node = %self.plan.nodes[i].id, pid, ?status, "killed (SIGKILL)");
             }
             unregister(Some(pid));
+            if sweep {
+                let tag = self.tag(i);
+                crate::reaper::kill_tagged(|t| t == tag, &[pid], &groups().clone());
+            }
         }
         p.state = NodeState::Killed;
-        Ok(())
+        killed
     }
 
     /// Restarts node `i` with the same argv and data dir (killing it first if it still runs) and
@@ -652,17 +631,32 @@ impl Cluster {
             .await
     }
 
-    /// Kills every node and reaps it.
+    /// Looks at what the nodes listen on a last time, then kills every node and everything
+    /// the nodes started, and reaps them.
     pub async fn shutdown(&self) {
+        self.check_listeners();
+        let mut killed = Vec::new();
         for i in 0..self.len() {
-            let _ = self.kill(i).await;
+            killed.extend(self.kill_node(i, false).await);
         }
+        let prefix = &self.tag_prefix;
+        crate::reaper::kill_tagged(|t| t.starts_with(prefix), &killed, &groups().clone());
     }
 
-    /// Exit status of node `i` if it has exited on its own (not killed by us).
+    /// Exit status of node `i` if it has exited on its own (not killed by us, nor by the
+    /// harness's signal handler or panic hook).
     pub async fn exited(&self, i: usize) -> Option<std::process::ExitStatus> {
+        use std::os::unix::process::ExitStatusExt;
         let mut p = self.procs[i].lock().await;
+        let pid = p.pid?;
         let status = p.child.as_mut()?.try_wait().ok()??;
+        let ours = KILLED_BY_US
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&pid);
+        if ours && status.signal() == Some(Signal::SIGKILL as i32) {
+            return None;
+        }
         Some(status)
     }
 }
@@ -677,6 +671,8 @@ impl Drop for Cluster {
                 }
             }
         }
+        let prefix = &self.tag_prefix;
+        crate::reaper::kill_tagged(|t| t.starts_with(prefix), &[], &groups().clone());
     }
 }
 

@@ -19,12 +19,15 @@ pub mod duration;
 pub mod error;
 pub mod history;
 pub mod hunt;
+pub mod listen_check;
 pub mod nemesis;
 pub mod net;
+pub mod node_bin;
 pub mod open_files;
 pub mod options;
 pub mod progress;
 pub mod proxy;
+pub mod reaper;
 pub mod replay;
 pub mod report_cmd;
 pub mod run_context;
@@ -75,7 +78,7 @@ pub fn run(cli: Cli) -> Result<u8, SetupError> {
         _ => false,
     };
     net::rootless::enter_if_needed(netns).map_err(|e| SetupError::new("harness", e))?;
-    match cli.command {
+    let code = match cli.command {
         Command::Test(a) => test_cmd::run(a),
         Command::Check(a) => check_cmd::run_check(a),
         Command::Analyze(a) => check_cmd::run_analyze(a),
@@ -85,5 +88,8 @@ pub fn run(cli: Cli) -> Result<u8, SetupError> {
         Command::Hunt(a) => hunt::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Clean(a) => net::run_clean(a),
-    }
+    };
+    // Whatever a node left running (a daemon it started) ends with the command.
+    reaper::kill_all_descendants();
+    code
 }

@@ -140,6 +140,9 @@ impl Runner for InProcessRunner {
 /// Everything but the process exit: load, expand, run, summarize.
 pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
     let mut suite = spec::load(&args.file).map_err(|e| e.to_string())?;
+    if !args.list {
+        spec::check_node_bins(&suite).map_err(|e| e.to_string())?;
+    }
     if !args.filter.is_empty() {
         suite
             .runs
@@ -192,11 +195,14 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
         dir.display()
     );
     let c = &s.counts;
+    // The same counts, by the same names, as summary.md.
+    let not_run = match c.pending {
+        0 => String::new(),
+        n => format!(", {n} not run"),
+    };
     println!(
-        "suite {}: {} passed, {} failed",
-        suite.name,
-        c.pass,
-        c.fail + c.unknown + c.error + c.pending
+        "suite {}: {} passed, {} failed, {} unknown, {} errors{not_run}",
+        suite.name, c.pass, c.fail, c.unknown, c.error
     );
     if c.pending > 0 && c.fail == 0 {
         eprintln!("harness suite: interrupted; {} runs not run", c.pending);

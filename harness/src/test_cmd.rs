@@ -370,6 +370,7 @@ async fn run_in(
         seed: Some(seed),
         events: Some(history.len()),
         run_dir: Some(run.path.clone()),
+        warnings: cluster.warnings(),
         ..ResultsFile::new()
     };
     run.write_json("results.json", &results)?;

@@ -165,6 +165,10 @@ pub struct ResultsFile {
     pub events: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub run_dir: Option<PathBuf>,
+    /// What the harness noticed about the nodes that the verdict does not say (a node that
+    /// listens beyond loopback), one sentence each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// Fields this type does not know.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -103,18 +103,23 @@ impl NetArgs {
     }
 }
 
-/// `harness clean`: removes the namespaces, bridges and veths dead runs left.
+/// `harness clean`: kills the processes and removes the namespaces, bridges and veths that dead
+/// runs left.
 #[derive(clap::Args, Clone, Debug)]
 pub struct CleanArgs {}
 
-/// Runs `harness clean`; prints what it removed. Exit code 0.
+/// Runs `harness clean`; prints what it killed and removed. Exit code 0.
 pub fn run_clean(_: CleanArgs) -> Result<u8, crate::SetupError> {
+    let killed = crate::reaper::clean_dead();
+    for k in &killed {
+        println!("harness clean: {k}");
+    }
     if tools::find("ip").is_none() {
         println!("harness clean: no `ip` binary, so no network namespaces to look at");
         return Ok(0);
     }
     let removed = netns::clean_dead();
-    if removed.is_empty() {
+    if removed.is_empty() && killed.is_empty() {
         println!("harness clean: nothing left by dead runs");
     }
     for r in &removed {

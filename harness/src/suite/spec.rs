@@ -23,6 +23,7 @@
 mod expand;
 mod format;
 mod locate;
+mod node_bin;
 mod run_spec;
 
 use format::File;
@@ -31,6 +32,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 pub use locate::SpecError;
+pub use node_bin::check_node_bins;
 pub use run_spec::RunSpec;
 
 /// A parsed, validated suite.

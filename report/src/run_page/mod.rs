@@ -182,6 +182,12 @@ fn render(run: &Run, a: &Analysis, svgs: &[Svg], key_file: Option<&str>) -> Stri
     let title = format!("{name}: {}", verdict.as_deref().unwrap_or("not checked"));
     let body = html! {
         (sections::banner(run, a, &name, verdict.as_deref()))
+        @if let Some(w) = run.results.as_ref().map(|r| &r.warnings).filter(|w| !w.is_empty()) {
+            section #warnings {
+                h2 { "Warnings" }
+                ul.warnings { @for line in w { li { (line) } } }
+            }
+        }
         @if !run.notes.is_empty() {
             section #notes {
                 h2 { "What is missing" }
