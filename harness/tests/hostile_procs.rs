@@ -302,7 +302,7 @@ fn ctrl_c_does_not_call_the_nodes_it_killed_self_exited() {
         child.wait_with_output().unwrap()
     };
     let err = stderr(&out);
-    assert!(err.contains("interrupted"), "{err}");
+    assert!(err.contains("SIGINT: nodes stopped"), "{err}");
     assert!(!err.contains("exited on its own"), "{err}");
     let log = std::fs::read_to_string(latest(&store).join("harness.log")).unwrap();
     assert!(!log.contains("exited on its own"), "{log}");
