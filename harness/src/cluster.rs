@@ -348,11 +348,14 @@ struct NodeProc {
     child: Option<Child>,
     pid: Option<i32>,
     state: NodeState,
+    /// The tasks copying the node's stdout and stderr into its log.
+    log_copies: Vec<tokio::task::JoinHandle<()>>,
 }
 
 pub struct Cluster {
     pub plan: ClusterPlan,
     procs: Vec<tokio::sync::Mutex<NodeProc>>,
+    logs: Vec<crate::node_log::NodeLog>,
     /// `HARNESS/CLUSTER/`: a node's processes carry this and the node's id in [`crate::reaper::ENV`].
     tag_prefix: String,
     /// What the run should be warned about (a node listening beyond loopback), once each.
@@ -386,8 +389,14 @@ impl Cluster {
                         child: None,
                         pid: None,
                         state: NodeState::Killed,
+                        log_copies: Vec::new(),
                     })
                 })
+                .collect(),
+            logs: plan
+                .nodes
+                .iter()
+                .map(|n| crate::node_log::NodeLog::new(&n.log_path))
                 .collect(),
             plan,
             tag_prefix: crate::reaper::new_cluster_prefix(),
@@ -476,7 +485,8 @@ impl Cluster {
                 spec.data_dir.display()
             )
         })?;
-        let log = std::fs::OpenOptions::new()
+        // Fail here, with the node named, rather than in the copy task.
+        std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&spec.log_path)
@@ -487,8 +497,8 @@ impl Cluster {
         cmd.args(self.plan.argv(i))
             .env(crate::reaper::ENV, self.tag(i))
             .stdin(Stdio::null())
-            .stdout(Stdio::from(log.try_clone()?))
-            .stderr(Stdio::from(log));
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let _netns = match &spec.netns {
             Some(path) => Some(crate::net::enter_in_child(&mut cmd, path)?),
             None => None,
@@ -502,6 +512,12 @@ impl Cluster {
                 self.plan.bin.display()
             )
         })?;
+        let mut child = child;
+        let log = &self.logs[i];
+        let copies = [
+            child.stdout.take().map(|o| log.copy(o)),
+            child.stderr.take().map(|e| log.copy(e)),
+        ];
         let pid = child.id().map(|p| p as i32);
         tracing::info!(node = %spec.id, pid, argv = ?self.plan.argv(i), "node started");
         let mut p = self.procs[i].lock().await;
@@ -509,6 +525,7 @@ impl Cluster {
             child: Some(child),
             pid,
             state: NodeState::Running,
+            log_copies: copies.into_iter().flatten().collect(),
         };
         Ok(())
     }
@@ -524,9 +541,11 @@ impl Cluster {
                         let pid = p.pid;
                         p.child = None;
                         p.state = NodeState::Killed;
+                        let copies = std::mem::take(&mut p.log_copies);
                         drop(p);
                         unregister(pid);
                         // Give the log a moment to receive the node's last words.
+                        crate::node_log::drain(copies).await;
                         bail!(
                             "node {} exited during startup ({status}); last lines of {}:\n{}",
                             spec.id,

@@ -23,6 +23,7 @@ pub mod listen_check;
 pub mod nemesis;
 pub mod net;
 pub mod node_bin;
+pub mod node_log;
 pub mod open_files;
 pub mod options;
 pub mod progress;

@@ -460,3 +460,28 @@ fn a_suite_run_that_errors_is_an_error_on_stdout_and_in_summary_md() {
     assert!(md.contains("0 failed · 0 unknown · 1 errors"), "{md}");
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn a_node_that_floods_its_output_cannot_fill_the_disk() {
+    // 400 MB on stdout before the node starts (unbounded before: `exec yes` wrote 18 GB in 3 s).
+    let store = scratch("hp-flood");
+    let script = format!(
+        "#!/bin/sh\nhead -c 400000000 /dev/zero\nexec {} \"$@\"\n",
+        tiny_node().display()
+    );
+    let node = write_script(&store, "flood-node.sh", &script);
+    let out = run(test_with_node(
+        &store,
+        &node,
+        &["--time-limit", "0.5", "--ready-timeout", "30"],
+    ));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = latest(&store).join("nodes").join("n1.log");
+    let len = std::fs::metadata(&log).unwrap().len();
+    let limit = harness::node_log::LIMIT;
+    assert!(len > limit / 2 && len < limit + 4096, "log is {len} bytes");
+    let bytes = std::fs::read(&log).unwrap();
+    let tail = String::from_utf8_lossy(&bytes[bytes.len() - 200..]).to_string();
+    assert!(tail.contains("[harness: log cut at"), "{tail}");
+    std::fs::remove_dir_all(&store).unwrap();
+}
