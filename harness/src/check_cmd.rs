@@ -19,14 +19,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use workloads::Workload;
 
-/// `println!` that ignores a closed stdout (`harness check ... | head`) instead of panicking.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
-    }};
-}
-
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub enum ModelArg {
     /// One read/write/cas register.
@@ -291,7 +283,7 @@ fn check_file(
     out.synthetic_times = h.synthetic_times;
     out.gaps = Gaps::of(&file, &h);
     if let Some(t) = &out.gaps.torn {
-        eprintln!("harness check: warning: {t}");
+        crate::errln!("harness check: warning: {t}");
     }
     let started = Instant::now();
     out.result = workloads::models::check_with(model, &h.init, &h.events, opts)
@@ -306,11 +298,11 @@ fn ms(d: Duration) -> f64 {
 
 fn print_text(o: &FileOutcome) {
     match &o.result {
-        Err(e) => say!("{}: ERROR (bad input)\n  {e}", o.path),
+        Err(e) => crate::outln!("{}: ERROR (bad input)\n  {e}", o.path),
         Ok(r) => {
             let verdict = o.answer().to_uppercase();
             let c = o.counts.clone().unwrap_or(Value::Null);
-            say!(
+            crate::outln!(
                 "{}: {verdict} ({} model, {} format): {} ops, {} key{}, {} states; \
                  events: {} invoke, {} ok, {} fail, {} info, {} nemesis; parse {:.2} ms, check {:.2} ms",
                 o.path,
@@ -329,16 +321,18 @@ fn print_text(o: &FileOutcome) {
                 ms(o.check),
             );
             if let Some(t) = &o.gaps.torn {
-                say!("  {t}");
+                crate::outln!("  {t}");
             }
             if let Some(s) = o.gaps.shortfall(r.verdict) {
-                say!("  {}", s.words());
+                crate::outln!("  {}", s.words());
             }
             for line in r.explanation.lines() {
-                say!("  {line}");
+                crate::outln!("  {line}");
             }
             if o.synthetic_times && r.verdict != Verdict::Valid {
-                say!("  (the file has no times: times above count 1 ms per event, in file order)");
+                crate::outln!(
+                    "  (the file has no times: times above count 1 ms per event, in file order)"
+                );
             }
         }
     }
@@ -429,9 +423,9 @@ pub fn run_check(args: CheckArgs) -> Result<u8, SetupError> {
                 "exit_code": code,
             }
         });
-        say!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        crate::outln!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
     } else if outcomes.len() > 1 || errors > 0 {
-        say!(
+        crate::outln!(
             "{} files: {valid} valid, {invalid} invalid, {unknown} unknown, {empty} empty, \
              {torn} torn, {errors} bad input; parse {:.1} ms + check {:.1} ms = {:.1} ms total",
             outcomes.len(),
@@ -484,7 +478,7 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
         .map_err(|e| e.to_string())?;
     let gaps = Gaps::of(&file, &h);
     if let Some(t) = &gaps.torn {
-        eprintln!("harness analyze: warning: {t}");
+        crate::errln!("harness analyze: warning: {t}");
     }
     let mut result =
         workloads::models::check_with(workload.model(), &Value::Null, &h.events, &opts)
@@ -507,7 +501,7 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
     results.verdict = Some(verdict_name(result.verdict).to_string());
     results.check = Some(CheckRecord::from(&result));
     write_json(&results_path, &results)?;
-    say!(
+    crate::outln!(
         "{}: {:?} ({} ops, {} keys, check {:.1} ms); rewrote {}",
         dir.display(),
         result.verdict,
@@ -517,11 +511,11 @@ fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
         results_path.display()
     );
     for line in result.explanation.lines() {
-        say!("  {line}");
+        crate::outln!("  {line}");
     }
     match crate::report_cmd::after_analyze(dir) {
-        Ok(report) => say!("report: {}", report.display()),
-        Err(e) => eprintln!("harness analyze: report not written: {e}"),
+        Ok(report) => crate::outln!("report: {}", report.display()),
+        Err(e) => crate::errln!("harness analyze: report not written: {e}"),
     }
     Ok(result.verdict)
 }

@@ -114,12 +114,12 @@ fn signal_thread() {
         SIGNAL.store(first as i32, std::sync::atomic::Ordering::SeqCst);
         kill_all_groups();
         crate::net::netns::remove_live();
-        eprintln!("\nharness: {first}: nodes stopped, finishing up (again to quit now)");
+        crate::errln!("\nharness: {first}: nodes stopped, finishing up (again to quit now)");
         interrupt_sender().send_replace(true);
         tokio::select! {
             _ = signals.next() => {}
             _ = tokio::time::sleep(FINISH_UP_GRACE) => {
-                eprintln!("harness: still finishing up after {FINISH_UP_GRACE:?}; quitting now");
+                crate::errln!("harness: still finishing up after {FINISH_UP_GRACE:?}; quitting now");
             }
         }
         kill_all_groups();
@@ -446,7 +446,7 @@ impl Cluster {
         for w in found {
             if !warnings.contains(&w) {
                 tracing::warn!("{w}");
-                eprintln!("harness: warning: {w}");
+                crate::errln!("harness: warning: {w}");
                 warnings.push(w);
             }
         }

@@ -11,6 +11,25 @@
 
 use clap::{Parser, Subcommand};
 
+/// `println!` that never panics: a closed stdout (`harness test | head -1`) must not end a run
+/// half-way with nodes still to stop, so output that cannot be written is dropped.
+#[macro_export]
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never panics (a closed stderr), for the same reason as [`outln!`].
+#[macro_export]
+macro_rules! errln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 pub mod bench;
 pub mod check_cmd;
 pub mod client;

@@ -9,7 +9,7 @@ fn main() -> ExitCode {
     match harness::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("{err}");
+            harness::errln!("{err}");
             ExitCode::from(2)
         }
     }

@@ -46,7 +46,7 @@ pub fn default_node_bin() -> Result<PathBuf> {
     if release {
         cmd.arg("--release");
     }
-    eprintln!(
+    crate::errln!(
         "harness: {} is {}; building it: cargo build -p paxos-node{}",
         bin.display(),
         if built.is_some() {

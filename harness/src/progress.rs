@@ -46,7 +46,7 @@ impl Progress {
                     b.set_message(line);
                     b.tick();
                 } else if !quiet && last_plain.elapsed() >= Duration::from_secs(10) {
-                    eprintln!("{line}");
+                    crate::errln!("{line}");
                     last_plain = Instant::now();
                 }
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -62,7 +62,7 @@ impl Progress {
     /// Prints a message above the progress line.
     pub fn println(&self, msg: &str) {
         if self.bar.is_hidden() {
-            eprintln!("{msg}");
+            crate::errln!("{msg}");
         } else {
             self.bar.println(msg);
         }

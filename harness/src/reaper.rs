@@ -65,7 +65,7 @@ pub fn hold_descendants() {
         }
         for left in clean_dead() {
             tracing::warn!("{left}");
-            eprintln!("harness: {left}");
+            crate::errln!("harness: {left}");
         }
     });
 }

@@ -22,16 +22,16 @@ pub fn run_report(args: ReportArgs) -> Result<u8, SetupError> {
     let fail = |e| SetupError::msg("harness report", e);
     if args.index {
         let (path, n) = report::index::write_index(&args.store).map_err(fail)?;
-        println!("{} ({n} runs)", path.display());
+        crate::outln!("{} ({n} runs)", path.display());
         return Ok(0);
     }
     let dir = args.run_dir.expect("clap requires RUN_DIR without --index");
     report::run::check_is_run(&dir).map_err(fail)?;
     let w = report::write_run_report(&dir).map_err(fail)?;
     for n in &w.notes {
-        eprintln!("note: {n}");
+        crate::errln!("note: {n}");
     }
-    println!("{}", w.report.display());
+    crate::outln!("{}", w.report.display());
     Ok(0)
 }
 
@@ -74,6 +74,6 @@ pub struct CompareArgs {
 pub fn run_compare(args: CompareArgs) -> Result<u8, SetupError> {
     let page = report::compare::write_comparison(&args.runs, &args.out)
         .map_err(|e| SetupError::msg("harness compare", e))?;
-    println!("{}", page.display());
+    crate::outln!("{}", page.display());
     Ok(0)
 }

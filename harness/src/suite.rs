@@ -189,8 +189,8 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
         .map_err(|e| format!("cannot create the suite folder {}: {e}", dir.display()))?;
     link_latest(&suite_root, &stamp);
     let s = Execution::new(&suite, &dir, args.parallel as usize).run(runner);
-    eprintln!("harness suite: results in {}", dir.display());
-    eprintln!(
+    crate::errln!("harness suite: results in {}", dir.display());
+    crate::errln!(
         "harness suite: summaries: {0}/summary.md {0}/junit.xml {0}/summary.json",
         dir.display()
     );
@@ -200,12 +200,16 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
         0 => String::new(),
         n => format!(", {n} not run"),
     };
-    println!(
+    crate::outln!(
         "suite {}: {} passed, {} failed, {} unknown, {} errors{not_run}",
-        suite.name, c.pass, c.fail, c.unknown, c.error
+        suite.name,
+        c.pass,
+        c.fail,
+        c.unknown,
+        c.error
     );
     if c.pending > 0 && c.fail == 0 {
-        eprintln!("harness suite: interrupted; {} runs not run", c.pending);
+        crate::errln!("harness suite: interrupted; {} runs not run", c.pending);
         return Ok(crate::cluster::interrupt_exit_code());
     }
     Ok(s.exit_code)
@@ -258,7 +262,7 @@ impl<'a> Execution<'a> {
     }
 
     fn run(&self, runner: &dyn Runner) -> Summary {
-        eprintln!(
+        crate::errln!(
             "harness suite: {} runs from {} ({} at a time) → {}",
             self.suite.runs.len(),
             self.suite.file.display(),
@@ -400,7 +404,7 @@ impl<'a> Execution<'a> {
         let recs = self.records.lock().unwrap_or_else(|p| p.into_inner());
         let s = self.summary_of(&recs, finished);
         if let Err(e) = summary::write_all(self.dir, &s) {
-            eprintln!(
+            crate::errln!(
                 "harness suite: cannot write summaries to {}: {e}",
                 self.dir.display()
             );

@@ -113,7 +113,7 @@ pub fn run(args: TestArgs) -> Result<u8, SetupError> {
             Ok(o) => o,
             // Stopped by a signal before the run had a verdict (e.g. while nodes started).
             Err(e) if cluster::interrupted() => {
-                eprintln!("harness: {e:#}");
+                crate::errln!("harness: {e:#}");
                 worst = cluster::interrupt_exit_code();
                 break;
             }
@@ -195,7 +195,7 @@ async fn run_in(
                    so no partition will be injected (use --nodes 2 or more)";
         tracing::warn!("{msg}");
         if !args.quiet {
-            eprintln!("harness: warning: {msg}");
+            crate::errln!("harness: warning: {msg}");
         }
     }
     let mut plan = ClusterPlan::new(bin.clone(), args.nodes, &run.path, node_args.clone())?;
@@ -338,7 +338,7 @@ async fn run_in(
     let (verdict, explanation) = no_evidence(verdict, explanation, clients.stats.counts());
     if let Some((n, first)) = clients.stats.bad_replies() {
         tracing::warn!(count = n, first = %first, "replies that break the node contract");
-        eprintln!(
+        crate::errln!(
             "harness: warning: {n} node replies broke the node contract (recorded as info); \
              the first: {first}"
         );
@@ -570,21 +570,21 @@ fn print_summary(o: &RunOutcome) {
         Verdict::Unknown => "unknown",
     };
     let ms = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.2} ms"));
-    println!("verdict:    {verdict}: {}", o.explanation);
-    println!(
+    crate::outln!("verdict:    {verdict}: {}", o.explanation);
+    crate::outln!(
         "operations: {} ok, {} fail, {} info ({:.0}% answered in the main phase)",
         o.ok,
         o.fail,
         o.info,
         o.availability * 100.0
     );
-    println!(
+    crate::outln!(
         "throughput: {:.1} ops/s   latency p50 {}  p99 {}",
         o.ops_per_sec,
         ms(o.p50_ms),
         ms(o.p99_ms)
     );
-    println!("run folder: {}", o.run_dir.display());
+    crate::outln!("run folder: {}", o.run_dir.display());
 }
 
 /// Suites spawn runs as tasks: the run future must stay `Send`.

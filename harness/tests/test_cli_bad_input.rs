@@ -201,3 +201,20 @@ fn a_run_where_no_operation_succeeded_is_no_plain_valid() {
     );
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn a_closed_stdout_does_not_crash_the_run() {
+    // `harness test | head -0`: the summary cannot be written; before, that panicked (exit 101).
+    let store = scratch("closed-stdout");
+    let mut cmd = tiny_test(&store, "correct", &["--time-limit", "0.5"]);
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(latest(&store).join("results.json").is_file());
+    std::fs::remove_dir_all(&store).unwrap();
+}

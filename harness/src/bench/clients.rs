@@ -51,7 +51,7 @@ fn bench(args: &Args) -> Result<()> {
     let store = std::env::temp_dir().join(format!("harness-bench-clients-{}", std::process::id()));
     let rt = crate::test_cmd::runtime()?;
     let mut samples = Vec::new();
-    println!(
+    crate::outln!(
         "bench clients: {} runs x {}s, concurrency {}, node {}",
         args.runs,
         args.time_limit,
@@ -104,7 +104,7 @@ fn bench(args: &Args) -> Result<()> {
         if i == 0 {
             continue;
         }
-        println!(
+        crate::outln!(
             "run {}: {:>9.0} completed ops/s ({:.0} ok/s), harness {:.1} us CPU/op (main phase), node {:.1} us \
              CPU/op, RSS growth {:.2} MB per million ops, VmHWM {:.1} MB",
             i,
@@ -118,7 +118,7 @@ fn bench(args: &Args) -> Result<()> {
         samples.push(s);
     }
     let med = |f: fn(&Sample) -> f64| median(samples.iter().map(f).collect());
-    println!(
+    crate::outln!(
         "median: {:.0} completed ops/s ({:.0} ok/s), harness {:.1} us CPU/op, node {:.1} us CPU/op, \
          RSS growth {:.2} MB per million ops, peak VmHWM {:.1} MB (target >= 30000 ops/s)",
         med(|s| s.completed_per_s),
@@ -192,7 +192,7 @@ fn tiny_node_bin() -> Result<PathBuf> {
     if release {
         cmd.arg("--release");
     }
-    eprintln!("harness: building the tiny_node example for the benchmark");
+    crate::errln!("harness: building the tiny_node example for the benchmark");
     if !cmd.status()?.success() || !bin.is_file() {
         bail!("building tiny_node failed; pass --node-bin");
     }

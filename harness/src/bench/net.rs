@@ -62,7 +62,7 @@ fn bench(a: &Args) -> anyhow::Result<()> {
     let proxies = Network::start_dedicated(&dummy, NetOptions::default())?;
     let netns = Arc::new(NetNs::create(&ids, None)?);
     let fw = Firewall::new(netns.clone(), PartitionMode::Silent);
-    println!(
+    crate::outln!(
         "net bench: {} nodes, majority partition ({} directed links cut), {} rounds per mode",
         a.nodes,
         links.len(),
@@ -114,7 +114,7 @@ fn bench(a: &Args) -> anyhow::Result<()> {
             ];
             let args = TestArgs::from_argv(argv).map_err(|e| anyhow::anyhow!("{e}"))?;
             let o = rt.block_on(run_test(&args))?;
-            println!(
+            crate::outln!(
                 "run {}: {mode:5} {:.0} ops/s, p50 {:.2} ms",
                 run + 1,
                 o.ops_per_sec,
@@ -132,25 +132,25 @@ fn bench(a: &Args) -> anyhow::Result<()> {
             }
         }
     }
-    println!("medians:");
-    println!("| | proxy | netns |");
-    println!("|---|---|---|");
-    println!(
+    crate::outln!("medians:");
+    crate::outln!("| | proxy | netns |");
+    crate::outln!("|---|---|---|");
+    crate::outln!(
         "| partition apply, ms (p50 / max) | {} | {} |",
         spread(p_on),
         spread(n_on)
     );
-    println!(
+    crate::outln!(
         "| partition heal, ms (p50 / max) | {} | {} |",
         spread(p_off),
         spread(n_off)
     );
-    println!(
+    crate::outln!(
         "| paxos-node multi, ops/s | {:.0} | {:.0} |",
         median(p_ops),
         median(n_ops)
     );
-    println!(
+    crate::outln!(
         "| paxos-node multi, client p50 ms | {:.2} | {:.2} |",
         median(p_lat),
         median(n_lat)

@@ -111,7 +111,7 @@ pub fn run(a: Args) -> Result<u8, SetupError> {
                     let args = TestArgs::from_argv(argv).map_err(|e| SetupError::msg(BENCH, e))?;
                     match rt.block_on(run_test(&args)) {
                         Ok(o) => {
-                            eprintln!(
+                            crate::errln!(
                                 "  {nodes} nodes {variant:5} {workload:8} run {}: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms ({})",
                                 run + 1,
                                 o.ops_per_sec,
@@ -152,13 +152,15 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn print_table(rows: &[Row], a: &Args) {
-    println!(
+    crate::outln!(
         "paxos-node, concurrency {}, {} s per run, median of {} runs, durability on, no faults",
-        a.concurrency, a.seconds, a.runs
+        a.concurrency,
+        a.seconds,
+        a.runs
     );
-    println!();
-    println!("| nodes | variant | workload | ops/s | p50 ms | p99 ms | multi/basic |");
-    println!("|---:|---|---|---:|---:|---:|---:|");
+    crate::outln!();
+    crate::outln!("| nodes | variant | workload | ops/s | p50 ms | p99 ms | multi/basic |");
+    crate::outln!("|---:|---|---|---:|---:|---:|---:|");
     for r in rows {
         let basic = rows
             .iter()
@@ -167,9 +169,15 @@ fn print_table(rows: &[Row], a: &Args) {
             Some(b) if r.variant == "multi" && b.ops > 0.0 => format!("{:.1}x", r.ops / b.ops),
             _ => String::new(),
         };
-        println!(
+        crate::outln!(
             "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} |",
-            r.nodes, r.variant, r.workload, r.ops, r.p50, r.p99, ratio
+            r.nodes,
+            r.variant,
+            r.workload,
+            r.ops,
+            r.p50,
+            r.p99,
+            ratio
         );
     }
 }

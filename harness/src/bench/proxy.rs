@@ -64,7 +64,7 @@ fn bench(a: &Args) -> std::io::Result<()> {
     let echo_proxy = net.proxy_addr("c", "echo").expect("link exists");
     let sink_proxy = net.proxy_addr("c", "sink").expect("link exists");
 
-    println!(
+    crate::outln!(
         "proxy bench: {} runs, {} round trips and {} messages of {} bytes per run, proxy runtime: {}",
         a.runs,
         a.round_trips,
@@ -86,7 +86,7 @@ fn bench(a: &Args) -> std::io::Result<()> {
         let pr = one_way(sink_proxy, a.messages, a.size, false)?;
         let br = one_way(sink_proxy, a.messages * 4, a.size, true)?;
         brate.push(br);
-        println!(
+        crate::outln!(
             "run {run}: rtt direct p50 {:.1} µs p99 {:.1} µs | proxied p50 {:.1} µs p99 {:.1} µs | \
              msgs/s direct {:.0} proxied {:.0} proxied batched {:.0}",
             direct.0, direct.1, proxied.0, proxied.1, dr, pr, br
@@ -100,13 +100,13 @@ fn bench(a: &Args) -> std::io::Result<()> {
     }
     let added50: Vec<f64> = p50.iter().zip(&d50).map(|(p, d)| p - d).collect();
     let added99: Vec<f64> = p99.iter().zip(&d99).map(|(p, d)| p - d).collect();
-    println!("medians over {} runs:", a.runs);
-    println!(
+    crate::outln!("medians over {} runs:", a.runs);
+    crate::outln!(
         "  round trip direct  p50 {:.1} µs  p99 {:.1} µs",
         median(d50),
         median(d99)
     );
-    println!(
+    crate::outln!(
         "  round trip proxied p50 {:.1} µs  p99 {:.1} µs",
         median(p50),
         median(p99)
@@ -114,18 +114,18 @@ fn bench(a: &Args) -> std::io::Result<()> {
     // The request and the reply both cross the proxy; the target is judged on the whole round
     // trip (the stricter reading), the one-way share is shown for reference.
     let (a50, a99) = (median(added50), median(added99));
-    println!(
+    crate::outln!(
         "  added by one proxy hop (request/response): p50 {a50:.1} µs  p99 {a99:.1} µs \
          (target <= 30 µs at p50; about {:.1} µs each way)",
         a50 / 2.0
     );
-    println!(
+    crate::outln!(
         "  one-way messages/s, one write per message: direct {:.0}  through one link {:.0} \
          (target >= 100000)",
         median(drate),
         median(prate)
     );
-    println!(
+    crate::outln!(
         "  one-way messages/s through one link, sender batching 64 KiB writes: {:.0}",
         median(brate)
     );

@@ -71,7 +71,7 @@ pub fn hunt(args: HuntArgs, typed: &BTreeSet<String>) -> Result<u8> {
     } else {
         crate::test_cmd::runtime()
     }?;
-    eprintln!(
+    crate::errln!(
         "harness hunt: seed {seed}, {} s, {} at a time → {}\nharness hunt: fixed: {}; drawn: {}",
         args.time,
         args.parallel,
@@ -96,7 +96,7 @@ pub fn hunt(args: HuntArgs, typed: &BTreeSet<String>) -> Result<u8> {
             write_or_warn(&dir, &file);
         }
     }
-    eprintln!(
+    crate::errln!(
         "harness hunt: {} runs; report {}",
         file.runs.len(),
         dir.join("report.html").display()
@@ -300,7 +300,7 @@ impl<'a> Hunt<'a> {
                 }
             }
         }
-        eprintln!(
+        crate::errln!(
             "[run {} at {:.0}s] {} in {:.0}s{} · {}{}",
             rec.index,
             rec.started_s,
@@ -400,19 +400,19 @@ fn verdict_name(v: Verdict) -> &'static str {
 
 fn write_or_warn(dir: &Path, file: &HuntFile) {
     if let Err(e) = record::write_all(dir, file) {
-        eprintln!("harness hunt: cannot write {}: {e:#}", dir.display());
+        crate::errln!("harness hunt: cannot write {}: {e:#}", dir.display());
     }
 }
 
 fn print_found(r: &RunRecord, store: &Path) {
-    println!(
+    crate::outln!(
         "harness hunt: run {} found a violation: {}",
         r.index,
         r.explanation.lines().next().unwrap_or("")
     );
-    println!("reproduce with:\n  {}", r.command);
+    crate::outln!("reproduce with:\n  {}", r.command);
     if let Some(d) = &r.run_dir {
-        println!(
+        crate::outln!(
             "or replay its exact fault schedule:\n  harness test --replay {} --store {}",
             d.display(),
             PathBuf::from(store).display()

@@ -72,9 +72,11 @@ pub fn shrink(
     cur.store = dir.join("runs");
     let reserve = args.reruns as f64 * (cur.time_limit + cur.recovery_time + RUN_OVERHEAD_S);
     let budget = (args.shrink_time - reserve).max(0.0);
-    eprintln!(
+    crate::errln!(
         "harness hunt: shrinking run {} ({:.0} s, then {} reruns)",
-        found.index, budget, args.reruns
+        found.index,
+        budget,
+        args.reruns
     );
     let mut s = Shrinker {
         rt,
@@ -99,7 +101,7 @@ pub fn shrink(
     // once to the configuration before the last step kept.
     if failed == 0 && !crate::cluster::interrupted() {
         if let Some(prev) = s.kept.pop() {
-            eprintln!(
+            crate::errln!(
                 "harness hunt: the shrunk configuration did not reproduce; backing off one step"
             );
             (s.cur, s.cur_run, s.replay) = prev;
@@ -108,7 +110,7 @@ pub fn shrink(
         }
     }
     let rate = format!("{failed}/{}", args.reruns);
-    println!("harness hunt: shrunk configuration (reproduced {rate}):\n  {command}");
+    crate::outln!("harness hunt: shrunk configuration (reproduced {rate}):\n  {command}");
     let out = json!({
         "original": found.command,
         "command": command,
@@ -124,7 +126,7 @@ pub fn shrink(
     });
     let text = serde_json::to_string_pretty(&out).unwrap_or_default();
     if let Err(e) = std::fs::write(dir.join("shrink.json"), text + "\n") {
-        eprintln!("harness hunt: cannot write shrink.json: {e}");
+        crate::errln!("harness hunt: cannot write shrink.json: {e}");
     }
     out
 }
@@ -146,7 +148,7 @@ impl Shrinker<'_> {
             let fails = self.run_once(&self.cur).is_some();
             failed += fails as u32;
             let v = if fails { "invalid" } else { "not invalid" };
-            eprintln!("harness hunt: rerun {}/{n}: {v}", i + 1);
+            crate::errln!("harness hunt: rerun {}/{n}: {v}", i + 1);
         }
         failed
     }
@@ -157,7 +159,7 @@ impl Shrinker<'_> {
             Ok(o) if o.verdict == Verdict::Invalid => Some(o.run_dir),
             Ok(_) => None,
             Err(e) => {
-                eprintln!("harness hunt: shrinking run failed: {e:#}");
+                crate::errln!("harness hunt: shrinking run failed: {e:#}");
                 None
             }
         }
@@ -182,7 +184,7 @@ impl Shrinker<'_> {
                 break;
             }
         }
-        eprintln!(
+        crate::errln!(
             "harness hunt: shrink: {what}: {}",
             match (&kept, runs) {
                 (Some(_), _) => "still fails, kept".to_string(),
@@ -246,7 +248,7 @@ impl Shrinker<'_> {
         let mut c = c.clone();
         c.nemesis.replay = None;
         if let Err(e) = write_replay_dir(&dir, &c, sched) {
-            eprintln!("harness hunt: shrink: {e}");
+            crate::errln!("harness hunt: shrink: {e}");
             return None;
         }
         c.nemesis.replay = Some(dir);
@@ -335,7 +337,7 @@ impl Shrinker<'_> {
         c.nemesis.replay = None;
         if let Some(s) = &sched {
             if let Err(e) = write_replay_dir(&dir, &c, s) {
-                eprintln!("harness hunt: shrink: {e}");
+                crate::errln!("harness hunt: shrink: {e}");
             }
         }
         let replay_line = format!(

@@ -112,18 +112,18 @@ pub struct CleanArgs {}
 pub fn run_clean(_: CleanArgs) -> Result<u8, crate::SetupError> {
     let killed = crate::reaper::clean_dead();
     for k in &killed {
-        println!("harness clean: {k}");
+        crate::outln!("harness clean: {k}");
     }
     if tools::find("ip").is_none() {
-        println!("harness clean: no `ip` binary, so no network namespaces to look at");
+        crate::outln!("harness clean: no `ip` binary, so no network namespaces to look at");
         return Ok(0);
     }
     let removed = netns::clean_dead();
     if removed.is_empty() && killed.is_empty() {
-        println!("harness clean: nothing left by dead runs");
+        crate::outln!("harness clean: nothing left by dead runs");
     }
     for r in &removed {
-        println!("harness clean: removed {r}");
+        crate::outln!("harness clean: removed {r}");
     }
     Ok(0)
 }
