@@ -94,8 +94,6 @@ pub fn link_script(peers: &[String], f: &LinkFaults) -> String {
         return s;
     }
     let set = peers.join(", ");
-    // numgen draws 0..9999: percent with two decimals.
-    let per_10k = |pct: f64| (pct * 100.0).round() as u32;
     s.push_str(&format!("table ip {LINK_TABLE} {{\n"));
     if f.loss_pct > 0.0 {
         s.push_str(&format!(
@@ -113,9 +111,14 @@ pub fn link_script(peers: &[String], f: &LinkFaults) -> String {
     s
 }
 
+/// A percentage as a share of `numgen random mod 10000` (which draws 0..9999): two decimals.
+pub fn per_10k(pct: f64) -> u32 {
+    (pct * 100.0).round() as u32
+}
+
 /// The root qdisc for `f`: netem when latency is asked for (it also limits the rate), else tbf
 /// for a rate limit, else none.
-fn qdisc_args(f: &LinkFaults) -> Option<Vec<String>> {
+pub fn qdisc_args(f: &LinkFaults) -> Option<Vec<String>> {
     if f.latency_ms > 0.0 || f.jitter_ms > 0.0 {
         let mut a = vec![
             "netem".to_string(),

@@ -10,6 +10,7 @@
 pub mod links;
 pub mod netns;
 pub mod nft;
+pub mod packet;
 pub mod rootless;
 pub mod tools;
 
@@ -101,6 +102,18 @@ impl NetArgs {
         }
         Ok(())
     }
+
+    /// Packet faults in `--nemesis` (`loss`, `dup`, `rate`) need netns mode; the error names
+    /// the flag.
+    pub fn check_nemesis(&self, kinds: &crate::schedule::Kinds) -> anyhow::Result<()> {
+        match kinds.0.iter().find(|k| k.is_packet()) {
+            Some(k) if self.net == NetMode::Proxy => anyhow::bail!(
+                "--nemesis {k} needs --net netns (packet faults are kernel rules; the proxies \
+                 carry streams, not packets)"
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `harness clean`: removes the namespaces, bridges and veths dead runs left.
@@ -145,8 +158,9 @@ pub async fn attach(
         jitter_ms,
     };
     let net = tokio::task::spawn_blocking(move || -> anyhow::Result<NetNs> {
-        let net = NetNs::create(&ids, subnet)?;
+        let mut net = NetNs::create(&ids, subnet)?;
         links::apply(&net, &faults)?;
+        net.link_faults = faults;
         Ok(net)
     })
     .await??;
