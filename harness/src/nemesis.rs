@@ -48,12 +48,15 @@ pub struct NemesisArgs {
     pub nemesis_targets: Targets,
     /// Percent of packets a `loss` window drops on each link it hits.
     #[arg(long, default_value_t = 20.0, value_name = "PCT")]
+    #[serde(skip_serializing_if = "is_default_loss")]
     pub nemesis_loss: f64,
     /// Percent of packets a `dup` window sends twice on each link it hits.
     #[arg(long, default_value_t = 20.0, value_name = "PCT")]
+    #[serde(skip_serializing_if = "is_default_dup")]
     pub nemesis_dup: f64,
     /// The outgoing bandwidth, kbit/s, a `rate` window leaves each node it hits.
     #[arg(long, default_value_t = 1000.0, value_name = "KBIT")]
+    #[serde(skip_serializing_if = "is_default_rate")]
     pub nemesis_rate: f64,
     /// What a cut does to open connections: silent (like iptables DROP) or reset (RST at once).
     #[arg(long, value_enum, default_value_t = PartitionMode::Silent)]
@@ -68,6 +71,20 @@ pub struct NemesisArgs {
     /// given on this command line override the stored ones.
     #[arg(long, value_name = "RUN_DIR")]
     pub replay: Option<PathBuf>,
+}
+
+// The packet-fault amounts are not written to test.json at their defaults, so a run without
+// them stores the same options as before they existed.
+fn is_default_loss(v: &f64) -> bool {
+    *v == Amounts::default().loss_pct
+}
+
+fn is_default_dup(v: &f64) -> bool {
+    *v == Amounts::default().dup_pct
+}
+
+fn is_default_rate(v: &f64) -> bool {
+    *v == Amounts::default().rate_kbit
 }
 
 #[derive(Parser)]
