@@ -7,6 +7,7 @@
 //! async stack and a dependency tree for a few dozen calls per run, and `nft`, which the fault
 //! rules need, has no well-kept Rust binding.
 
+pub mod link_faults;
 pub mod links;
 pub mod netns;
 pub mod nft;

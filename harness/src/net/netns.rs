@@ -203,7 +203,7 @@ pub struct NetNs {
     pub nodes: Vec<NsNode>,
     /// The whole-run link faults in force (`--net-loss`, ...; see [`super::links`]), which a
     /// scheduled packet fault's heal restores.
-    pub link_faults: super::links::LinkFaults,
+    pub link_faults: super::link_faults::LinkFaults,
 }
 
 impl NetNs {
