@@ -2,6 +2,8 @@
 //! during the main phase (partitions through the proxies, SIGSTOP/SIGCONT pauses, SIGKILL and
 //! restart), records every start and stop in the history, and heals everything for the final
 //! phase. `--replay RUN_DIR` reruns a stored run with its configuration, seed and schedule.
+//! With `--net netns`, partitions and the packet faults (`loss`, `dup`, `rate`) are kernel rules
+//! inside the nodes' namespaces ([`crate::net::nft`], [`crate::net::packet`]).
 //!
 //! Each fault step runs in a task of its own under a lock, so aborting the schedule at the end of
 //! the main phase never leaves a step half done: [`heal`] waits for it, then undoes what is left.
@@ -9,8 +11,10 @@
 use crate::cluster::{ClusterPlan, NodeState};
 use crate::net::netns::NetNs;
 use crate::net::nft::Firewall;
+use crate::net::packet::PacketFaults;
 use crate::proxy::{NetOptions, Network, PartitionMode};
 use crate::run_context::RunContext;
+use crate::schedule::packet::{self, Amounts};
 use crate::schedule::{self, cut_links, Fault, Kinds, Schedule, Targets};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
@@ -27,7 +31,8 @@ use std::time::Duration;
 #[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NemesisArgs {
-    /// Faults to inject: a comma-separated list of partition, pause, kill; or none.
+    /// Faults to inject: a comma-separated list of partition, pause, kill, and with --net netns
+    /// loss, dup, rate (packet faults); or none.
     #[arg(long, default_value = "partition,pause,kill", value_name = "FAULTS")]
     pub nemesis: Kinds,
     /// Average length of each quiet and each faulty period, in seconds.
@@ -41,6 +46,18 @@ pub struct NemesisArgs {
         value_name = "TARGETS"
     )]
     pub nemesis_targets: Targets,
+    /// Percent of packets a `loss` window drops on each link it hits.
+    #[arg(long, default_value_t = 20.0, value_name = "PCT")]
+    #[serde(skip_serializing_if = "is_default_loss")]
+    pub nemesis_loss: f64,
+    /// Percent of packets a `dup` window sends twice on each link it hits.
+    #[arg(long, default_value_t = 20.0, value_name = "PCT")]
+    #[serde(skip_serializing_if = "is_default_dup")]
+    pub nemesis_dup: f64,
+    /// The outgoing bandwidth, kbit/s, a `rate` window leaves each node it hits.
+    #[arg(long, default_value_t = 1000.0, value_name = "KBIT")]
+    #[serde(skip_serializing_if = "is_default_rate")]
+    pub nemesis_rate: f64,
     /// What a cut does to open connections: silent (like iptables DROP) or reset (RST at once).
     #[arg(long, value_enum, default_value_t = PartitionMode::Silent)]
     pub partition_mode: PartitionMode,
@@ -54,6 +71,20 @@ pub struct NemesisArgs {
     /// given on this command line override the stored ones.
     #[arg(long, value_name = "RUN_DIR")]
     pub replay: Option<PathBuf>,
+}
+
+// The packet-fault amounts are not written to test.json at their defaults, so a run without
+// them stores the same options as before they existed.
+fn is_default_loss(v: &f64) -> bool {
+    *v == Amounts::default().loss_pct
+}
+
+fn is_default_dup(v: &f64) -> bool {
+    *v == Amounts::default().dup_pct
+}
+
+fn is_default_rate(v: &f64) -> bool {
+    *v == Amounts::default().rate_kbit
 }
 
 #[derive(Parser)]
@@ -80,8 +111,18 @@ impl NemesisArgs {
                 bail!("{flag} {v}: must be a non-negative number of milliseconds");
             }
         }
+        self.amounts().validate().map_err(|e| anyhow!(e))?;
         schedule::validate(&self.nemesis, &self.nemesis_targets, self.nemesis_interval)
             .map_err(|e| anyhow!(e))
+    }
+
+    /// How hard the packet faults hit.
+    pub fn amounts(&self) -> Amounts {
+        Amounts {
+            loss_pct: self.nemesis_loss,
+            dup_pct: self.nemesis_dup,
+            rate_kbit: self.nemesis_rate,
+        }
     }
 }
 
@@ -90,6 +131,8 @@ pub struct Faults {
     pub net: Network,
     /// With `--net netns`: the namespaces' firewall, where partitions are nftables rules.
     pub netns: Option<Arc<Firewall>>,
+    /// With `--net netns`: the scheduled packet faults.
+    pub packets: Option<Arc<PacketFaults>>,
     pub schedule: Schedule,
     /// Held by each fault step and by the heal, so they never interleave.
     busy: tokio::sync::Mutex<()>,
@@ -111,6 +154,31 @@ impl Faults {
                 }
             }
             None => self.net.set_cut(links),
+        }
+    }
+
+    /// Puts a packet fault in force (`Some`) or heals the one in force (`None`), off the
+    /// runtime's thread. Returns the fault healed.
+    async fn set_packet(&self, fault: Option<Fault>) -> Option<Fault> {
+        let Some(p) = self.packets.clone() else {
+            tracing::error!("packet faults need --net netns");
+            return None;
+        };
+        let done = tokio::task::spawn_blocking(move || match &fault {
+            Some(f) => p.apply(f).map(|()| None),
+            None => p.heal(),
+        })
+        .await;
+        match done {
+            Ok(Ok(healed)) => healed,
+            Ok(Err(e)) => {
+                tracing::error!("packet fault rules failed: {e:#}");
+                None
+            }
+            Err(e) => {
+                tracing::error!("packet fault rules failed: {e}");
+                None
+            }
         }
     }
 
@@ -170,16 +238,29 @@ pub async fn prepare(
             })?;
             s
         }
-        None => schedule::generate(&schedule::Plan {
-            seed,
-            nodes: &ids,
-            kinds: &n.nemesis,
-            targets: &n.nemesis_targets,
-            interval_s: n.nemesis_interval,
-            time_limit_s,
-        })
+        None => schedule::generate_with(
+            &schedule::Plan {
+                seed,
+                nodes: &ids,
+                kinds: &n.nemesis,
+                targets: &n.nemesis_targets,
+                interval_s: n.nemesis_interval,
+                time_limit_s,
+            },
+            &n.amounts(),
+        )
         .map_err(|e| anyhow!(e))?,
     };
+    if netns.is_none() {
+        if let Some(w) = schedule.windows.iter().find(|w| w.fault.kind().is_packet()) {
+            bail!(
+                "--nemesis {}: packet faults need --net netns (the proxies carry streams, not \
+                 packets); the schedule's window at {} s is one",
+                w.fault.kind(),
+                w.start_s
+            );
+        }
+    }
     schedule
         .save(&run_dir.join("schedule.json"))
         .map_err(|e| anyhow!(e))?;
@@ -194,6 +275,7 @@ pub async fn prepare(
     );
     Ok(Faults {
         net,
+        packets: netns.clone().map(|ns| Arc::new(PacketFaults::new(ns))),
         netns: netns.map(|ns| Arc::new(Firewall::new(ns, n.partition_mode))),
         schedule,
         busy: tokio::sync::Mutex::new(()),
@@ -241,6 +323,9 @@ async fn aim_at_leader(ctx: &RunContext, fault: Fault) -> Fault {
             target,
             nodes: vec![leader],
         },
+        f @ (Fault::Loss { .. } | Fault::Dup { .. } | Fault::Rate { .. }) => {
+            packet::aim_at(f, &leader, &ctx.cluster.ids())
+        }
     }
 }
 
@@ -318,6 +403,24 @@ async fn apply(ctx: &RunContext, faults: &Faults, fault: &Fault) {
             }
             ctx.history.record_nemesis("kill", json!(done));
         }
+        Fault::Loss { target, links, pct } | Fault::Dup { target, links, pct } => {
+            faults.set_packet(Some(fault.clone())).await;
+            ctx.history.record_nemesis(
+                &format!("start-{}", fault.kind()),
+                json!({"target": target, "links": links, "pct": pct}),
+            );
+        }
+        Fault::Rate {
+            target,
+            nodes,
+            kbit,
+        } => {
+            faults.set_packet(Some(fault.clone())).await;
+            ctx.history.record_nemesis(
+                "start-rate",
+                json!({"target": target, "nodes": nodes, "kbit": kbit}),
+            );
+        }
     }
     active(ctx).insert(fault.describe());
 }
@@ -336,8 +439,17 @@ async fn undo(ctx: &RunContext, faults: &Faults, fault: &Fault) {
         Fault::Kill { nodes, .. } => {
             restart(ctx, nodes).await;
         }
+        Fault::Loss { .. } | Fault::Dup { .. } | Fault::Rate { .. } => {
+            faults.set_packet(None).await;
+            stop_packet(ctx, fault);
+        }
     }
     active(ctx).remove(&fault.describe());
+}
+
+fn stop_packet(ctx: &RunContext, fault: &Fault) {
+    ctx.history
+        .record_nemesis(&format!("stop-{}", fault.kind()), json!("healed"));
 }
 
 async fn resume(ctx: &RunContext, ids: &[String]) {
@@ -376,6 +488,15 @@ pub async fn heal(ctx: &RunContext, faults: &Faults) -> Result<()> {
         faults.set_cut(&Default::default()).await;
         ctx.history
             .record_nemesis("stop-partition", json!("network-healed"));
+    }
+    if faults
+        .packets
+        .as_ref()
+        .is_some_and(|p| p.active().is_some())
+    {
+        if let Some(f) = faults.set_packet(None).await {
+            stop_packet(ctx, &f);
+        }
     }
     let (mut paused, mut killed) = (Vec::new(), Vec::new());
     for (i, id) in ctx.cluster.ids().into_iter().enumerate() {
@@ -444,5 +565,38 @@ mod tests {
         };
         let bad = a.validate().unwrap_err().to_string();
         assert!(bad.contains("--net-jitter"), "{bad}");
+    }
+
+    #[test]
+    fn packet_fault_options_parse_and_bad_amounts_name_the_flag() {
+        let a = parse(&["--nemesis", "loss,dup,rate", "--nemesis-loss", "35"]).unwrap();
+        assert_eq!(a.nemesis.to_string(), "loss,dup,rate");
+        assert!(a.validate().is_ok());
+        assert_eq!(a.amounts().loss_pct, 35.0);
+        assert_eq!((a.amounts().dup_pct, a.amounts().rate_kbit), (20.0, 1000.0));
+        for (flag, v) in [
+            ("--nemesis-loss", "0"),
+            ("--nemesis-dup", "101"),
+            ("--nemesis-rate", "0.5"),
+            ("--nemesis-rate", "1e12"),
+        ] {
+            let bad = parse(&["--nemesis", "loss", flag, v])
+                .unwrap()
+                .validate()
+                .unwrap_err()
+                .to_string();
+            assert!(bad.contains(flag), "{flag} {v}: {bad}");
+        }
+        // rate limits nodes: a list of topologies only gives it nothing to do.
+        let bad = parse(&["--nemesis", "rate", "--nemesis-targets", "bridge"])
+            .unwrap()
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(bad.contains("'rate'"), "{bad}");
+        assert!(parse(&["--nemesis", "loss", "--nemesis-targets", "bridge"])
+            .unwrap()
+            .validate()
+            .is_ok());
     }
 }

@@ -132,9 +132,11 @@ fn merge(
 ) -> Result<TestArgs, serde_json::Error> {
     let current = serde_json::to_value(current)?;
     for id in typed {
-        if let Some(v) = current.get(id) {
-            stored.insert(id.clone(), v.clone());
-        }
+        match current.get(id) {
+            Some(v) => stored.insert(id.clone(), v.clone()),
+            // Not written when it is the default (e.g. `--net proxy`): the default it is.
+            None => stored.remove(id),
+        };
     }
     stored.remove("replay");
     serde_json::from_value(Value::Object(stored))
@@ -193,6 +195,17 @@ mod tests {
         assert_eq!(a.check_time_limit, d.check_time_limit);
         assert_eq!(a.nemesis.net_jitter, d.nemesis.net_jitter);
         assert_eq!(d.nemesis.nemesis.to_string(), "partition,pause,kill");
+    }
+
+    #[test]
+    fn a_typed_default_that_is_not_written_overrides_the_stored_value() {
+        let mut opts = stored();
+        opts.insert("net".into(), Value::from("netns"));
+        let cli = TestArgs::from_argv(["--net", "proxy"]).unwrap();
+        let a = merge(opts.clone(), &cli, &["net".to_string()]).unwrap();
+        assert_eq!(a.net.net, crate::net::NetMode::Proxy);
+        let a = merge(opts, &cli, &[]).unwrap();
+        assert_eq!(a.net.net, crate::net::NetMode::Netns);
     }
 
     #[test]

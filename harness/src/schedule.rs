@@ -4,7 +4,9 @@
 //!
 //! Partition topologies use Jepsen's names and shapes. A grudge maps each node to the nodes it
 //! does not hear from; node `x` not hearing from `y` cuts the directed link `y→x` (see
-//! [`cut_links`]).
+//! [`cut_links`]). Packet faults (`loss`, `dup`, `rate`; netns mode only) are in [`packet`].
+
+pub mod packet;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -25,16 +27,32 @@ pub enum FaultKind {
     Pause,
     /// SIGKILL, later restart with the same arguments and data dir.
     Kill,
+    /// A share of the packets on some links dropped (nftables `numgen`; netns mode only).
+    Loss,
+    /// A share of the packets on some links sent twice (nftables `dup`; netns mode only).
+    Dup,
+    /// Some nodes' outgoing bandwidth limited (tc `tbf`; netns mode only).
+    Rate,
 }
 
 impl FaultKind {
+    /// The kinds every network mode supports (the hunt draws from these).
     pub const ALL: [FaultKind; 3] = [FaultKind::Partition, FaultKind::Pause, FaultKind::Kill];
+    /// The packet faults: kernel rules, so `--net netns` only (the proxies carry streams).
+    pub const PACKET: [FaultKind; 3] = [FaultKind::Loss, FaultKind::Dup, FaultKind::Rate];
+
+    pub fn is_packet(self) -> bool {
+        FaultKind::PACKET.contains(&self)
+    }
 
     pub fn name(self) -> &'static str {
         match self {
             FaultKind::Partition => "partition",
             FaultKind::Pause => "pause",
             FaultKind::Kill => "kill",
+            FaultKind::Loss => "loss",
+            FaultKind::Dup => "dup",
+            FaultKind::Rate => "rate",
         }
     }
 
@@ -43,9 +61,11 @@ impl FaultKind {
         use Target::*;
         match self {
             FaultKind::Partition => matches!(t, One | Leader | Majority | MajoritiesRing | Bridge),
-            FaultKind::Pause | FaultKind::Kill => {
+            FaultKind::Pause | FaultKind::Kill | FaultKind::Rate => {
                 matches!(t, One | Leader | Minority | Majority | All)
             }
+            // Node sets (the links to and from them) and the link topologies.
+            FaultKind::Loss | FaultKind::Dup => true,
         }
     }
 }
@@ -106,7 +126,8 @@ impl fmt::Display for FaultKind {
     }
 }
 
-/// The faults of `--nemesis`: a comma-separated list of `partition`, `pause`, `kill`, or `none`.
+/// The faults of `--nemesis`: a comma-separated list of `partition`, `pause`, `kill`, `loss`,
+/// `dup`, `rate`, or `none`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Kinds(pub Vec<FaultKind>);
@@ -121,9 +142,13 @@ impl FromStr for Kinds {
         for part in s.split(',').map(str::trim) {
             let k = FaultKind::ALL
                 .into_iter()
+                .chain(FaultKind::PACKET)
                 .find(|k| k.name() == part)
                 .ok_or_else(|| {
-                    format!("unknown fault '{part}': expected partition, pause, kill or none")
+                    format!(
+                        "unknown fault '{part}': expected partition, pause, kill, loss, dup, \
+                         rate or none"
+                    )
                 })?;
             if !out.contains(&k) {
                 out.push(k);
@@ -278,9 +303,36 @@ pub fn target_nodes(t: Target, nodes: &[String]) -> Vec<String> {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Fault {
-    Partition { topology: Target, grudge: Grudge },
-    Pause { target: Target, nodes: Vec<String> },
-    Kill { target: Target, nodes: Vec<String> },
+    Partition {
+        topology: Target,
+        grudge: Grudge,
+    },
+    Pause {
+        target: Target,
+        nodes: Vec<String>,
+    },
+    Kill {
+        target: Target,
+        nodes: Vec<String>,
+    },
+    /// `pct` percent of the packets on each directed link `(from, to)` dropped.
+    Loss {
+        target: Target,
+        links: BTreeSet<Link>,
+        pct: f64,
+    },
+    /// `pct` percent of the packets on each directed link sent twice.
+    Dup {
+        target: Target,
+        links: BTreeSet<Link>,
+        pct: f64,
+    },
+    /// Each node's outgoing bandwidth limited to `kbit` kbit/s.
+    Rate {
+        target: Target,
+        nodes: Vec<String>,
+        kbit: f64,
+    },
 }
 
 impl Fault {
@@ -289,6 +341,9 @@ impl Fault {
             Fault::Partition { .. } => FaultKind::Partition,
             Fault::Pause { .. } => FaultKind::Pause,
             Fault::Kill { .. } => FaultKind::Kill,
+            Fault::Loss { .. } => FaultKind::Loss,
+            Fault::Dup { .. } => FaultKind::Dup,
+            Fault::Rate { .. } => FaultKind::Rate,
         }
     }
 
@@ -296,7 +351,11 @@ impl Fault {
     pub fn target(&self) -> Target {
         match self {
             Fault::Partition { topology, .. } => *topology,
-            Fault::Pause { target, .. } | Fault::Kill { target, .. } => *target,
+            Fault::Pause { target, .. }
+            | Fault::Kill { target, .. }
+            | Fault::Loss { target, .. }
+            | Fault::Dup { target, .. }
+            | Fault::Rate { target, .. } => *target,
         }
     }
 
@@ -311,6 +370,13 @@ impl Fault {
             }
             Fault::Pause { nodes, .. } => format!("pause {}", nodes.join(",")),
             Fault::Kill { nodes, .. } => format!("kill {}", nodes.join(",")),
+            Fault::Loss { target, links, pct } => {
+                format!("loss {pct}% {target} ({} links)", links.len())
+            }
+            Fault::Dup { target, links, pct } => {
+                format!("dup {pct}% {target} ({} links)", links.len())
+            }
+            Fault::Rate { nodes, kbit, .. } => format!("rate {kbit} kbit/s {}", nodes.join(",")),
         }
     }
 }
@@ -400,6 +466,11 @@ pub fn validate(kinds: &Kinds, targets: &Targets, interval_s: f64) -> Result<(),
 /// `interval × U(0.5, 1.5)` seconds; each faulty period gets a random kind and a random target
 /// applicable to it. Windows end by `time_limit`. Deterministic in the seed.
 pub fn generate(p: &Plan) -> Result<Schedule, String> {
+    generate_with(p, &packet::Amounts::default())
+}
+
+/// As [`generate`], with the amounts packet faults use (`--nemesis-loss`, ...).
+pub fn generate_with(p: &Plan, amounts: &packet::Amounts) -> Result<Schedule, String> {
     validate(p.kinds, p.targets, p.interval_s)?;
     check_periods(p.kinds, p.time_limit_s, p.interval_s)?;
     // A stream of its own, so the clients' use of the seed does not shift the faults.
@@ -424,7 +495,7 @@ pub fn generate(p: &Plan) -> Result<Schedule, String> {
                         .0
                         .iter()
                         .filter(|t| k.applicable(**t))
-                        .filter_map(|t| make_fault(*k, *t, &order))
+                        .filter_map(|t| make_fault(*k, *t, &order, amounts))
                         .collect::<Vec<_>>()
                 })
                 .filter(|fs| !fs.is_empty())
@@ -453,7 +524,12 @@ pub fn generate(p: &Plan) -> Result<Schedule, String> {
 }
 
 /// The fault of `kind` on `target` over `order`, or `None` if it would hit nothing.
-fn make_fault(kind: FaultKind, target: Target, order: &[String]) -> Option<Fault> {
+fn make_fault(
+    kind: FaultKind,
+    target: Target,
+    order: &[String],
+    amounts: &packet::Amounts,
+) -> Option<Fault> {
     let fault = match kind {
         FaultKind::Partition => Fault::Partition {
             topology: target,
@@ -467,6 +543,9 @@ fn make_fault(kind: FaultKind, target: Target, order: &[String]) -> Option<Fault
             target,
             nodes: Some(target_nodes(target, order)).filter(|n| !n.is_empty())?,
         },
+        FaultKind::Loss | FaultKind::Dup | FaultKind::Rate => {
+            return packet::make_fault(kind, target, order, amounts)
+        }
     };
     Some(fault)
 }
@@ -506,8 +585,11 @@ impl Schedule {
                     .iter()
                     .flat_map(|(x, ys)| std::iter::once(x).chain(ys))
                     .collect(),
-                Fault::Pause { nodes: ns, .. } | Fault::Kill { nodes: ns, .. } => {
-                    ns.iter().collect()
+                Fault::Pause { nodes: ns, .. }
+                | Fault::Kill { nodes: ns, .. }
+                | Fault::Rate { nodes: ns, .. } => ns.iter().collect(),
+                Fault::Loss { links, .. } | Fault::Dup { links, .. } => {
+                    links.iter().flat_map(|(a, b)| [a, b]).collect()
                 }
             };
             if let Some(bad) = named.into_iter().find(|n| !nodes.contains(n)) {
@@ -525,226 +607,11 @@ impl Schedule {
                     crate::duration::MAX_SECS
                 ));
             }
+            packet::check_amount(&w.fault).map_err(|e| format!("window {i}: {e}"))?;
         }
         Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn nodes(n: usize) -> Vec<String> {
-        (1..=n).map(|i| format!("n{i}")).collect()
-    }
-
-    fn set(xs: &[&str]) -> BTreeSet<String> {
-        xs.iter().map(|s| s.to_string()).collect()
-    }
-
-    fn links(xs: &[(&str, &str)]) -> BTreeSet<Link> {
-        xs.iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect()
-    }
-
-    /// Every ordered pair across the two sides.
-    fn across(a: &[&str], b: &[&str]) -> BTreeSet<Link> {
-        let mut out = BTreeSet::new();
-        for x in a {
-            for y in b {
-                out.insert((x.to_string(), y.to_string()));
-                out.insert((y.to_string(), x.to_string()));
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn one_isolates_the_first_node_both_ways() {
-        let g = topology_grudge(Target::One, &nodes(5)).unwrap();
-        assert_eq!(g["n1"], set(&["n2", "n3", "n4", "n5"]));
-        assert_eq!(g["n3"], set(&["n1"]));
-        assert_eq!(cut_links(&g), across(&["n1"], &["n2", "n3", "n4", "n5"]));
-    }
-
-    #[test]
-    fn majority_splits_into_halves() {
-        let g = topology_grudge(Target::Majority, &nodes(5)).unwrap();
-        assert_eq!(cut_links(&g), across(&["n1", "n2"], &["n3", "n4", "n5"]));
-        assert_eq!(cut_links(&g).len(), 12);
-    }
-
-    #[test]
-    fn bridge_keeps_one_node_talking_to_both_halves() {
-        let g = topology_grudge(Target::Bridge, &nodes(5)).unwrap();
-        assert!(!g.contains_key("n3"));
-        assert_eq!(cut_links(&g), across(&["n1", "n2"], &["n4", "n5"]));
-    }
-
-    #[test]
-    fn majorities_ring_gives_each_node_a_different_majority() {
-        for n in [3, 4, 5, 6, 7] {
-            let ns = nodes(n);
-            let g = topology_grudge(Target::MajoritiesRing, &ns).unwrap();
-            let mut seen = BTreeSet::new();
-            for x in &ns {
-                let blocked = g.get(x).cloned().unwrap_or_default();
-                let hears: BTreeSet<String> = ns
-                    .iter()
-                    .filter(|y| !blocked.contains(*y))
-                    .cloned()
-                    .collect();
-                assert!(hears.contains(x), "n={n}: {x} hears itself");
-                assert_eq!(hears.len(), n / 2 + 1, "n={n}: {x} hears a majority");
-                if n > 3 {
-                    assert!(seen.insert(hears), "n={n}: {x}'s majority is unique");
-                }
-            }
-        }
-        // n=5 on the ring n1..n5: each node hears its two neighbours.
-        let g = topology_grudge(Target::MajoritiesRing, &nodes(5)).unwrap();
-        assert_eq!(g["n1"], set(&["n3", "n4"]));
-        assert_eq!(g["n3"], set(&["n1", "n5"]));
-        assert_eq!(cut_links(&g).iter().filter(|(_, to)| to == "n1").count(), 2);
-        assert!(cut_links(&g).contains(&("n3".to_string(), "n1".to_string())));
-        assert!(!cut_links(&g).contains(&("n2".to_string(), "n1".to_string())));
-    }
-
-    #[test]
-    fn cut_links_reverse_the_grudge() {
-        let mut g = Grudge::new();
-        g.insert("n1".into(), set(&["n2"]));
-        assert_eq!(cut_links(&g), links(&[("n2", "n1")]));
-    }
-
-    #[test]
-    fn node_targets_have_the_right_sizes() {
-        let ns = nodes(5);
-        assert_eq!(target_nodes(Target::One, &ns).len(), 1);
-        assert_eq!(target_nodes(Target::Minority, &ns).len(), 2);
-        assert_eq!(target_nodes(Target::Majority, &ns).len(), 3);
-        assert_eq!(target_nodes(Target::All, &ns), ns);
-        assert_eq!(topology_grudge(Target::All, &ns), None);
-    }
-
-    #[test]
-    fn parse_lists() {
-        assert_eq!("none".parse::<Kinds>().unwrap(), Kinds(vec![]));
-        assert_eq!(
-            "pause, kill".parse::<Kinds>().unwrap(),
-            Kinds(vec![FaultKind::Pause, FaultKind::Kill])
-        );
-        let e = "partition,crash".parse::<Kinds>().unwrap_err();
-        assert!(e.contains("'crash'"), "{e}");
-        assert_eq!(
-            "bridge,majorities-ring".parse::<Targets>().unwrap().0,
-            vec![Target::Bridge, Target::MajoritiesRing]
-        );
-        assert!("ring".parse::<Targets>().is_err());
-    }
-
-    fn plan<'a>(ns: &'a [String], k: &'a Kinds, t: &'a Targets, seed: u64) -> Plan<'a> {
-        Plan {
-            seed,
-            nodes: ns,
-            kinds: k,
-            targets: t,
-            interval_s: 10.0,
-            time_limit_s: 120.0,
-        }
-    }
-
-    #[test]
-    fn schedules_are_deterministic_alternating_and_bounded() {
-        let ns = nodes(5);
-        let k = Kinds(FaultKind::ALL.to_vec());
-        let t = Targets::default();
-        let a = generate(&plan(&ns, &k, &t, 42)).unwrap();
-        assert_eq!(a, generate(&plan(&ns, &k, &t, 42)).unwrap());
-        assert_ne!(a.windows, generate(&plan(&ns, &k, &t, 43)).unwrap().windows);
-        assert!(a.windows.len() >= 3, "{:?}", a.windows);
-        let mut prev_stop = 0.0;
-        for w in &a.windows {
-            // A quiet gap of at least half an interval before each fault.
-            assert!(w.start_s >= prev_stop + 5.0 - 1e-9, "{w:?}");
-            assert!(w.stop_s > w.start_s && w.stop_s <= 120.0, "{w:?}");
-            assert!(w.stop_s - w.start_s <= 15.0 + 1e-9, "{w:?}");
-            prev_stop = w.stop_s;
-        }
-        let kinds: BTreeSet<FaultKind> = generate(&plan(&ns, &k, &t, 7))
-            .unwrap()
-            .windows
-            .iter()
-            .chain(&a.windows)
-            .map(|w| w.fault.kind())
-            .collect();
-        assert_eq!(kinds.len(), 3, "all kinds show up in two schedules");
-    }
-
-    #[test]
-    fn schedules_respect_kinds_and_targets() {
-        let ns = nodes(5);
-        let k = Kinds(vec![FaultKind::Partition]);
-        let t: Targets = "bridge,one".parse().unwrap();
-        let s = generate(&plan(&ns, &k, &t, 1)).unwrap();
-        assert!(!s.windows.is_empty());
-        for w in &s.windows {
-            match &w.fault {
-                Fault::Partition { topology, .. } => {
-                    assert!(matches!(topology, Target::Bridge | Target::One))
-                }
-                f => panic!("unexpected {f:?}"),
-            }
-        }
-        let none = generate(&plan(&ns, &Kinds(vec![]), &t, 1)).unwrap();
-        assert!(none.windows.is_empty());
-        let ring: Targets = "bridge,majorities-ring".parse().unwrap();
-        let e = generate(&plan(&ns, &Kinds(vec![FaultKind::Pause]), &ring, 1)).unwrap_err();
-        assert!(
-            e.contains("--nemesis-targets") && e.contains("pause"),
-            "{e}"
-        );
-    }
-
-    #[test]
-    fn faults_that_would_hit_nothing_are_never_scheduled() {
-        let one = nodes(1);
-        let k = Kinds(FaultKind::ALL.to_vec());
-        let t = Targets::default();
-        let s = generate(&plan(&one, &k, &t, 3)).unwrap();
-        assert!(!s.windows.is_empty());
-        for w in &s.windows {
-            match &w.fault {
-                Fault::Pause { nodes, .. } | Fault::Kill { nodes, .. } => {
-                    assert_eq!(nodes, &one, "{w:?}")
-                }
-                f => panic!("a one-node cluster cannot be partitioned: {f:?}"),
-            }
-        }
-        let only_partitions = Kinds(vec![FaultKind::Partition]);
-        assert!(generate(&plan(&one, &only_partitions, &t, 3))
-            .unwrap()
-            .windows
-            .is_empty());
-    }
-
-    #[test]
-    fn schedule_json_round_trips_and_is_checked() {
-        let ns = nodes(3);
-        let k = Kinds(FaultKind::ALL.to_vec());
-        let t = Targets::default();
-        let s = generate(&plan(&ns, &k, &t, 9)).unwrap();
-        let dir = std::env::temp_dir().join(format!("schedule-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("schedule.json");
-        s.save(&path).unwrap();
-        assert_eq!(Schedule::load(&path).unwrap(), s);
-        std::fs::write(&path, "{\"seed\": 1,\n \"nodes\": 3}").unwrap();
-        let e = Schedule::load(&path).unwrap_err();
-        assert!(e.contains("schedule.json:2:"), "{e}");
-        let e = s.check_nodes(&nodes(2)).unwrap_err();
-        assert!(e.contains("not in the cluster"), "{e}");
-        std::fs::remove_dir_all(&dir).unwrap();
-    }
-}
+mod tests;

@@ -145,6 +145,7 @@ impl TestArgs {
         )
         .map_err(anyhow::Error::msg)?;
         self.net.validate()?;
+        self.net.check_nemesis(&self.nemesis.nemesis)?;
         store::check_test_name(&self.test_name())
     }
 

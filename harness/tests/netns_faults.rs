@@ -1,6 +1,9 @@
 //! Kernel-level faults in real namespaces (needs root, `ip`, `nft`): each partition topology cuts
 //! exactly its address pairs, probed pair by pair on 5 nodes with a bounded TCP connect, in both
-//! partition modes; healing opens every pair again.
+//! partition modes; healing opens every pair again. Whole-run loss, duplication and bandwidth
+//! limits, and the scheduled packet-fault windows (`--nemesis loss,dup,rate`), measured with
+//! bounded UDP and TCP probes: in force on exactly their links or nodes, gone after the heal,
+//! and the heal leaves the whole-run faults in force.
 
 mod cli_util;
 use harness::net::netns::NetNs;
@@ -240,40 +243,43 @@ fn duplication_at_20_percent_sends_about_that_share_twice() {
     );
 }
 
+/// Sends `bytes` over TCP from inside node `from` to node `to`; the time it took.
+fn transfer(net: &NetNs, from: usize, to: usize, bytes: usize) -> Duration {
+    use std::io::{Read, Write};
+    let (path, addr) = (
+        net.nodes[to].ns_path(),
+        SocketAddr::new(net.nodes[to].addr.into(), 7500),
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = std::thread::spawn(move || {
+        enter(&path);
+        let l = TcpListener::bind(addr).unwrap();
+        tx.send(()).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        let mut all = Vec::new();
+        s.read_to_end(&mut all).unwrap();
+        all.len()
+    });
+    rx.recv_timeout(Duration::from_secs(5)).unwrap();
+    let from = net.nodes[from].ns_path();
+    let started = std::time::Instant::now();
+    std::thread::spawn(move || {
+        enter(&from);
+        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
+        s.write_all(&vec![7u8; bytes]).unwrap();
+    })
+    .join()
+    .unwrap();
+    assert_eq!(sink.join().unwrap(), bytes);
+    started.elapsed()
+}
+
 #[test]
 fn a_bandwidth_limit_slows_a_bulk_transfer() {
     use harness::net::links::{apply, LinkFaults};
-    use std::io::{Read, Write};
     let _one = serial();
     let net = NetNs::create(&five()[..2], None).expect("create");
-    let transfer = |bytes: usize| -> Duration {
-        let (path, addr) = (
-            net.nodes[1].ns_path(),
-            SocketAddr::new(net.nodes[1].addr.into(), 7500),
-        );
-        let (tx, rx) = std::sync::mpsc::channel();
-        let sink = std::thread::spawn(move || {
-            enter(&path);
-            let l = TcpListener::bind(addr).unwrap();
-            tx.send(()).unwrap();
-            let (mut s, _) = l.accept().unwrap();
-            let mut all = Vec::new();
-            s.read_to_end(&mut all).unwrap();
-            all.len()
-        });
-        rx.recv_timeout(Duration::from_secs(5)).unwrap();
-        let from = net.nodes[0].ns_path();
-        let started = std::time::Instant::now();
-        std::thread::spawn(move || {
-            enter(&from);
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).unwrap();
-            s.write_all(&vec![7u8; bytes]).unwrap();
-        })
-        .join()
-        .unwrap();
-        assert_eq!(sink.join().unwrap(), bytes);
-        started.elapsed()
-    };
+    let transfer = |bytes: usize| transfer(&net, 0, 1, bytes);
     let fast = transfer(100_000);
     apply(
         &net,
@@ -335,4 +341,121 @@ fn latency_in_netns_mode_needs_netem() {
     }
     assert_eq!(cli_util::left_by(pid), Vec::<String>::new(), "left behind");
     let _ = std::fs::remove_dir_all(&store);
+}
+
+fn ids(n: usize) -> Vec<String> {
+    five()[..n].to_vec()
+}
+
+fn loss_window(pct: f64, ids: &[String]) -> harness::schedule::Fault {
+    use harness::schedule::packet::links_touching;
+    harness::schedule::Fault::Loss {
+        target: Target::One,
+        links: links_touching(&ids[..1], ids),
+        pct,
+    }
+}
+
+#[test]
+fn a_loss_window_drops_on_its_links_only_and_heals() {
+    use harness::net::packet::PacketFaults;
+    let _one = serial();
+    let ids = ids(3);
+    let net = Arc::new(NetNs::create(&ids, None).expect("create"));
+    let p = PacketFaults::new(net.clone());
+    let n = 2000;
+    p.apply(&loss_window(50.0, &ids)).expect("apply");
+    assert!(p.active().is_some());
+    let hit = udp_count(&net, Some(1), 0, n);
+    let spared = udp_count(&net, Some(1), 2, n);
+    let back = udp_count(&net, Some(0), 2, n);
+    eprintln!("50 % loss window on n1: n2->n1 {hit}, n1->n3 {back}, n2->n3 {spared} of {n}");
+    // 50 % of 2000 is 1000 (standard deviation about 22): a wide margin.
+    assert!((800..=1200).contains(&hit), "n2->n1 {hit} of {n}");
+    assert!((800..=1200).contains(&back), "n1->n3 {back} of {n}");
+    assert_eq!(spared, n, "n2->n3 is not one of the window's links");
+    let healed = p.heal().expect("heal");
+    assert!(matches!(
+        healed,
+        Some(harness::schedule::Fault::Loss { .. })
+    ));
+    assert!(p.active().is_none());
+    assert_eq!(udp_count(&net, Some(1), 0, n), n, "loss after the heal");
+    assert_eq!(p.heal().expect("heal twice"), None);
+}
+
+#[test]
+fn a_dup_window_duplicates_on_its_links_and_heals() {
+    use harness::net::packet::PacketFaults;
+    use harness::schedule::{packet::links_touching, Fault};
+    let _one = serial();
+    let ids = ids(3);
+    let net = Arc::new(NetNs::create(&ids, None).expect("create"));
+    let p = PacketFaults::new(net.clone());
+    let n = 2000;
+    let dup = Fault::Dup {
+        target: Target::One,
+        links: links_touching(&ids[..1], &ids),
+        pct: 30.0,
+    };
+    p.apply(&dup).expect("apply");
+    let hit = udp_count(&net, Some(0), 1, n);
+    let spared = udp_count(&net, Some(2), 1, n);
+    eprintln!("30 % dup window on n1: n1->n2 {hit}, n3->n2 {spared} for {n} sent");
+    assert!((2300..=2900).contains(&hit), "n1->n2 {hit} for {n}");
+    assert_eq!(spared, n, "n3->n2 is not one of the window's links");
+    p.heal().expect("heal");
+    assert_eq!(udp_count(&net, Some(0), 1, n), n, "dup after the heal");
+}
+
+#[test]
+fn a_rate_window_slows_its_node_and_heals_back_to_the_whole_run_faults() {
+    use harness::net::links::{apply, LinkFaults};
+    use harness::net::packet::PacketFaults;
+    use harness::schedule::Fault;
+    let _one = serial();
+    let ids = ids(3);
+    let mut net = NetNs::create(&ids, None).expect("create");
+    // Whole-run duplication (as --net-dup 20) stays in force through a window and its heal
+    // (duplication, not loss: TCP under heavy loss would make the transfers slow).
+    net.link_faults = LinkFaults {
+        dup_pct: 20.0,
+        ..Default::default()
+    };
+    apply(&net, &net.link_faults).expect("whole-run dup");
+    let net = Arc::new(net);
+    let p = PacketFaults::new(net.clone());
+    let fast = transfer(&net, 0, 1, 100_000);
+    let rate = Fault::Rate {
+        target: Target::One,
+        nodes: vec!["n1".into()],
+        kbit: 800.0,
+    };
+    p.apply(&rate).expect("apply");
+    let slow = transfer(&net, 0, 1, 100_000);
+    let other = transfer(&net, 2, 1, 100_000);
+    p.heal().expect("heal");
+    let after = transfer(&net, 0, 1, 100_000);
+    eprintln!(
+        "100 kB n1->n2: {fast:?}, {slow:?} at 800 kbit/s (n3->n2 {other:?}), {after:?} after"
+    );
+    // 100 kB at 800 kbit/s takes about 1 s; unlimited it takes milliseconds.
+    assert!(slow > Duration::from_millis(500), "{slow:?}");
+    assert!(
+        slow > other * 3 && slow > after * 3,
+        "{other:?} {slow:?} {after:?}"
+    );
+    let got = udp_count(&net, Some(1), 0, 2000);
+    assert!(
+        (2200..=2700).contains(&got),
+        "whole-run dup gone: {got} for 2000"
+    );
+    // A loss window on top, healed: the whole-run rule is still there.
+    p.apply(&loss_window(50.0, &ids)).expect("apply loss");
+    p.heal().expect("heal loss");
+    let got = udp_count(&net, Some(1), 0, 2000);
+    assert!(
+        (2200..=2700).contains(&got),
+        "whole-run dup after a window: {got} for 2000"
+    );
 }

@@ -14,25 +14,7 @@ use anyhow::{bail, Result};
 
 const LINK_TABLE: &str = "jepsen_link";
 
-/// What every link between nodes does to packets.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct LinkFaults {
-    /// Share of packets dropped, percent, on each link (each direction).
-    pub loss_pct: f64,
-    /// Share of packets sent twice, percent.
-    pub dup_pct: f64,
-    /// Each node's outgoing bandwidth, kbit/s (0: unlimited).
-    pub rate_kbit: f64,
-    /// Added delay and its ± spread, milliseconds (needs netem).
-    pub latency_ms: f64,
-    pub jitter_ms: f64,
-}
-
-impl LinkFaults {
-    pub fn is_none(&self) -> bool {
-        *self == LinkFaults::default()
-    }
-}
+pub use super::link_faults::LinkFaults;
 
 /// Puts `f` in force in every namespace of `net`.
 pub fn apply(net: &NetNs, f: &LinkFaults) -> Result<()> {
@@ -94,8 +76,6 @@ pub fn link_script(peers: &[String], f: &LinkFaults) -> String {
         return s;
     }
     let set = peers.join(", ");
-    // numgen draws 0..9999: percent with two decimals.
-    let per_10k = |pct: f64| (pct * 100.0).round() as u32;
     s.push_str(&format!("table ip {LINK_TABLE} {{\n"));
     if f.loss_pct > 0.0 {
         s.push_str(&format!(
@@ -113,9 +93,14 @@ pub fn link_script(peers: &[String], f: &LinkFaults) -> String {
     s
 }
 
+/// A percentage as a share of `numgen random mod 10000` (which draws 0..9999): two decimals.
+pub fn per_10k(pct: f64) -> u32 {
+    (pct * 100.0).round() as u32
+}
+
 /// The root qdisc for `f`: netem when latency is asked for (it also limits the rate), else tbf
 /// for a rate limit, else none.
-fn qdisc_args(f: &LinkFaults) -> Option<Vec<String>> {
+pub fn qdisc_args(f: &LinkFaults) -> Option<Vec<String>> {
     if f.latency_ms > 0.0 || f.jitter_ms > 0.0 {
         let mut a = vec![
             "netem".to_string(),

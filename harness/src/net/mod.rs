@@ -7,9 +7,11 @@
 //! async stack and a dependency tree for a few dozen calls per run, and `nft`, which the fault
 //! rules need, has no well-kept Rust binding.
 
+pub mod link_faults;
 pub mod links;
 pub mod netns;
 pub mod nft;
+pub mod packet;
 pub mod rootless;
 pub mod tools;
 
@@ -101,6 +103,18 @@ impl NetArgs {
         }
         Ok(())
     }
+
+    /// Packet faults in `--nemesis` (`loss`, `dup`, `rate`) need netns mode; the error names
+    /// the flag.
+    pub fn check_nemesis(&self, kinds: &crate::schedule::Kinds) -> anyhow::Result<()> {
+        match kinds.0.iter().find(|k| k.is_packet()) {
+            Some(k) if self.net == NetMode::Proxy => anyhow::bail!(
+                "--nemesis {k} needs --net netns (packet faults are kernel rules; the proxies \
+                 carry streams, not packets)"
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// `harness clean`: kills the processes and removes the namespaces, bridges and veths that dead
@@ -150,8 +164,9 @@ pub async fn attach(
         jitter_ms,
     };
     let net = tokio::task::spawn_blocking(move || -> anyhow::Result<NetNs> {
-        let net = NetNs::create(&ids, subnet)?;
+        let mut net = NetNs::create(&ids, subnet)?;
         links::apply(&net, &faults)?;
+        net.link_faults = faults;
         Ok(net)
     })
     .await??;

@@ -201,6 +201,9 @@ pub struct NetNs {
     pub subnet: Subnet,
     pub bridge: String,
     pub nodes: Vec<NsNode>,
+    /// The whole-run link faults in force (`--net-loss`, ...; see [`super::links`]), which a
+    /// scheduled packet fault's heal restores.
+    pub link_faults: super::link_faults::LinkFaults,
 }
 
 impl NetNs {
@@ -256,6 +259,7 @@ impl NetNs {
                 .collect(),
             tag,
             subnet,
+            link_faults: Default::default(),
         };
         live().insert(net.tag.clone());
         net.build()
