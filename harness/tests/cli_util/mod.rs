@@ -11,12 +11,13 @@ pub fn harness() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_harness"))
 }
 
-/// `target/<profile>/examples/tiny_node`, built on demand when `cargo test` did not build
-/// examples (e.g. `cargo test --test test_cli_run`).
+/// `target/<profile>/examples/tiny_node`, brought up to date once per test process: `cargo test
+/// --test X` builds no examples, and a stale copy would test old code.
 pub fn tiny_node() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let dir = harness().parent().unwrap().to_path_buf();
     let bin = dir.join("examples").join("tiny_node");
-    if !bin.is_file() {
+    BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let target_dir = dir.parent().unwrap();
         let mut cmd = Command::new(cargo);
@@ -35,7 +36,7 @@ pub fn tiny_node() -> PathBuf {
         }
         let status = cmd.status().expect("run cargo to build the tiny node");
         assert!(status.success(), "building the tiny_node example failed");
-    }
+    });
     bin
 }
 
