@@ -283,6 +283,33 @@ fn subset<T: Copy>(all: &[T], rng: &mut StdRng) -> Vec<T> {
     all.iter().copied().filter(|_| rng.gen_bool(0.5)).collect()
 }
 
+/// The faults a configuration can inject, with the targets each may hit, e.g.
+/// `kill@majority+all,pause@leader`: availability is bucketed per such label, so taking the
+/// cluster down with a new fault and target counts as new coverage.
+pub fn fault_label(a: &TestArgs) -> String {
+    let n = &a.nemesis;
+    let label: Vec<String> = n
+        .nemesis
+        .0
+        .iter()
+        .map(|k| {
+            let ts: Vec<&str> = n
+                .nemesis_targets
+                .0
+                .iter()
+                .filter(|t| k.applicable(**t))
+                .map(|t| t.name())
+                .collect();
+            format!("{k}@{}", ts.join("+"))
+        })
+        .collect();
+    if label.is_empty() {
+        "none".into()
+    } else {
+        label.join(",")
+    }
+}
+
 /// The features a configuration turns on, as short labels (for the report's table of which
 /// features the finding runs had).
 pub fn features(a: &TestArgs) -> Vec<String> {
@@ -383,6 +410,20 @@ mod tests {
             pause_leader * 25 > draws,
             "pause leader: {pause_leader}/{draws}"
         );
+    }
+
+    #[test]
+    fn fault_labels_name_kinds_with_their_targets() {
+        let a = TestArgs::from_argv([
+            "--nemesis",
+            "kill,partition",
+            "--nemesis-targets",
+            "all,bridge",
+        ])
+        .unwrap();
+        assert_eq!(fault_label(&a), "kill@all,partition@bridge");
+        let none = TestArgs::from_argv(["--nemesis", "none"]).unwrap();
+        assert_eq!(fault_label(&none), "none");
     }
 
     #[test]

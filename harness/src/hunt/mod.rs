@@ -280,9 +280,11 @@ impl<'a> Hunt<'a> {
                 rec.verdict = verdict_name(o.verdict).into();
                 rec.explanation = o.explanation.clone();
                 rec.run_dir = Some(o.run_dir.clone());
-                let faults = job.config.nemesis.nemesis.to_string();
+                let faults = draw::fault_label(&job.config);
                 let sig = Observed::read(&o.run_dir, o.availability, o.info).signature(&faults);
-                rec.new_buckets = st.coverage.add(job.index, &job.config, sig);
+                rec.new_buckets =
+                    st.coverage
+                        .add_weighted(job.index, &job.config, sig, o.availability);
                 match o.verdict {
                     Verdict::Invalid => {
                         if st.first_violation.is_none() {
