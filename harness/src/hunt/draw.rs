@@ -3,7 +3,7 @@
 //! turn each member on with probability one half, so rare combinations come up as often as
 //! common ones. [`Space::mutate`] redraws a few dimensions of a parent configuration.
 //!
-//! Half the fault draws are *focused* instead (see [`FOCUS`]): one fault kind on the targets that
+//! Two thirds of the fault draws are *focused* instead (see [`FOCUS`]): one fault kind on the targets that
 //! take away what the cluster relies on (most or all of its acceptors at once, or its leader). A
 //! plain swarm draw reaches those only through several coin flips at once, and then the schedule
 //! spends most windows on milder targets. The op timeout is mostly drawn below the shortest fault
@@ -101,22 +101,23 @@ const INTERVAL: [f64; 6] = [0.5, 1.0, 1.5, 2.0, 3.0, 5.0];
 const LATENCY_MS: [f64; 4] = [1.0, 2.0, 5.0, 10.0];
 const RUN_TIME: [f64; 4] = [8.0, 12.0, 20.0, 30.0];
 
-/// The focused fault regions: each a fault kind and the only targets it gets. Killing a
-/// majority or all nodes loses whatever an acceptor keeps only in memory; pausing or cutting off
-/// the leader makes a deposed leader that wakes up believing it still leads; bridge and ring
-/// partitions give two leaders a common acceptor.
-const FOCUS: [(FaultKind, &[Target]); 8] = [
-    (FaultKind::Kill, &[Target::All]),
-    (FaultKind::Kill, &[Target::Majority]),
-    (FaultKind::Kill, &[Target::Majority, Target::All]),
-    (FaultKind::Pause, &[Target::Leader]),
-    (FaultKind::Pause, &[Target::Majority]),
-    (FaultKind::Partition, &[Target::Leader]),
-    (FaultKind::Partition, &[Target::Bridge]),
-    (FaultKind::Partition, &[Target::MajoritiesRing]),
+/// The focused fault regions: a fault kind, the only targets it gets, and a weight. Killing a
+/// majority or all nodes loses whatever an acceptor keeps only in memory; pausing the leader
+/// makes a deposed leader that wakes up believing it still leads (cutting it off does not: its
+/// clock runs on); bridge and ring partitions give two leaders a common acceptor. The regions
+/// that cost the cluster its acceptors or its leader weigh most.
+const FOCUS: [(FaultKind, &[Target], u32); 8] = [
+    (FaultKind::Kill, &[Target::All], 2),
+    (FaultKind::Kill, &[Target::Majority], 1),
+    (FaultKind::Kill, &[Target::Majority, Target::All], 1),
+    (FaultKind::Pause, &[Target::Leader], 3),
+    (FaultKind::Pause, &[Target::Majority], 1),
+    (FaultKind::Partition, &[Target::Leader], 1),
+    (FaultKind::Partition, &[Target::Bridge], 1),
+    (FaultKind::Partition, &[Target::MajoritiesRing], 1),
 ];
 /// How often a fault draw is focused rather than a swarm subset.
-const FOCUS_SHARE: f64 = 0.5;
+const FOCUS_SHARE: f64 = 2.0 / 3.0;
 /// How often a drawn op timeout longer than half the interval (the shortest window) is redrawn
 /// below it; the rest keep ops that outlast whole windows.
 const SHORT_TIMEOUT_SHARE: f64 = 0.75;
@@ -226,10 +227,10 @@ impl Space {
         let targets_free = self.free.contains(&Dim::Targets);
         let focus: Vec<_> = FOCUS
             .iter()
-            .filter(|(k, _)| kinds_free || n.nemesis.0.contains(k))
+            .filter(|(k, _, _)| kinds_free || n.nemesis.0.contains(k))
             .collect();
         if targets_free && !focus.is_empty() && rng.gen_bool(FOCUS_SHARE) {
-            let (kind, targets) = focus.choose(rng).unwrap();
+            let (kind, targets, _) = focus.choose_weighted(rng, |f| f.2).unwrap();
             if kinds_free {
                 n.nemesis = Kinds(vec![*kind]);
             }
