@@ -102,10 +102,10 @@ const LATENCY_MS: [f64; 4] = [1.0, 2.0, 5.0, 10.0];
 const RUN_TIME: [f64; 4] = [8.0, 12.0, 20.0, 30.0];
 
 /// The focused fault regions: a fault kind, the only targets it gets, and a weight. Killing a
-/// majority or all nodes loses whatever an acceptor keeps only in memory; pausing the leader
-/// makes a deposed leader that wakes up believing it still leads (cutting it off does not: its
-/// clock runs on); bridge and ring partitions give two leaders a common acceptor. The regions
-/// that cost the cluster its acceptors or its leader weigh most.
+/// majority or all nodes loses whatever an acceptor keeps only in memory; pausing or cutting off
+/// the leader makes a deposed leader that may go on believing it leads; bridge and ring
+/// partitions give two leaders a common acceptor. The regions that cost the cluster its
+/// acceptors or its leader weigh most.
 const FOCUS: [(FaultKind, &[Target], u32); 8] = [
     (FaultKind::Kill, &[Target::All], 2),
     (FaultKind::Kill, &[Target::Majority], 1),
