@@ -35,8 +35,9 @@ pub struct NemesisArgs {
     /// loss, dup, rate (packet faults); or none.
     #[arg(long, default_value = "partition,pause,kill", value_name = "FAULTS")]
     pub nemesis: Kinds,
-    /// Average length of each quiet and each faulty period, in seconds.
-    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    /// Average length of each quiet and each faulty period, in seconds (3: a 30 s run gets
+    /// about five faults).
+    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
     pub nemesis_interval: f64,
     /// Whom faults hit. Partitions use one, majority, majorities-ring, bridge; pause and kill use
     /// one, minority, majority, all.
@@ -538,7 +539,7 @@ mod tests {
     fn fault_options_parse_and_default_to_every_fault() {
         let a = NemesisArgs::default();
         assert_eq!(a.nemesis.to_string(), "partition,pause,kill");
-        assert_eq!(a.nemesis_interval, 10.0);
+        assert_eq!(a.nemesis_interval, 3.0);
         assert_eq!(a.partition_mode, PartitionMode::Silent);
         let a = parse(&[
             "--nemesis",

@@ -27,8 +27,9 @@ pub struct TestArgs {
     /// Node binary speaking docs/node-contract.md (default: paxos-node next to the harness).
     #[arg(long, value_name = "PATH")]
     pub node_bin: Option<PathBuf>,
-    /// What clients do: register (one key) or kv (many independent keys).
-    #[arg(long, default_value = "register", value_parser = parse_workload)]
+    /// What clients do: kv (many independent keys, each read back from every node at the end,
+    /// so a lost or stale write stays visible) or register (one key, constantly overwritten).
+    #[arg(long, default_value = "kv", value_parser = parse_workload)]
     pub workload: Workload,
     /// Logical client processes, spread over nodes round-robin.
     #[arg(long, default_value_t = 10)]
@@ -192,7 +193,11 @@ mod tests {
     fn defaults_and_argv_parse() {
         let d = TestArgs::default();
         assert_eq!((d.nodes, d.concurrency, d.variant), (5, 10, Variant::Multi));
-        assert_eq!(d.test_name(), "multi-register");
+        assert_eq!(d.workload, Workload::Kv);
+        assert_eq!(d.nemesis.nemesis_interval, 3.0);
+        assert_eq!(d.test_name(), "multi-kv");
+        let r = TestArgs::from_argv(["--workload", "register"]).unwrap();
+        assert_eq!(r.test_name(), "multi-register");
         let a =
             TestArgs::from_argv(["--nodes", "3", "--workload", "kv", "--", "--x", "1"]).unwrap();
         assert_eq!(a.nodes, 3);

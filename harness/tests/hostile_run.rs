@@ -206,7 +206,8 @@ fn huge_and_odd_durations_are_refused_naming_the_flag() {
         );
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
-    // Nothing was run: no run folder.
+    // Nothing was run: no run folder (named after the default workload, kv; register before).
+    assert!(!store.join("multi-kv").exists());
     assert!(!store.join("multi-register").exists());
 }
 

@@ -119,8 +119,10 @@ pub struct Coverage {
     pub corpus: Vec<Entry>,
 }
 
-/// How often a configuration is a mutation of a corpus entry rather than a fresh draw.
-const MUTATE_SHARE: f64 = 0.6;
+/// How often a configuration is a mutation of a corpus entry rather than a fresh draw. Below one
+/// half: most coverage is new in the first runs, and a mutation redraws only a few dimensions, so
+/// a higher share keeps a short hunt circling its first few configurations.
+const MUTATE_SHARE: f64 = 0.4;
 /// An entry's energy is multiplied by this each time it is picked.
 const DECAY: f64 = 0.6;
 
@@ -128,6 +130,27 @@ impl Coverage {
     /// Adds a run's signature; returns how many buckets were new (and keeps the configuration
     /// in the corpus if any were).
     pub fn add(&mut self, run: usize, config: &TestArgs, signature: BTreeSet<String>) -> usize {
+        self.add_weighted(run, config, signature, 1.0)
+    }
+
+    /// [`Coverage::add`] for a run that kept `availability` of its operations: an entry's energy
+    /// grows as the run's availability falls (up to three times at none), so configurations that
+    /// took the cluster down are mutated more often. Lost acceptors and deposed leaders live
+    /// there, and new counter buckets alone reward them no more than any other novelty.
+    pub fn add_weighted(
+        &mut self,
+        run: usize,
+        config: &TestArgs,
+        signature: BTreeSet<String>,
+        availability: f64,
+    ) -> usize {
+        // A run without operations (NaN) tells nothing: plain weight.
+        let kept = if availability.is_nan() {
+            1.0
+        } else {
+            availability.clamp(0.0, 1.0)
+        };
+        let weight = 1.0 + 2.0 * (1.0 - kept);
         let new = signature
             .into_iter()
             .filter(|b| self.seen.insert(b.clone()))
@@ -135,7 +158,7 @@ impl Coverage {
         if new > 0 {
             self.corpus.push(Entry {
                 config: config.clone(),
-                energy: new as f64,
+                energy: new as f64 * weight,
                 run,
             });
         }
@@ -193,6 +216,20 @@ mod tests {
             "{s:?}"
         );
         assert!(counters(&json!({"n1": null})).is_empty());
+    }
+
+    #[test]
+    fn runs_that_took_the_cluster_down_get_more_energy() {
+        let mut c = Coverage::default();
+        let a = TestArgs::default();
+        let sig = |x: &str| BTreeSet::from([x.to_string()]);
+        c.add_weighted(0, &a, sig("x=1"), 1.0);
+        c.add_weighted(1, &a, sig("x=2"), 0.2);
+        c.add_weighted(2, &a, sig("x=3"), f64::NAN);
+        let e: Vec<f64> = c.corpus.iter().map(|e| e.energy).collect();
+        assert_eq!(e[0], 1.0);
+        assert!((e[1] - 2.6).abs() < 1e-9, "{e:?}");
+        assert_eq!(e[2], 1.0, "no operations: plain weight");
     }
 
     #[test]

@@ -2,6 +2,12 @@
 //! (one the user did not type) is drawn on its own, and list-valued ones (fault kinds, targets)
 //! turn each member on with probability one half, so rare combinations come up as often as
 //! common ones. [`Space::mutate`] redraws a few dimensions of a parent configuration.
+//!
+//! Two thirds of the fault draws are *focused* instead (see [`FOCUS`]): one fault kind on the targets that
+//! take away what the cluster relies on (most or all of its acceptors at once, or its leader). A
+//! plain swarm draw reaches those only through several coin flips at once, and then the schedule
+//! spends most windows on milder targets. The op timeout is mostly drawn below the shortest fault
+//! window, so clients give up on a stuck node while the fault still holds and ask again.
 
 use crate::options::Variant;
 use crate::proxy::PartitionMode;
@@ -95,6 +101,27 @@ const INTERVAL: [f64; 6] = [0.5, 1.0, 1.5, 2.0, 3.0, 5.0];
 const LATENCY_MS: [f64; 4] = [1.0, 2.0, 5.0, 10.0];
 const RUN_TIME: [f64; 4] = [8.0, 12.0, 20.0, 30.0];
 
+/// The focused fault regions: a fault kind, the only targets it gets, and a weight. Killing a
+/// majority or all nodes loses whatever an acceptor keeps only in memory; pausing or cutting off
+/// the leader makes a deposed leader that may go on believing it leads; bridge and ring
+/// partitions give two leaders a common acceptor. The regions that cost the cluster its
+/// acceptors or its leader weigh most.
+const FOCUS: [(FaultKind, &[Target], u32); 8] = [
+    (FaultKind::Kill, &[Target::All], 2),
+    (FaultKind::Kill, &[Target::Majority], 1),
+    (FaultKind::Kill, &[Target::Majority, Target::All], 1),
+    (FaultKind::Pause, &[Target::Leader], 3),
+    (FaultKind::Pause, &[Target::Majority], 1),
+    (FaultKind::Partition, &[Target::Leader], 1),
+    (FaultKind::Partition, &[Target::Bridge], 1),
+    (FaultKind::Partition, &[Target::MajoritiesRing], 1),
+];
+/// How often a fault draw is focused rather than a swarm subset.
+const FOCUS_SHARE: f64 = 2.0 / 3.0;
+/// How often a drawn op timeout longer than half the interval (the shortest window) is redrawn
+/// below it; the rest keep ops that outlast whole windows.
+const SHORT_TIMEOUT_SHARE: f64 = 0.75;
+
 impl Space {
     /// `typed`: the ids of the options the user typed (see [`super::args::typed_ids`]).
     pub fn new(
@@ -127,7 +154,10 @@ impl Space {
     pub fn draw(&self, rng: &mut StdRng) -> TestArgs {
         let mut a = self.base.clone();
         for d in &self.free {
-            self.set(*d, &mut a, rng);
+            // Kinds and targets are drawn together.
+            if *d != Dim::Targets || !self.free.contains(&Dim::Kinds) {
+                self.set(*d, &mut a, rng);
+            }
         }
         a.seed = Some(rng.gen());
         self.repair(&mut a, rng);
@@ -150,6 +180,7 @@ impl Space {
     /// at random when the drawn targets give it none; a kind is dropped instead when the user
     /// fixed the targets); the targets never end up empty.
     fn repair(&self, a: &mut TestArgs, rng: &mut StdRng) {
+        self.shorten_op_timeout(a, rng);
         let targets_free = self.free.contains(&Dim::Targets);
         let n = &mut a.nemesis;
         if !targets_free {
@@ -172,11 +203,61 @@ impl Space {
         n.nemesis.0.sort();
     }
 
+    /// A free op timeout above the shortest fault window (half the interval) is mostly redrawn
+    /// among the ones below it.
+    fn shorten_op_timeout(&self, a: &mut TestArgs, rng: &mut StdRng) {
+        let shortest = a.nemesis.nemesis_interval / 2.0;
+        if !self.free.contains(&Dim::OpTimeout) || a.op_timeout <= shortest {
+            return;
+        }
+        let fit: Vec<f64> = OP_TIMEOUT.into_iter().filter(|t| *t <= shortest).collect();
+        if let Some(t) = fit
+            .choose(rng)
+            .filter(|_| rng.gen_bool(SHORT_TIMEOUT_SHARE))
+        {
+            a.op_timeout = *t;
+        }
+    }
+
+    /// Fault kinds and targets. Both free: drawn together, focused or a swarm subset each. One
+    /// of them typed: the other is drawn to fit it (a focus region of a typed kind, or a subset).
+    fn set_faults(&self, d: Dim, a: &mut TestArgs, rng: &mut StdRng) {
+        let n = &mut a.nemesis;
+        let kinds_free = self.free.contains(&Dim::Kinds);
+        let targets_free = self.free.contains(&Dim::Targets);
+        let focus: Vec<_> = FOCUS
+            .iter()
+            .filter(|(k, _, _)| kinds_free || n.nemesis.0.contains(k))
+            .collect();
+        if targets_free && !focus.is_empty() && rng.gen_bool(FOCUS_SHARE) {
+            let (kind, targets, _) = focus.choose_weighted(rng, |f| f.2).unwrap();
+            if kinds_free {
+                n.nemesis = Kinds(vec![*kind]);
+            }
+            n.nemesis_targets = Targets(targets.to_vec());
+            return;
+        }
+        if kinds_free && (d == Dim::Kinds || targets_free) {
+            n.nemesis = Kinds(subset(&FaultKind::ALL, rng));
+        }
+        if targets_free {
+            n.nemesis_targets = Targets(subset(&Target::ALL, rng));
+        }
+    }
+
     fn set(&self, d: Dim, a: &mut TestArgs, rng: &mut StdRng) {
         let n = &mut a.nemesis;
         match d {
             Dim::Variant => a.variant = *[Variant::Basic, Variant::Multi].choose(rng).unwrap(),
-            Dim::Workload => a.workload = *[Workload::Register, Workload::Kv].choose(rng).unwrap(),
+            // kv three times in four: its keys are read back from every node at the end, so a
+            // lost write stays visible; on the one register it is soon overwritten.
+            Dim::Workload => {
+                a.workload = if rng.gen_bool(0.75) {
+                    Workload::Kv
+                } else {
+                    Workload::Register
+                }
+            }
             Dim::Nodes => a.nodes = rng.gen_range(self.min_nodes..=self.max_nodes),
             Dim::Concurrency => a.concurrency = *CONCURRENCY.choose(rng).unwrap(),
             Dim::TimeLimit => {
@@ -187,8 +268,7 @@ impl Space {
                 a.time_limit = fit.choose(rng).copied().unwrap_or(self.max_run_time);
             }
             Dim::OpTimeout => a.op_timeout = *OP_TIMEOUT.choose(rng).unwrap(),
-            Dim::Kinds => n.nemesis = Kinds(subset(&FaultKind::ALL, rng)),
-            Dim::Targets => n.nemesis_targets = Targets(subset(&Target::ALL, rng)),
+            Dim::Kinds | Dim::Targets => self.set_faults(d, a, rng),
             Dim::Interval => n.nemesis_interval = *INTERVAL.choose(rng).unwrap(),
             Dim::PartitionMode => {
                 n.partition_mode = *[PartitionMode::Silent, PartitionMode::Reset]
@@ -210,6 +290,33 @@ impl Space {
 /// Each member with probability one half (swarm testing's feature omission).
 fn subset<T: Copy>(all: &[T], rng: &mut StdRng) -> Vec<T> {
     all.iter().copied().filter(|_| rng.gen_bool(0.5)).collect()
+}
+
+/// The faults a configuration can inject, with the targets each may hit, e.g.
+/// `kill@majority+all,pause@leader`: availability is bucketed per such label, so taking the
+/// cluster down with a new fault and target counts as new coverage.
+pub fn fault_label(a: &TestArgs) -> String {
+    let n = &a.nemesis;
+    let label: Vec<String> = n
+        .nemesis
+        .0
+        .iter()
+        .map(|k| {
+            let ts: Vec<&str> = n
+                .nemesis_targets
+                .0
+                .iter()
+                .filter(|t| k.applicable(**t))
+                .map(|t| t.name())
+                .collect();
+            format!("{k}@{}", ts.join("+"))
+        })
+        .collect();
+    if label.is_empty() {
+        "none".into()
+    } else {
+        label.join(",")
+    }
 }
 
 /// The features a configuration turns on, as short labels (for the report's table of which
@@ -285,6 +392,59 @@ mod tests {
             seen.insert(features(&a).join(" "));
         }
         assert!(seen.len() > 150, "swarm draws differ: {}", seen.len());
+    }
+
+    #[test]
+    fn the_hard_fault_regions_are_drawn_often() {
+        let s = space(&[], TestArgs::default());
+        let mut rng = StdRng::seed_from_u64(7);
+        let draws = 1000;
+        let (mut kill_most, mut pause_leader) = (0, 0);
+        for _ in 0..draws {
+            let a = s.draw(&mut rng);
+            let n = &a.nemesis;
+            let only = |k, ts: &[Target]| {
+                n.nemesis.0 == [k] && n.nemesis_targets.0.iter().all(|t| ts.contains(t))
+            };
+            kill_most += only(FaultKind::Kill, &[Target::Majority, Target::All]) as usize;
+            // The pause outlasts the op timeout: a client gives up and asks the paused node again.
+            pause_leader += (only(FaultKind::Pause, &[Target::Leader])
+                && a.op_timeout < n.nemesis_interval / 2.0) as usize;
+        }
+        assert!(
+            kill_most * 10 > draws,
+            "kill most or all: {kill_most}/{draws}"
+        );
+        assert!(
+            pause_leader * 25 > draws,
+            "pause leader: {pause_leader}/{draws}"
+        );
+    }
+
+    #[test]
+    fn fault_labels_name_kinds_with_their_targets() {
+        let a = TestArgs::from_argv([
+            "--nemesis",
+            "kill,partition",
+            "--nemesis-targets",
+            "all,bridge",
+        ])
+        .unwrap();
+        assert_eq!(fault_label(&a), "kill@all,partition@bridge");
+        let none = TestArgs::from_argv(["--nemesis", "none"]).unwrap();
+        assert_eq!(fault_label(&none), "none");
+    }
+
+    #[test]
+    fn a_typed_fault_kind_gets_focused_targets() {
+        let base = TestArgs::from_argv(["--nemesis", "kill"]).unwrap();
+        let s = space(&["nemesis"], base);
+        let mut rng = StdRng::seed_from_u64(5);
+        let all_only = (0..200)
+            .map(|_| s.draw(&mut rng))
+            .filter(|a| a.nemesis.nemesis_targets.0 == [Target::All])
+            .count();
+        assert!(all_only > 20, "kill all alone: {all_only}/200");
     }
 
     #[test]

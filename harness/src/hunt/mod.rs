@@ -4,11 +4,13 @@
 //!
 //! - Drawing ([`draw`]): swarm testing. Every option the user did not type is drawn per run, and
 //!   list-valued ones (fault kinds, targets) turn each member on with probability ½, so each run
-//!   tries a random subset of features. Typed options are fixed. The hunt's `--seed` seeds one
+//!   tries a random subset of features; two thirds of the fault draws instead focus on one kind
+//!   on the targets that hurt most (kill all, pause the leader, ...). Typed options are fixed. The hunt's `--seed` seeds one
 //!   generator that draws every configuration and every run's seed.
 //! - Steering ([`coverage`]): node counters from each run's node-stats.json, bucketed, form a
-//!   coverage map; configurations whose runs reach new buckets enter a corpus and are mutated
-//!   more often than fresh ones are drawn (greybox fuzzing with protocol counters as feedback).
+//!   coverage map (availability bucketed per fault kind and target); configurations whose runs
+//!   reach new buckets enter a corpus, with more energy the less available the cluster was, and
+//!   are mutated (greybox fuzzing with protocol counters as feedback).
 //! - Shrinking ([`shrink`]): a found failure is rerun with less (fewer nodes, clients, fault kinds
 //!   and windows, a shorter run); each candidate is rerun a few times and kept if it still fails.
 //!
@@ -280,9 +282,11 @@ impl<'a> Hunt<'a> {
                 rec.verdict = verdict_name(o.verdict).into();
                 rec.explanation = o.explanation.clone();
                 rec.run_dir = Some(o.run_dir.clone());
-                let faults = job.config.nemesis.nemesis.to_string();
+                let faults = draw::fault_label(&job.config);
                 let sig = Observed::read(&o.run_dir, o.availability, o.info).signature(&faults);
-                rec.new_buckets = st.coverage.add(job.index, &job.config, sig);
+                rec.new_buckets =
+                    st.coverage
+                        .add_weighted(job.index, &job.config, sig, o.availability);
                 match o.verdict {
                     Verdict::Invalid => {
                         if st.first_violation.is_none() {
