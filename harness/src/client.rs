@@ -413,7 +413,11 @@ async fn read_loop(mut r: BufReader<OwnedReadHalf>, shared: Arc<LinkShared>, nod
         let res = (&mut r).take(MAX_LINE).read_line(&mut line).await;
         let reason = match res {
             Ok(0) => "connection-closed".to_string(),
-            Err(e) => format!("bad-reply: unreadable ({e})"),
+            // Text that is not UTF-8 breaks the contract; a reset (a killed node) does not.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                format!("bad-reply: unreadable ({e})")
+            }
+            Err(e) => format!("connection-closed: {e}"),
             Ok(_) if !line.ends_with('\n') => {
                 format!("bad-reply: line longer than {MAX_LINE} bytes")
             }

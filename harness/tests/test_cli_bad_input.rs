@@ -218,3 +218,39 @@ fn a_closed_stdout_does_not_crash_the_run() {
     assert!(latest(&store).join("results.json").is_file());
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn killed_nodes_are_not_called_contract_breakers() {
+    // A SIGKILLed node resets its connections: that is a fault, not a reply that breaks the node
+    // contract, so it must not feed the contract warning. paxos-node, since it survives kills.
+    build_paxos_node();
+    let store = scratch("kill-no-contract");
+    let mut cmd = Command::new(harness());
+    cmd.arg("test").arg("--store").arg(&store);
+    cmd.args([
+        "--nodes",
+        "3",
+        "--nemesis",
+        "kill",
+        "--nemesis-interval",
+        "1",
+    ]);
+    cmd.args([
+        "--time-limit",
+        "4",
+        "--recovery-time",
+        "1",
+        "--concurrency",
+        "16",
+    ]);
+    let out = run(cmd);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("broke the node contract"), "{stderr}");
+    let history = std::fs::read_to_string(latest(&store).join("history.jsonl")).unwrap();
+    assert!(
+        history.contains("connection-closed"),
+        "no kill cut a connection"
+    );
+    std::fs::remove_dir_all(&store).unwrap();
+}
