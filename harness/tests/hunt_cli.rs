@@ -187,7 +187,9 @@ fn shrinking_keeps_a_configuration_that_still_fails() {
             "--shrink-tries",
             "2",
             "--reruns",
-            "3",
+            // Five, not three: the shrunk configuration fails about half its runs under load,
+            // and "reproduced at least once" must not hang on a coin flip.
+            "5",
             "--",
             "--bug",
             "local-read",
@@ -207,7 +209,7 @@ fn shrinking_keeps_a_configuration_that_still_fails() {
         assert!(st["runs"].as_u64().unwrap() >= 1, "{st}");
     }
     assert!(s["reproduced"].as_u64().unwrap() >= 1, "still fails: {s:#}");
-    assert_eq!(s["rate"], format!("{}/3", s["reproduced"]));
+    assert_eq!(s["rate"], format!("{}/5", s["reproduced"]));
     assert_eq!(
         s["config"]["node_args"],
         serde_json::json!(["--bug", "local-read"])
