@@ -1,9 +1,10 @@
 //! `harness check` and `harness analyze` through the real binary: verdicts and exit codes on small
 //! histories, and bad input that must name `file:line` and exit 2 (never a panic).
 
+mod cli_util;
+use cli_util::{all_output, harness_on};
 use serde_json::{json, Value};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
 
 /// A fresh scratch folder under the system temp dir, removed on drop.
 struct Scratch(PathBuf);
@@ -26,22 +27,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
-}
-
-fn harness(args: &[&str], paths: &[&Path]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(args)
-        .args(paths)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// An event line of our format.
@@ -78,20 +63,28 @@ fn verdicts_and_exit_codes() {
     let bad = s.file("bad.jsonl", &invalid_history());
     let empty = s.file("empty.jsonl", "");
     // An empty history is no evidence (issue 13): EMPTY, exit 3, next to a valid file.
-    let o = harness(&["check"], &[&good, &empty]);
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-    assert!(text(&o).contains("good.jsonl: VALID"), "{}", text(&o));
-    assert!(text(&o).contains("empty.jsonl: EMPTY"), "{}", text(&o));
-    let o = harness(&["check"], &[&good]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = harness(&["check"], &[&good, &bad]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let t = text(&o);
+    let o = harness_on(&["check"], &[&good, &empty]);
+    assert_eq!(o.status.code(), Some(3), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("good.jsonl: VALID"),
+        "{}",
+        all_output(&o)
+    );
+    assert!(
+        all_output(&o).contains("empty.jsonl: EMPTY"),
+        "{}",
+        all_output(&o)
+    );
+    let o = harness_on(&["check"], &[&good]);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    let o = harness_on(&["check"], &[&good, &bad]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    let t = all_output(&o);
     assert!(t.contains("bad.jsonl: INVALID"), "{t}");
     assert!(t.contains("read returned 2") || t.contains("2"), "{t}");
     assert!(t.contains("2 files: 1 valid, 1 invalid"), "{t}");
     // --json: one document with every file and a summary.
-    let o = harness(&["check", "--json"], &[&good, &bad]);
+    let o = harness_on(&["check", "--json"], &[&good, &bad]);
     let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(doc["files"][0]["verdict"], "valid");
     assert_eq!(doc["files"][1]["verdict"], "invalid");
@@ -117,9 +110,9 @@ fn init_changes_the_verdict() {
             ev(0, "ok", "read", json!(5)),
         ]),
     );
-    assert_eq!(harness(&["check"], &[&h]).status.code(), Some(1));
+    assert_eq!(harness_on(&["check"], &[&h]).status.code(), Some(1));
     assert_eq!(
-        harness(&["check", "--init", "5"], &[&h]).status.code(),
+        harness_on(&["check", "--init", "5"], &[&h]).status.code(),
         Some(0)
     );
 }
@@ -129,8 +122,8 @@ fn check_one(s: &Scratch, name: &str, content: &str, extra: &[&str]) -> (Option<
     let p = s.file(name, content);
     let mut args = vec!["check"];
     args.extend_from_slice(extra);
-    let o = harness(&args, &[&p]);
-    (o.status.code(), text(&o))
+    let o = harness_on(&args, &[&p]);
+    (o.status.code(), all_output(&o))
 }
 
 #[test]
@@ -195,17 +188,17 @@ fn usage_errors_exit_2() {
         vec!["check", "--time-limit", "-1"],
         vec!["check", "--time-limit", "soon"],
     ] {
-        let o = harness(&args, &[&p]);
-        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        let o = harness_on(&args, &[&p]);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", all_output(&o));
     }
-    let o = harness(&["check"], &[&s.0.join("missing.jsonl")]);
+    let o = harness_on(&["check"], &[&s.0.join("missing.jsonl")]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        text(&o).contains("missing.jsonl: cannot read"),
+        all_output(&o).contains("missing.jsonl: cannot read"),
         "{}",
-        text(&o)
+        all_output(&o)
     );
-    let o = harness(&["check"], &[]);
+    let o = harness_on(&["check"], &[]);
     assert_eq!(o.status.code(), Some(2), "no paths is a usage error");
 }
 
@@ -221,9 +214,13 @@ fn analyze_rewrites_the_verdict_and_keeps_other_fields() {
     s.file("history.jsonl", &torn);
     let before = json!({"test": "t", "verdict": "valid", "ops_per_sec": 12.5, "counts": {"ok": 2}});
     s.file("results.json", &before.to_string());
-    let o = harness(&["analyze"], &[&s.0]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    assert!(text(&o).contains("torn last line"), "{}", text(&o));
+    let o = harness_on(&["analyze"], &[&s.0]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("torn last line"),
+        "{}",
+        all_output(&o)
+    );
     let after: Value =
         serde_json::from_str(&std::fs::read_to_string(s.0.join("results.json")).unwrap()).unwrap();
     assert_eq!(after["verdict"], "invalid");
@@ -238,13 +235,17 @@ fn analyze_rewrites_the_verdict_and_keeps_other_fields() {
         ev(0, "ok", "write", json!(1))
     );
     s.file("history.jsonl", &mid);
-    let o = harness(&["analyze"], &[&s.0]);
+    let o = harness_on(&["analyze"], &[&s.0]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("history.jsonl:2:"), "{}", text(&o));
+    assert!(
+        all_output(&o).contains("history.jsonl:2:"),
+        "{}",
+        all_output(&o)
+    );
 
     // No workload in test.json.
     s.file("test.json", "{}");
-    let o = harness(&["analyze"], &[&s.0]);
+    let o = harness_on(&["analyze"], &[&s.0]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o).contains("workload"), "{}", text(&o));
+    assert!(all_output(&o).contains("workload"), "{}", all_output(&o));
 }

@@ -5,26 +5,10 @@
 
 mod cli_util;
 
-use cli_util::{harness, scratch};
+use cli_util::{all_output, harness, harness_on, scratch};
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn cmd(args: &[&str], paths: &[&Path]) -> Output {
-    Command::new(harness())
-        .args(args)
-        .args(paths)
-        .output()
-        .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let p = dir.join(name);
@@ -79,24 +63,28 @@ fn check_and_analyze_treat_a_torn_last_line_alike() {
     for (read, code) in [(1, 3), (2, 1)] {
         let hist = history(read) + torn;
         let file = write(&root, "torn.jsonl", &hist);
-        let o = cmd(&["check"], &[&file]);
-        assert_eq!(o.status.code(), Some(code), "check: {}", text(&o));
+        let o = harness_on(&["check"], &[&file]);
+        assert_eq!(o.status.code(), Some(code), "check: {}", all_output(&o));
         assert!(
-            text(&o).contains("torn.jsonl:5: torn last line ignored"),
+            all_output(&o).contains("torn.jsonl:5: torn last line ignored"),
             "{}",
-            text(&o)
+            all_output(&o)
         );
-        assert!(text(&o).contains("checked the 4 events before it"));
+        assert!(all_output(&o).contains("checked the 4 events before it"));
         if code == 3 {
-            assert!(text(&o).contains("torn.jsonl: TORN"), "{}", text(&o));
+            assert!(
+                all_output(&o).contains("torn.jsonl: TORN"),
+                "{}",
+                all_output(&o)
+            );
         }
         let dir = run_dir(&root, &format!("run-{read}"), &hist);
-        let o = cmd(&["analyze"], &[&dir]);
-        assert_eq!(o.status.code(), Some(code), "analyze: {}", text(&o));
+        let o = harness_on(&["analyze"], &[&dir]);
+        assert_eq!(o.status.code(), Some(code), "analyze: {}", all_output(&o));
         assert!(
-            text(&o).contains("history.jsonl:5: torn last line ignored"),
+            all_output(&o).contains("history.jsonl:5: torn last line ignored"),
             "{}",
-            text(&o)
+            all_output(&o)
         );
         let want = if code == 3 { "unknown" } else { "invalid" };
         assert_eq!(results_verdict(&dir), want);
@@ -104,13 +92,21 @@ fn check_and_analyze_treat_a_torn_last_line_alike() {
     // A bad last line written whole (newline included) is bad input for both.
     let hist = history(1) + torn + "\n";
     let file = write(&root, "bad.jsonl", &hist);
-    let o = cmd(&["check"], &[&file]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("bad.jsonl:5: "), "{}", text(&o));
+    let o = harness_on(&["check"], &[&file]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("bad.jsonl:5: "),
+        "{}",
+        all_output(&o)
+    );
     let dir = run_dir(&root, "run-bad", &hist);
-    let o = cmd(&["analyze"], &[&dir]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("history.jsonl:5: "), "{}", text(&o));
+    let o = harness_on(&["analyze"], &[&dir]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("history.jsonl:5: "),
+        "{}",
+        all_output(&o)
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -125,19 +121,23 @@ fn an_empty_history_is_not_a_plain_valid() {
     let blank = write(&root, "blank.jsonl", "\n  \n");
     let only_nemesis = write(&root, "nemesis.jsonl", &lines(&[nemesis]));
     for p in [Path::new("/dev/null"), &blank, &only_nemesis] {
-        let o = cmd(&["check"], &[p]);
-        assert_eq!(o.status.code(), Some(3), "{}", text(&o));
-        assert!(text(&o).contains(": EMPTY ("), "{}", text(&o));
-        assert!(text(&o).contains("failed write"), "{}", text(&o));
-        let o = cmd(&["check", "--json"], &[p]);
+        let o = harness_on(&["check"], &[p]);
+        assert_eq!(o.status.code(), Some(3), "{}", all_output(&o));
+        assert!(all_output(&o).contains(": EMPTY ("), "{}", all_output(&o));
+        assert!(
+            all_output(&o).contains("failed write"),
+            "{}",
+            all_output(&o)
+        );
+        let o = harness_on(&["check", "--json"], &[p]);
         let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(doc["files"][0]["empty"], true);
         assert_eq!(doc["summary"]["empty"], 1);
         assert_eq!(doc["summary"]["exit_code"], 3);
     }
     let dir = run_dir(&root, "run", "");
-    let o = cmd(&["analyze"], &[&dir]);
-    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let o = harness_on(&["analyze"], &[&dir]);
+    assert_eq!(o.status.code(), Some(3), "{}", all_output(&o));
     assert_eq!(results_verdict(&dir), "unknown");
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -147,17 +147,17 @@ fn init_values_that_are_not_json_are_refused_by_flag() {
     let root = scratch("hostile-init");
     let file = write(&root, "h.jsonl", &history(0));
     for bad in ["O", "zero", "1180591620717411303424"] {
-        let o = cmd(&["check", "--init", bad], &[&file]);
-        assert_eq!(o.status.code(), Some(2), "{bad}: {}", text(&o));
+        let o = harness_on(&["check", "--init", bad], &[&file]);
+        assert_eq!(o.status.code(), Some(2), "{bad}: {}", all_output(&o));
         assert!(
-            text(&o).contains(&format!("--init {bad}: ")),
+            all_output(&o).contains(&format!("--init {bad}: ")),
             "{}",
-            text(&o)
+            all_output(&o)
         );
     }
     // A string must be spelt as JSON.
-    let o = cmd(&["check", "--init", "\"O\""], &[&file]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let o = harness_on(&["check", "--init", "\"O\""], &[&file]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -169,26 +169,38 @@ fn integers_beyond_64_bits_are_refused_with_file_and_line() {
     let hist = history(1).replacen(":1}", &format!(":{big}}}"), 1);
     assert!(hist.contains(big));
     let file = write(&root, "big.jsonl", &hist);
-    let o = cmd(&["check"], &[&file]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("big.jsonl:1: "), "{}", text(&o));
-    assert!(text(&o).contains("cannot be kept exact"), "{}", text(&o));
+    let o = harness_on(&["check"], &[&file]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("big.jsonl:1: "),
+        "{}",
+        all_output(&o)
+    );
+    assert!(
+        all_output(&o).contains("cannot be kept exact"),
+        "{}",
+        all_output(&o)
+    );
     let dir = run_dir(&root, "run", &hist);
-    let o = cmd(&["analyze"], &[&dir]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("history.jsonl:1: "), "{}", text(&o));
+    let o = harness_on(&["analyze"], &[&dir]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("history.jsonl:1: "),
+        "{}",
+        all_output(&o)
+    );
     // u64::MAX fits: kept exact, checked.
     let max = history(1).replace(":1}", &format!(":{}}}", u64::MAX));
     let file = write(&root, "max.jsonl", &max);
-    assert_eq!(cmd(&["check"], &[&file]).status.code(), Some(0));
+    assert_eq!(harness_on(&["check"], &[&file]).status.code(), Some(0));
     let edn = write(
         &root,
         "big.edn",
         &format!("[{{:process 0, :type :invoke, :f :write, :value {big}N}}]"),
     );
-    let o = cmd(&["check"], &[&edn]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("big.edn:1: "), "{}", text(&o));
+    let o = harness_on(&["check"], &[&edn]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(all_output(&o).contains("big.edn:1: "), "{}", all_output(&o));
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -200,17 +212,21 @@ fn a_completion_before_its_invoke_is_refused() {
         ev(0, "ok", "write", 400, json!(1)),
     ]);
     let file = write(&root, "back.jsonl", &hist);
-    let o = cmd(&["check"], &[&file]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = harness_on(&["check"], &[&file]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
     assert!(
-        text(&o).contains("back.jsonl:2: completion of write by process 0 at time 400"),
+        all_output(&o).contains("back.jsonl:2: completion of write by process 0 at time 400"),
         "{}",
-        text(&o)
+        all_output(&o)
     );
     let dir = run_dir(&root, "run", &hist);
-    let o = cmd(&["analyze"], &[&dir]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("history.jsonl:2: "), "{}", text(&o));
+    let o = harness_on(&["analyze"], &[&dir]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("history.jsonl:2: "),
+        "{}",
+        all_output(&o)
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -223,10 +239,14 @@ fn the_largest_time_is_bad_input_not_a_panic() {
         ev(0, "ok", "write", u64::MAX, json!(1)),
     ]);
     let file = write(&root, "max.jsonl", &hist);
-    let o = cmd(&["check"], &[&file]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("max.jsonl:2: time "), "{}", text(&o));
-    assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    let o = harness_on(&["check"], &[&file]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("max.jsonl:2: time "),
+        "{}",
+        all_output(&o)
+    );
+    assert!(!all_output(&o).contains("panicked"), "{}", all_output(&o));
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -235,26 +255,38 @@ fn look_alike_formats_are_named() {
     let root = scratch("hostile-format");
     let one = ev(0, "invoke", "read", 1, Value::Null);
     let arr = write(&root, "h.json", &format!("[{one},\n {one}]\n"));
-    let o = cmd(&["check"], &[&arr]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = harness_on(&["check"], &[&arr]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
     assert!(
-        text(&o).contains("h.json:1: this is a JSON array of events"),
+        all_output(&o).contains("h.json:1: this is a JSON array of events"),
         "{}",
-        text(&o)
+        all_output(&o)
     );
-    assert!(!text(&o).contains("bad EDN"), "{}", text(&o));
+    assert!(!all_output(&o).contains("bad EDN"), "{}", all_output(&o));
     // A byte-order mark at the start carries no data: skipped, the history is checked.
     let bom = write(&root, "bom.jsonl", &format!("\u{feff}{}", history(1)));
-    let o = cmd(&["check"], &[&bom]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("bom.jsonl: VALID"), "{}", text(&o));
+    let o = harness_on(&["check"], &[&bom]);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("bom.jsonl: VALID"),
+        "{}",
+        all_output(&o)
+    );
     // One in the middle (two files glued together) is named.
     let glued = format!("{}\u{feff}{}", history(1), history(1));
     let glued = write(&root, "glued.jsonl", &glued);
-    let o = cmd(&["check"], &[&glued]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("glued.jsonl:5: "), "{}", text(&o));
-    assert!(text(&o).contains("byte-order mark"), "{}", text(&o));
+    let o = harness_on(&["check"], &[&glued]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("glued.jsonl:5: "),
+        "{}",
+        all_output(&o)
+    );
+    assert!(
+        all_output(&o).contains("byte-order mark"),
+        "{}",
+        all_output(&o)
+    );
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -266,7 +298,7 @@ fn compare_refuses_a_folder_that_is_not_a_run() {
     std::fs::create_dir_all(&not_a_run).unwrap();
     write(&not_a_run, "cat.jpg", "not a run");
     let out = root.join("cmp");
-    let o = cmd(
+    let o = harness_on(
         &[
             "compare",
             run.to_str().unwrap(),
@@ -274,7 +306,7 @@ fn compare_refuses_a_folder_that_is_not_a_run() {
         ],
         &[],
     );
-    assert_eq!(o.status.code(), Some(2), "needs -o: {}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "needs -o: {}", all_output(&o));
     let o = Command::new(harness())
         .arg("compare")
         .args([&run, &not_a_run])
@@ -282,17 +314,21 @@ fn compare_refuses_a_folder_that_is_not_a_run() {
         .arg(&out)
         .output()
         .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
     assert!(
-        text(&o).contains(&format!("{}: not a run folder", not_a_run.display())),
+        all_output(&o).contains(&format!("{}: not a run folder", not_a_run.display())),
         "{}",
-        text(&o)
+        all_output(&o)
     );
     assert!(!out.join("index.html").exists());
     // `report` on it would write a page of notes that passes for a run with no data.
-    let o = cmd(&["report"], &[&not_a_run]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(text(&o).contains("not a run folder"), "{}", text(&o));
+    let o = harness_on(&["report"], &[&not_a_run]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    assert!(
+        all_output(&o).contains("not a run folder"),
+        "{}",
+        all_output(&o)
+    );
     assert!(!not_a_run.join("report.html").exists());
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -300,12 +336,12 @@ fn compare_refuses_a_folder_that_is_not_a_run() {
 /// Binary data is refused from its first bytes: `/dev/zero` would otherwise fill memory.
 #[test]
 fn binary_data_is_refused_before_it_fills_memory() {
-    let o = cmd(&["check"], &[Path::new("/dev/zero")]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = harness_on(&["check"], &[Path::new("/dev/zero")]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
     assert!(
-        text(&o).contains("/dev/zero: binary data (a NUL byte on line 1), not a history"),
+        all_output(&o).contains("/dev/zero: binary data (a NUL byte on line 1), not a history"),
         "{}",
-        text(&o)
+        all_output(&o)
     );
 }
 
@@ -318,12 +354,12 @@ fn deeply_nested_edn_is_bad_input() {
         "deep.edn",
         &("[".repeat(200_000) + &"]".repeat(200_000)),
     );
-    let o = cmd(&["check"], &[&deep]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = harness_on(&["check"], &[&deep]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
     assert!(
-        text(&o).contains("deep.edn:1: bad EDN: forms nested"),
+        all_output(&o).contains("deep.edn:1: bad EDN: forms nested"),
         "{}",
-        text(&o)
+        all_output(&o)
     );
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -371,8 +407,8 @@ fn a_replayed_schedule_that_cannot_keep_its_times_is_refused() {
         1.0,
         vec![window(0.1, 0.5, pause("n1")), window(0.3, 0.8, pause("n1"))],
     );
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    let t = all_output(&o);
     assert!(t.contains("schedule.json:"), "{t}");
     assert!(
         t.contains("window 1 (0.3-0.8 s) starts before window 0 (0.1-0.5 s) stops"),
@@ -381,16 +417,16 @@ fn a_replayed_schedule_that_cannot_keep_its_times_is_refused() {
     let self_grudge = json!({"kind": "partition", "topology": "one",
                              "grudge": {"n1": ["n1", "n2"]}});
     let o = replay(&root, "self", 1.0, vec![window(0.1, 0.2, self_grudge)]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    let t = all_output(&o);
     assert!(
         t.contains("window 0: node n1 holds a grudge against itself"),
         "{t}"
     );
     // A window past any bound (1e300 s made the nemesis panic).
     let o = replay(&root, "far", 1.0, vec![window(1e300, 1e300, pause("n1"))]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    let t = all_output(&o);
     assert!(
         t.contains("window 0 has start 1e300 and stop 1e300 (times are seconds from 0 to 604800)"),
         "{t}"
@@ -398,15 +434,15 @@ fn a_replayed_schedule_that_cannot_keep_its_times_is_refused() {
     assert!(!t.contains("panicked"), "{t}");
     // In range, but past the schedule's own time limit.
     let o = replay(&root, "late", 1.0, vec![window(5.0, 6.0, pause("n1"))]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    let t = all_output(&o);
     assert!(
         t.contains("window 0 (5-6 s) ends after the schedule's time_limit_s (1 s)"),
         "{t}"
     );
     let o = replay(&root, "long", 1e300, vec![window(0.1, 0.2, pause("n1"))]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let t = text(&o);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    let t = all_output(&o);
     assert!(
         t.contains("time_limit_s 1e300 is beyond the stored run's time limit (1 s"),
         "{t}"

@@ -40,6 +40,24 @@ pub fn tiny_node() -> PathBuf {
     bin
 }
 
+/// `harness ARGS PATHS...`, run to its end.
+pub fn harness_on(args: &[&str], paths: &[&Path]) -> Output {
+    Command::new(harness())
+        .args(args)
+        .args(paths)
+        .output()
+        .unwrap()
+}
+
+/// Stdout then stderr, for assertions that do not care which one a message went to.
+pub fn all_output(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// A fresh, empty store folder for one test.
 pub fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("harness-cli-{}-{name}", std::process::id()));
