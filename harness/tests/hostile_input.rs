@@ -10,6 +10,13 @@ use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// Asserts the exit code and that stdout or stderr holds `needle`.
+fn says(o: &Output, code: i32, needle: &str) {
+    let out = all_output(o);
+    assert_eq!(o.status.code(), Some(code), "{out}");
+    assert!(out.contains(needle), "{out}");
+}
+
 fn write(dir: &Path, name: &str, content: &str) -> PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, content).unwrap();
@@ -93,20 +100,10 @@ fn check_and_analyze_treat_a_torn_last_line_alike() {
     let hist = history(1) + torn + "\n";
     let file = write(&root, "bad.jsonl", &hist);
     let o = harness_on(&["check"], &[&file]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("bad.jsonl:5: "),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 2, "bad.jsonl:5: ");
     let dir = run_dir(&root, "run-bad", &hist);
     let o = harness_on(&["analyze"], &[&dir]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("history.jsonl:5: "),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 2, "history.jsonl:5: ");
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -170,12 +167,7 @@ fn integers_beyond_64_bits_are_refused_with_file_and_line() {
     assert!(hist.contains(big));
     let file = write(&root, "big.jsonl", &hist);
     let o = harness_on(&["check"], &[&file]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("big.jsonl:1: "),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 2, "big.jsonl:1: ");
     assert!(
         all_output(&o).contains("cannot be kept exact"),
         "{}",
@@ -183,12 +175,7 @@ fn integers_beyond_64_bits_are_refused_with_file_and_line() {
     );
     let dir = run_dir(&root, "run", &hist);
     let o = harness_on(&["analyze"], &[&dir]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("history.jsonl:1: "),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 2, "history.jsonl:1: ");
     // u64::MAX fits: kept exact, checked.
     let max = history(1).replace(":1}", &format!(":{}}}", u64::MAX));
     let file = write(&root, "max.jsonl", &max);
@@ -213,20 +200,14 @@ fn a_completion_before_its_invoke_is_refused() {
     ]);
     let file = write(&root, "back.jsonl", &hist);
     let o = harness_on(&["check"], &[&file]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("back.jsonl:2: completion of write by process 0 at time 400"),
-        "{}",
-        all_output(&o)
+    says(
+        &o,
+        2,
+        "back.jsonl:2: completion of write by process 0 at time 400",
     );
     let dir = run_dir(&root, "run", &hist);
     let o = harness_on(&["analyze"], &[&dir]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("history.jsonl:2: "),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 2, "history.jsonl:2: ");
     std::fs::remove_dir_all(&root).unwrap();
 }
 
@@ -240,12 +221,7 @@ fn the_largest_time_is_bad_input_not_a_panic() {
     ]);
     let file = write(&root, "max.jsonl", &hist);
     let o = harness_on(&["check"], &[&file]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("max.jsonl:2: time "),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 2, "max.jsonl:2: time ");
     assert!(!all_output(&o).contains("panicked"), "{}", all_output(&o));
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -256,32 +232,17 @@ fn look_alike_formats_are_named() {
     let one = ev(0, "invoke", "read", 1, Value::Null);
     let arr = write(&root, "h.json", &format!("[{one},\n {one}]\n"));
     let o = harness_on(&["check"], &[&arr]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("h.json:1: this is a JSON array of events"),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 2, "h.json:1: this is a JSON array of events");
     assert!(!all_output(&o).contains("bad EDN"), "{}", all_output(&o));
     // A byte-order mark at the start carries no data: skipped, the history is checked.
     let bom = write(&root, "bom.jsonl", &format!("\u{feff}{}", history(1)));
     let o = harness_on(&["check"], &[&bom]);
-    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("bom.jsonl: VALID"),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 0, "bom.jsonl: VALID");
     // One in the middle (two files glued together) is named.
     let glued = format!("{}\u{feff}{}", history(1), history(1));
     let glued = write(&root, "glued.jsonl", &glued);
     let o = harness_on(&["check"], &[&glued]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("glued.jsonl:5: "),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 2, "glued.jsonl:5: ");
     assert!(
         all_output(&o).contains("byte-order mark"),
         "{}",
@@ -323,12 +284,7 @@ fn compare_refuses_a_folder_that_is_not_a_run() {
     assert!(!out.join("index.html").exists());
     // `report` on it would write a page of notes that passes for a run with no data.
     let o = harness_on(&["report"], &[&not_a_run]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("not a run folder"),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 2, "not a run folder");
     assert!(!not_a_run.join("report.html").exists());
     std::fs::remove_dir_all(&root).unwrap();
 }
@@ -337,11 +293,10 @@ fn compare_refuses_a_folder_that_is_not_a_run() {
 #[test]
 fn binary_data_is_refused_before_it_fills_memory() {
     let o = harness_on(&["check"], &[Path::new("/dev/zero")]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("/dev/zero: binary data (a NUL byte on line 1), not a history"),
-        "{}",
-        all_output(&o)
+    says(
+        &o,
+        2,
+        "/dev/zero: binary data (a NUL byte on line 1), not a history",
     );
 }
 
@@ -355,12 +310,7 @@ fn deeply_nested_edn_is_bad_input() {
         &("[".repeat(200_000) + &"]".repeat(200_000)),
     );
     let o = harness_on(&["check"], &[&deep]);
-    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
-    assert!(
-        all_output(&o).contains("deep.edn:1: bad EDN: forms nested"),
-        "{}",
-        all_output(&o)
-    );
+    says(&o, 2, "deep.edn:1: bad EDN: forms nested");
     std::fs::remove_dir_all(&root).unwrap();
 }
 
