@@ -5,9 +5,12 @@
 //! Exit code: 0 every run met its expectation, 1 some run did not, 2 bad input or a run that could
 //! not be set up, 3 none failed but some verdicts were unknown.
 
+mod merge;
+mod shard;
 mod spec;
 mod summary;
 
+use shard::{Shard, ShardInfo};
 use spec::{RunSpec, Suite};
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -23,9 +26,13 @@ use crate::test_cmd::{run_test, runtime};
 use report::run_files::verdict_name;
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct SuiteArgs {
+    #[command(subcommand)]
+    pub action: Option<SuiteAction>,
     /// The suite file (TOML); see suites/smoke.toml.
-    pub file: PathBuf,
+    #[arg(required = true)]
+    pub file: Option<PathBuf>,
     /// How many runs at once. Runs share the machine's cores: more than 1 mostly helps when runs
     /// are rate-limited or paused waiting on faults.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
@@ -42,9 +49,25 @@ pub struct SuiteArgs {
     /// Run every test of the suite in this network mode (`--net` of `harness test`).
     #[arg(long, value_enum, value_name = "MODE")]
     pub net: Option<crate::net::NetMode>,
+    /// Run only the K-th of N disjoint slices of the matrix (for a CI job matrix; put the slices
+    /// back together with `harness suite merge`). Run i of the expanded matrix (after --filter)
+    /// is in shard i mod N + 1, the same on every machine for the same file.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+pub enum SuiteAction {
+    /// Merge the summaries of a suite's shards (`--shard K/N` runs) into one summary.md,
+    /// junit.xml and summary.json, with the exit code a single run of the whole suite would have.
+    Merge(merge::MergeArgs),
 }
 
 pub fn run(args: SuiteArgs) -> Result<u8, SetupError> {
+    if let Some(SuiteAction::Merge(m)) = &args.action {
+        return merge::run(m)
+            .map_err(|e| SetupError::new("harness suite merge", anyhow::anyhow!(e)));
+    }
     InProcessRunner::new(args.parallel)
         .and_then(|runner| run_suite(&args, &runner))
         .map_err(|e| SetupError::new("harness suite", anyhow::anyhow!(e)))
@@ -139,7 +162,10 @@ impl Runner for InProcessRunner {
 
 /// Everything but the process exit: load, expand, run, summarize.
 pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
-    let mut suite = spec::load(&args.file).map_err(|e| e.to_string())?;
+    let Some(file) = &args.file else {
+        return Err("no suite file given (harness suite FILE.toml)".into());
+    };
+    let mut suite = spec::load(file).map_err(|e| e.to_string())?;
     if !args.list {
         spec::check_node_bins(&suite).map_err(|e| e.to_string())?;
     }
@@ -151,10 +177,23 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
             return Err(format!(
                 "--filter {:?} matches none of the runs in {} (see --list)",
                 args.filter,
-                args.file.display()
+                file.display()
             ));
         }
     }
+    let shard = args.shard.map(|sh| {
+        let matrix_runs = suite.runs.len();
+        let mut i = 0;
+        suite.runs.retain(|_| {
+            i += 1;
+            sh.holds(i - 1)
+        });
+        ShardInfo {
+            k: sh.k,
+            n: sh.n,
+            matrix_runs,
+        }
+    });
     if let Some(mode) = args.net {
         for r in &mut suite.runs {
             r.harness_args
@@ -182,13 +221,16 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
     }
     runner.validate(&suite.runs)?;
 
-    let stamp = timestamp();
+    let stamp = match &shard {
+        Some(sh) => format!("{}-shard-{}-of-{}", timestamp(), sh.k, sh.n),
+        None => timestamp(),
+    };
     let suite_root = args.store.join(&suite.name);
     let dir = suite_root.join(&stamp);
     std::fs::create_dir_all(&dir)
         .map_err(|e| format!("cannot create the suite folder {}: {e}", dir.display()))?;
     link_latest(&suite_root, &stamp);
-    let s = Execution::new(&suite, &dir, args.parallel as usize).run(runner);
+    let s = Execution::new(&suite, &dir, args.parallel as usize, shard).run(runner);
     crate::errln!("harness suite: results in {}", dir.display());
     crate::errln!(
         "harness suite: summaries: {0}/summary.md {0}/junit.xml {0}/summary.json",
@@ -200,8 +242,12 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
         0 => String::new(),
         n => format!(", {n} not run"),
     };
+    let part = match args.shard {
+        Some(sh) => format!(" (shard {sh})"),
+        None => String::new(),
+    };
     crate::outln!(
-        "suite {}: {} passed, {} failed, {} unknown, {} errors{not_run}",
+        "suite {}{part}: {} passed, {} failed, {} unknown, {} errors{not_run}",
         suite.name,
         c.pass,
         c.fail,
@@ -247,10 +293,11 @@ struct Execution<'a> {
     started: Instant,
     started_at: String,
     records: Mutex<Vec<Option<RunRecord>>>,
+    shard: Option<ShardInfo>,
 }
 
 impl<'a> Execution<'a> {
-    fn new(suite: &'a Suite, dir: &'a Path, parallel: usize) -> Self {
+    fn new(suite: &'a Suite, dir: &'a Path, parallel: usize, shard: Option<ShardInfo>) -> Self {
         Execution {
             suite,
             dir,
@@ -258,6 +305,7 @@ impl<'a> Execution<'a> {
             started: Instant::now(),
             started_at: rfc3339_now(),
             records: Mutex::new(vec![None; suite.runs.len()]),
+            shard,
         }
     }
 
@@ -391,6 +439,7 @@ impl<'a> Execution<'a> {
             dir: self.dir.display().to_string(),
             started: self.started_at.clone(),
             duration_s: self.started.elapsed().as_secs_f64(),
+            shard: self.shard.clone(),
         };
         Summary::new(
             head,
@@ -429,7 +478,7 @@ mod tests {
 
     /// Writes a results.json with a verdict chosen from the run's name, as a real run would; no
     /// cluster (that is what the end-to-end test in harness/tests/suite_cli.rs is for).
-    struct Fake;
+    pub(super) struct Fake;
 
     impl Runner for Fake {
         fn validate(&self, runs: &[RunSpec]) -> Result<(), String> {
@@ -462,14 +511,16 @@ mod tests {
         }
     }
 
-    fn setup(name: &str, toml: &str) -> (PathBuf, SuiteArgs) {
+    pub(super) fn setup(name: &str, toml: &str) -> (PathBuf, SuiteArgs) {
         let root = std::env::temp_dir().join(format!("suite-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let file = root.join(format!("{name}.toml"));
         std::fs::write(&file, toml).unwrap();
         let args = SuiteArgs {
-            file,
+            action: None,
+            file: Some(file),
+            shard: None,
             parallel: 1,
             store: root.join("results"),
             filter: vec![],
@@ -479,12 +530,12 @@ mod tests {
         (root, args)
     }
 
-    fn summary(args: &SuiteArgs, suite: &str) -> serde_json::Value {
+    pub(super) fn summary(args: &SuiteArgs, suite: &str) -> serde_json::Value {
         let p = args.store.join(suite).join("latest").join("summary.json");
         serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
     }
 
-    const GOOD: &str = "[defaults]\nseeds = [1, 2, 3]\n[[test]]\nname = \"ok\"\nvariants = [\"basic\", \"multi\"]\n[[test]]\nname = \"bug\"\nbugs = [\"local-read\"]\nexpect = \"invalid\"\nseeds = [1, 3]\n";
+    pub(super) const GOOD: &str = "[defaults]\nseeds = [1, 2, 3]\n[[test]]\nname = \"ok\"\nvariants = [\"basic\", \"multi\"]\n[[test]]\nname = \"bug\"\nbugs = [\"local-read\"]\nexpect = \"invalid\"\nseeds = [1, 3]\n";
 
     #[test]
     fn all_expectations_met_exits_0_and_summarizes_every_run() {

@@ -309,3 +309,121 @@ fn the_etcd_suite_runs_etcd_node_in_netns_mode() {
     );
     assert!(runs.iter().any(|l| l.contains("--net-loss 10")), "{stdout}");
 }
+
+/// The run names `--list` prints, with the given extra flags.
+fn listed(file: &Path, extra: &[&str]) -> Vec<String> {
+    let out = Command::new(harness())
+        .args(["suite", "--list"])
+        .arg(file)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("harness test"))
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn shards_split_the_nightly_matrix_into_disjoint_slices_that_cover_it() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/nightly.toml");
+    let whole = listed(&file, &[]);
+    assert!(whole.len() > 10, "{whole:?}");
+    for n in [1, 2, 3, 5, 7] {
+        let mut seen: Vec<String> = Vec::new();
+        for k in 1..=n {
+            let part = listed(&file, &["--shard", &format!("{k}/{n}")]);
+            // Slices are within one run of each other's length.
+            assert!(
+                part.len().abs_diff(whole.len() / n) <= 1,
+                "{k}/{n}: {part:?}"
+            );
+            seen.extend(part);
+        }
+        let mut sorted = seen.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), seen.len(), "a run in two shards of {n}");
+        let mut expected = whole.clone();
+        expected.sort();
+        assert_eq!(sorted, expected, "shards of {n} miss or add runs");
+    }
+}
+
+#[test]
+fn sharded_real_runs_merge_into_the_summary_of_the_whole_suite() {
+    let dir = scratch("suite-shards");
+    let file = tiny_suite(
+        &dir,
+        "[[test]]\nname = \"correct\"\nnode_args = [\"--mode\", \"correct\"]\nseeds = [1, 2]\n\n\
+         [[test]]\nname = \"stale\"\nnode_args = [\"--mode\", \"stale\"]\nexpect = \"invalid\"\n",
+    );
+    assert_eq!(suite(&dir.join("whole"), &file, &[]).status.code(), Some(0));
+    let whole = summary(&dir.join("whole"));
+    let mut shard_dirs = vec![];
+    for k in 1..=2 {
+        let store = dir.join(format!("shard{k}"));
+        let out = suite(&store, &file, &["--shard", &format!("{k}/2")]);
+        assert_eq!(out.status.code(), Some(0));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(stdout.contains(&format!("(shard {k}/2)")), "{stdout}");
+        shard_dirs.push(latest(&store));
+    }
+    let merged = dir.join("merged");
+    let out = Command::new(harness())
+        .args(["suite", "merge", "--out"])
+        .arg(&merged)
+        .args(&shard_dirs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let m: Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(m["counts"], whole["counts"]);
+    // Real runs differ in timing, so the entries are compared without their violation times.
+    let entries = |s: &Value| -> Vec<Value> {
+        let mut e = s["entries"].as_array().unwrap().clone();
+        e.iter_mut().for_each(|x| {
+            x.as_object_mut()
+                .unwrap()
+                .remove("median_first_violation_s");
+        });
+        e
+    };
+    assert_eq!(entries(&m), entries(&whole));
+    let names = |s: &Value| -> Vec<(String, String)> {
+        s["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["name"].to_string(), r["verdict"].to_string()))
+            .collect()
+    };
+    assert_eq!(names(&m), names(&whole));
+    for r in m["runs"].as_array().unwrap() {
+        let run_dir = merged.join(r["run_dir"].as_str().unwrap());
+        assert!(
+            run_dir.join("history.jsonl").is_file(),
+            "{}",
+            run_dir.display()
+        );
+    }
+
+    // One shard alone is not the suite.
+    let out = Command::new(harness())
+        .args(["suite", "merge", "--out"])
+        .arg(dir.join("half"))
+        .arg(&shard_dirs[0])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("shard 2/2 missing (given: 1/2)"),
+        "{stderr}"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

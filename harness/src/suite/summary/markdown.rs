@@ -13,7 +13,11 @@ pub fn markdown(s: &Summary) -> String {
         _ => "❌",
     };
     let state = if s.finished { "" } else { " (in progress)" };
-    let _ = writeln!(m, "## {mark} Suite `{}`{state}\n", s.head.suite);
+    let part = match &s.head.shard {
+        Some(sh) => format!(", shard {}/{} of {} runs", sh.k, sh.n, sh.matrix_runs),
+        None => String::new(),
+    };
+    let _ = writeln!(m, "## {mark} Suite `{}`{part}{state}\n", s.head.suite);
     if let Some(d) = &s.head.description {
         let _ = writeln!(m, "{}\n", d.trim());
     }

@@ -181,6 +181,9 @@ pub struct Head {
     pub dir: String,
     pub started: String,
     pub duration_s: f64,
+    /// Set when this is one shard (`--shard K/N`) of the suite, not the whole of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<super::ShardInfo>,
 }
 
 /// The whole suite: `summary.json`.
@@ -314,6 +317,7 @@ mod tests {
                 dir: "results/smoke/x".into(),
                 started: "2026-01-01T00:00:00Z".into(),
                 duration_s: 75.0,
+                shard: None,
             },
             5,
             vec![
