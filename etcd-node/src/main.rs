@@ -1,15 +1,15 @@
 //! `etcd-node`: a real etcd member behind the node contract (docs/node-contract.md), the worked
 //! example of testing a system that does not speak the contract. It starts `etcd` with the node's
-//! id, addresses and `--data-dir`, and answers the contract's client protocol by running `etcdctl`
-//! (etcd's own v3 client) against its local member:
+//! id, addresses and `--data-dir`, and answers the contract's client protocol by calling its local
+//! member's v3 API as JSON over HTTP (etcd's gRPC gateway, `/v3/kv/...`):
 //!
-//! - `read` is `etcdctl get` (linearizable, etcd's default; never `--consistency=s`);
-//! - `write` is `etcdctl put`;
-//! - `cas` is `etcdctl txn` comparing the value: a failed compare is a definite
-//!   `precondition-failed`;
-//! - a timeout or any other error of a write or cas is indefinite (code 0, `info`); of a read,
-//!   `temporarily-unavailable` (a read changes nothing);
-//! - `stats` reports `is_leader` from `etcdctl endpoint status`.
+//! - `read` is a range request (linearizable, etcd's default; never `serializable`);
+//! - `write` is a put;
+//! - `cas` is a txn comparing the value: a failed compare is a definite `precondition-failed`;
+//! - a write or cas that never reached etcd (connection refused) is a definite
+//!   `temporarily-unavailable`; a timeout or an etcd error is indefinite (code 0, `info`); a
+//!   failed read is `temporarily-unavailable` (a read changes nothing);
+//! - `stats` reports `is_leader` from the maintenance status.
 //!
 //! etcd keeps one address per member in its membership, so it needs `harness test --net netns`
 //! (every node given the same real address for a peer). Its client port is 2379 on the node's own
@@ -131,38 +131,72 @@ async fn wait_etcd(url: &str) -> Result<()> {
     bail!("etcd did not open its client port {addr} within 20 s")
 }
 
-/// Runs `etcdctl ARGS` against the local member: stdout, or stderr as the error.
-async fn etcdctl(url: &str, args: &[&str], stdin: Option<String>) -> Result<String, String> {
-    let mut cmd = Command::new("etcdctl");
-    cmd.env("ETCDCTL_API", "3")
-        .args([
-            "--endpoints",
-            url,
-            "--dial-timeout=1s",
-            "--command-timeout=2s",
-        ])
-        .args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run etcdctl: {e}"))?;
-    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(text.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
+/// etcd's v3 API as JSON (its gRPC gateway, on by default in 3.4) on the local member: one HTTP
+/// connection pool per adapter instead of one `etcdctl` process per operation.
+struct Etcd {
+    http: reqwest::Client,
+    url: String,
+}
+
+/// Why a call got no answer: `Unsent` means the request never reached etcd (nothing changed).
+enum CallError {
+    Unsent(String),
+    Indefinite(String),
+}
+
+impl CallError {
+    fn text(&self) -> &str {
+        match self {
+            CallError::Unsent(t) | CallError::Indefinite(t) => t,
+        }
     }
-    let out = child.wait_with_output().await.map_err(|e| e.to_string())?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+}
+
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+fn unb64(s: &str) -> Option<String> {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD.decode(s).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+impl Etcd {
+    fn new(url: String) -> Result<Etcd> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(1))
+            .timeout(Duration::from_secs(2))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Etcd { http, url })
+    }
+
+    /// POSTs `body` to `/v3/<path>`; the reply's JSON, or why there is none. An answer with
+    /// an `error` field (etcd's gRPC status) is indefinite: a timed-out proposal may still commit.
+    async fn call(&self, path: &str, body: Value) -> Result<Value, CallError> {
+        let sent = self
+            .http
+            .post(format!("{}/v3/{path}", self.url))
+            .json(&body)
+            .send()
+            .await;
+        let resp = match sent {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Err(CallError::Unsent(e.to_string())),
+            Err(e) => return Err(CallError::Indefinite(e.to_string())),
+        };
+        let v: Value = resp
+            .json()
+            .await
+            .map_err(|e| CallError::Indefinite(e.to_string()))?;
+        match v.get("error") {
+            Some(e) => Err(CallError::Indefinite(
+                e.as_str().unwrap_or("etcd error").to_string(),
+            )),
+            None => Ok(v),
+        }
     }
 }
 
@@ -170,57 +204,71 @@ fn error(code: u32, text: &str) -> Value {
     json!({"type": "error", "code": code, "text": text})
 }
 
+/// A failed write or cas: definite (`temporarily-unavailable`) when etcd never got it, else
+/// indefinite (code 0, `info`).
+fn update_error(e: CallError) -> Value {
+    match e {
+        CallError::Unsent(t) => error(11, &t),
+        CallError::Indefinite(t) => error(0, &t),
+    }
+}
+
 /// One request's reply body (without `in_reply_to`).
-async fn answer(url: &str, req: &Value) -> Value {
+async fn answer(etcd: &Etcd, req: &Value) -> Value {
     // A key as etcd sees it: a string key's text, or a number's digits.
-    let key = match &req["key"] {
+    let key = b64(&match &req["key"] {
         Value::String(k) => k.clone(),
         other => other.to_string(),
-    };
+    });
     match req["type"].as_str().unwrap_or("") {
-        "read" => match etcdctl(url, &["get", &key, "--print-value-only"], None).await {
-            Ok(out) => {
-                let v = out.trim();
-                let value = if v.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_str(v).unwrap_or(Value::Null)
-                };
+        // Linearizable: `serializable` is left false.
+        "read" => match etcd.call("kv/range", json!({"key": key})).await {
+            Ok(v) => {
+                let value = v["kvs"][0]["value"]
+                    .as_str()
+                    .and_then(unb64)
+                    .and_then(|t| serde_json::from_str(&t).ok())
+                    .unwrap_or(Value::Null);
                 json!({"type": "read_ok", "value": value})
             }
-            Err(e) => error(11, &e),
+            // A read changes nothing: a failed one is definite.
+            Err(e) => error(11, e.text()),
         },
-        "write" => match etcdctl(url, &["put", &key, &req["value"].to_string()], None).await {
-            Ok(_) => json!({"type": "write_ok"}),
-            Err(e) => error(0, &e),
-        },
-        "cas" => {
-            let txn = format!(
-                "value(\"{}\") = \"{}\"\n\nput {} {}\n\n\n",
-                key, req["from"], key, req["to"]
-            );
-            match etcdctl(url, &["txn"], Some(txn)).await {
-                Ok(out) if out.starts_with("SUCCESS") => json!({"type": "cas_ok"}),
-                Ok(_) => error(22, "compare failed"),
-                Err(e) => error(0, &e),
+        "write" => {
+            let body = json!({"key": key, "value": b64(&req["value"].to_string())});
+            match etcd.call("kv/put", body).await {
+                Ok(_) => json!({"type": "write_ok"}),
+                Err(e) => update_error(e),
             }
         }
-        "stats" => match etcdctl(url, &["endpoint", "status", "-w", "json"], None).await {
-            Ok(out) => {
-                let s: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
-                let st = &s[0]["Status"];
-                let leader = st["leader"].as_u64();
-                let me = st["header"]["member_id"].as_u64();
+        "cas" => {
+            let body = json!({
+                "compare": [{"key": key, "result": "EQUAL", "target": "VALUE",
+                             "value": b64(&req["from"].to_string())}],
+                "success": [{"request_put": {"key": key, "value": b64(&req["to"].to_string())}}],
+            });
+            match etcd.call("kv/txn", body).await {
+                // proto3 JSON leaves out a false `succeeded`.
+                Ok(v) if v["succeeded"] == json!(true) => json!({"type": "cas_ok"}),
+                Ok(_) => error(22, "compare failed"),
+                Err(e) => update_error(e),
+            }
+        }
+        "stats" => match etcd.call("maintenance/status", json!({})).await {
+            Ok(v) => {
+                // uint64 ids come as strings in proto3 JSON.
+                let leader = v["leader"].as_str();
+                let me = v["header"]["member_id"].as_str();
                 let is_leader = u8::from(leader.is_some() && leader == me);
                 json!({"type": "stats_ok", "stats": {"is_leader": is_leader}})
             }
-            Err(e) => error(11, &e),
+            Err(e) => error(11, e.text()),
         },
         other => error(10, &format!("unsupported request type {other:?}")),
     }
 }
 
-async fn serve(stream: TcpStream, url: Arc<String>) {
+async fn serve(stream: TcpStream, etcd: Arc<Etcd>) {
     let (rd, mut wr) = stream.into_split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
     let writer = tokio::spawn(async move {
@@ -236,9 +284,9 @@ async fn serve(stream: TcpStream, url: Arc<String>) {
         let Ok(req) = serde_json::from_str::<Value>(&line) else {
             continue;
         };
-        let (tx, url) = (tx.clone(), url.clone());
+        let (tx, etcd) = (tx.clone(), etcd.clone());
         tokio::spawn(async move {
-            let mut reply = answer(&url, &req).await;
+            let mut reply = answer(&etcd, &req).await;
             reply["in_reply_to"] = req["msg_id"].clone();
             let _ = tx.send(reply);
         });
@@ -270,13 +318,13 @@ async fn run() -> Result<()> {
         "etcd-node {}: etcd at {url}, clients on {}",
         args.id, args.client
     );
-    let url = Arc::new(url);
+    let client = Arc::new(Etcd::new(url)?);
     loop {
         tokio::select! {
             s = etcd.wait() => bail!("etcd exited ({:?})", s),
             c = listener.accept() => {
                 if let Ok((stream, _)) = c {
-                    tokio::spawn(serve(stream, url.clone()));
+                    tokio::spawn(serve(stream, client.clone()));
                 }
             }
         }
