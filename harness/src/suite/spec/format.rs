@@ -5,8 +5,6 @@ use serde::Deserialize;
 use workloads::Workload;
 
 /// The fault kinds the nemesis knows (`--nemesis a,b,c`).
-pub const FAULT_KINDS: &[&str] = &["partition", "pause", "kill"];
-
 /// The seeded bugs of `paxos-node` (docs/seeded-bugs.md); `lease-read` exists only in multi.
 pub const BUGS: &[&str] = &[
     "volatile-acceptor",
