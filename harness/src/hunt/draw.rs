@@ -121,6 +121,13 @@ const FOCUS_SHARE: f64 = 2.0 / 3.0;
 /// How often a drawn op timeout longer than half the interval (the shortest window) is redrawn
 /// below it; the rest keep ops that outlast whole windows.
 const SHORT_TIMEOUT_SHARE: f64 = 0.75;
+/// The shortest interval for faults aimed at the leader: its windows (at least half the
+/// interval) must outlast an election and leave the new leader time to take writes, or a deposed
+/// leader never has anything to be stale about.
+const FAILOVER_INTERVAL: f64 = 2.0;
+/// Windows per run a free time limit is stretched to fit: a fault exposes a race only in some of
+/// its windows, so a run with one or two of them mostly tests nothing.
+const WINDOWS_PER_RUN: f64 = 6.0;
 
 impl Space {
     /// `typed`: the ids of the options the user typed (see [`super::args::typed_ids`]).
@@ -180,7 +187,6 @@ impl Space {
     /// at random when the drawn targets give it none; a kind is dropped instead when the user
     /// fixed the targets); the targets never end up empty.
     fn repair(&self, a: &mut TestArgs, rng: &mut StdRng) {
-        self.shorten_op_timeout(a, rng);
         let targets_free = self.free.contains(&Dim::Targets);
         let n = &mut a.nemesis;
         if !targets_free {
@@ -201,6 +207,33 @@ impl Space {
         }
         n.nemesis_targets.0.sort();
         n.nemesis.0.sort();
+        self.fit_windows(a);
+        self.shorten_op_timeout(a, rng);
+    }
+
+    /// Free interval and time limit made to fit the faults: leader faults get windows longer than
+    /// a failover, and the run gets [`WINDOWS_PER_RUN`] windows where `--max-run-time` allows.
+    fn fit_windows(&self, a: &mut TestArgs) {
+        let n = &mut a.nemesis;
+        if n.nemesis.0.is_empty() {
+            return;
+        }
+        if self.free.contains(&Dim::Interval)
+            && n.nemesis_targets.0.contains(&Target::Leader)
+            && n.nemesis_interval < FAILOVER_INTERVAL
+        {
+            n.nemesis_interval = FAILOVER_INTERVAL;
+        }
+        if self.free.contains(&Dim::TimeLimit) {
+            let wanted = n.nemesis_interval * WINDOWS_PER_RUN;
+            if a.time_limit < wanted {
+                let fit = RUN_TIME
+                    .into_iter()
+                    .find(|t| *t >= wanted)
+                    .unwrap_or(wanted);
+                a.time_limit = fit.min(self.max_run_time).max(a.time_limit);
+            }
+        }
     }
 
     /// A free op timeout above the shortest fault window (half the interval) is mostly redrawn
@@ -419,6 +452,28 @@ mod tests {
             pause_leader * 25 > draws,
             "pause leader: {pause_leader}/{draws}"
         );
+    }
+
+    #[test]
+    fn leader_faults_outlast_a_failover_and_runs_hold_several_windows() {
+        let s = space(&[], TestArgs::default());
+        let mut rng = StdRng::seed_from_u64(11);
+        let mut leader = 0;
+        for _ in 0..500 {
+            let a = s.draw(&mut rng);
+            let n = &a.nemesis;
+            if n.nemesis.0.is_empty() {
+                continue;
+            }
+            if n.nemesis_targets.0.contains(&Target::Leader) {
+                leader += 1;
+                assert!(n.nemesis_interval >= FAILOVER_INTERVAL, "{a:?}");
+            }
+            // Within the bound of 20 s a run: 6 windows, or as many as fit.
+            let wanted = (n.nemesis_interval * WINDOWS_PER_RUN).min(20.0);
+            assert!(a.time_limit >= wanted, "{a:?}");
+        }
+        assert!(leader > 50, "leader-targeted draws: {leader}/500");
     }
 
     #[test]
