@@ -118,7 +118,7 @@ const FOCUS: [(FaultKind, &[Target], u32); 8] = [
 ];
 /// How often a fault draw is focused rather than a swarm subset.
 const FOCUS_SHARE: f64 = 2.0 / 3.0;
-/// How often a drawn op timeout longer than half the interval (the shortest window) is redrawn
+/// How often a drawn op timeout longer than half the shortest window (a quarter of the interval) is redrawn
 /// below it; the rest keep ops that outlast whole windows.
 const SHORT_TIMEOUT_SHARE: f64 = 0.75;
 /// The shortest interval for faults aimed at the leader: its windows (at least half the
@@ -236,14 +236,15 @@ impl Space {
         }
     }
 
-    /// A free op timeout above the shortest fault window (half the interval) is mostly redrawn
-    /// among the ones below it.
+    /// A free op timeout above half the shortest fault window (which is half the interval) is
+    /// mostly redrawn among the ones below: a client must give up on a stuck node and ask again
+    /// while the fault still holds, with time left for that second op to go wrong.
     fn shorten_op_timeout(&self, a: &mut TestArgs, rng: &mut StdRng) {
-        let shortest = a.nemesis.nemesis_interval / 2.0;
-        if !self.free.contains(&Dim::OpTimeout) || a.op_timeout <= shortest {
+        let short = a.nemesis.nemesis_interval / 4.0;
+        if !self.free.contains(&Dim::OpTimeout) || a.op_timeout <= short {
             return;
         }
-        let fit: Vec<f64> = OP_TIMEOUT.into_iter().filter(|t| *t <= shortest).collect();
+        let fit: Vec<f64> = OP_TIMEOUT.into_iter().filter(|t| *t <= short).collect();
         if let Some(t) = fit
             .choose(rng)
             .filter(|_| rng.gen_bool(SHORT_TIMEOUT_SHARE))
