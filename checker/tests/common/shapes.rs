@@ -69,9 +69,12 @@ impl Shape {
                     Step::real("write", json!(0)),
                     Step::fake_read(json!(RESERVED)),
                 ];
-                sim.background(self.ops / 2, Some(script));
+                // The script starts halfway and runs among the other clients' ops.
+                let half = self.ops / 2;
+                sim.background(half, None);
+                sim.background(self.procs, Some(script));
                 sim.writable = (0..=RESERVED).collect();
-                sim.background(self.ops - self.ops / 2, None);
+                sim.background(self.ops.saturating_sub(half + self.procs), None);
             }
             Kind::UniqueDecoy => sim.unique_decoy(self.ops),
             Kind::WritesInFlight => sim.rounds(self.ops, None),
