@@ -151,3 +151,32 @@ fn fast_search_agrees_with_the_brute_force_on_small_shapes() {
         "{valid} valid, {invalid} invalid"
     );
 }
+
+/// A check that runs out says which limit, its value, how far it got and what to try.
+#[test]
+fn unknown_names_the_limit_and_what_to_try() {
+    let s = shape(Kind::TwoReads, 2000, 30, 20);
+    let events = s.events(5);
+    let opts = CheckOptions {
+        time_limit: Some(std::time::Duration::ZERO),
+        ..CheckOptions::default()
+    };
+    let r = check_events(&Reg, &events, &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.explanation);
+    let e = &r.explanation;
+    assert!(e.contains("the time limit of 0.0 s ran out"), "{e}");
+    assert!(
+        e.contains("after linearizing") && e.contains("processes"),
+        "{e}"
+    );
+    assert!(e.contains("try more time (--time-limit)"), "{e}");
+    let opts = CheckOptions {
+        memory_limit_bytes: Some(3 << 20),
+        ..CheckOptions::default()
+    };
+    let r = check_events(&Reg, &s.scaled(20_000).events(5), &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.explanation);
+    let e = &r.explanation;
+    assert!(e.contains("the memory limit of 3 MiB ran out"), "{e}");
+    assert!(e.contains("more memory (--memory-limit, in MiB)"), "{e}");
+}
