@@ -180,3 +180,51 @@ fn unknown_names_the_limit_and_what_to_try() {
     assert!(e.contains("the memory limit of 3 MiB ran out"), "{e}");
     assert!(e.contains("more memory (--memory-limit, in MiB)"), "{e}");
 }
+
+/// Bits set one at a time: crashed sets of two different bits commute, and a read that sees
+/// both needs both. The just-in-time rule for crashed ops must not make them exclude each
+/// other.
+#[test]
+fn two_commuting_crashed_ops_can_both_take_effect() {
+    use checker::model::{PartModel, Timed};
+    use checker::search::{search, Budget, Search};
+    struct Bits;
+    impl PartModel for Bits {
+        type Op = (bool, u8);
+        type State = u8;
+        fn init(&self) -> u8 {
+            0
+        }
+        fn step(&self, s: &u8, &(read, v): &(bool, u8)) -> Option<u8> {
+            match read {
+                true => (*s == v).then_some(*s),
+                false => Some(s | v),
+            }
+        }
+        fn is_read_only(&self, op: &(bool, u8)) -> bool {
+            op.0
+        }
+        fn show_state(&self, s: &u8) -> String {
+            s.to_string()
+        }
+        fn state_json(&self, s: &u8) -> serde_json::Value {
+            json!(s)
+        }
+    }
+    let t = |op, call, ret| Timed { op, call, ret };
+    let ops = [
+        t((false, 1), 0, None),
+        t((false, 2), 1, None),
+        t((true, 3), 2, Some(3)),
+    ];
+    let memory = std::sync::atomic::AtomicU64::new(0);
+    let never = || false;
+    let budget = Budget {
+        deadline: None,
+        memory_limit: None,
+        memory_used: &memory,
+        cancelled: &never,
+    };
+    let (r, _) = search(&Bits, &ops, &budget, &mut |_| true);
+    assert_eq!(r, Search::Linearizable);
+}

@@ -88,7 +88,8 @@ pub fn search<P: PartModel>(
                 } else {
                     part.step(&path.state, op)
                 };
-                let next = next.filter(|n| !commutes_with_crashed(part, ops, &path, op, n));
+                let next =
+                    next.filter(|n| at.pending || !commutes_with_crashed(part, ops, &path, op, n));
                 let depth = path.depth();
                 // `lift` refuses a node the cache has seen (Lowe's rule).
                 if next.is_some_and(|next| path.lift(&mut list, &mut seen, at, next)) {
@@ -146,12 +147,14 @@ fn overwrites_crashed<P: PartModel>(part: &P, path: &Path<P::State>, op: &P::Op)
     path.ends_crashed() && part.is_blind(op)
 }
 
-/// Pruning: a never-returned op `c` is linearized only right before an op it enables (or
-/// changes): if the next op `y` is legal without it and the two in either order reach the same
-/// state (`next`), the order `y, c` is tried instead. Exchange argument: `c` has no return, so
-/// nothing has to follow it and it may move later; `y` was a candidate before `c` was placed
-/// (`c` changed no list but the pending one), so it may move earlier. So crashed ops are placed
-/// just in time, not at every point they could be.
+/// Pruning: a never-returned op `c` is linearized only right before a returned op it enables
+/// (or changes): if the next op `y` is legal without it and the two in either order reach the
+/// same state (`next`), the order `y, c` is tried instead. Exchange argument: `c` has no return,
+/// so nothing has to follow it and it may move later; `y` was a candidate before `c` was placed
+/// (`c` changed no list but the pending one), so it may move earlier. Each such swap moves a
+/// crashed op later past a returned one, so the swaps end. (Not for `y` never returned too: two
+/// crashed ops that commute, such as appends to two keys, would then exclude each other both
+/// ways.) So crashed ops are placed just in time, not at every point they could be.
 fn commutes_with_crashed<P: PartModel>(
     part: &P,
     ops: &[Timed<P::Op>],
