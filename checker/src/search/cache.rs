@@ -18,6 +18,9 @@ pub(super) struct Seen {
     pending_bytes: usize,
     /// Distinct nodes recorded.
     pub(super) states: u64,
+    /// Sets of counts compared so far: the search's meter counts them as steps, since one visit
+    /// may compare thousands.
+    pub(super) compared: u64,
 }
 
 impl Seen {
@@ -31,6 +34,7 @@ impl Seen {
             self.with_pending.remove(&key);
         } else {
             let sets = self.with_pending.entry(key).or_default();
+            self.compared += sets.len() as u64;
             if sets.iter().any(|q| is_subset(q, pending)) {
                 return false;
             }

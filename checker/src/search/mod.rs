@@ -68,7 +68,7 @@ pub fn search<P: PartModel>(
     let mut meter = Meter::new(budget);
     let (mut at, mut fresh) = (Cursor::start(&list), true);
     loop {
-        if let Some(reason) = meter.tick(|| seen.bytes() + path.bytes()) {
+        if let Some(reason) = meter.tick(seen.compared, || seen.bytes() + path.bytes()) {
             let deepest = longest.progress;
             return (Search::OutOfBudget { reason, deepest }, seen.states);
         }
