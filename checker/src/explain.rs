@@ -34,8 +34,11 @@ pub fn explain<P: PartModel>(
     let last = (0..p.ops.len())
         .filter(|&i| p.ops[i].ret.is_some_and(|r| r < t.call) && p.source[i].f != "read")
         .max_by_key(|&i| p.ops[i].ret);
-    let (states, states_complete) = possible_states(p, blocked, deadline);
-    let impossible_everywhere = states.iter().all(|s| p.part.step(s, &t.op).is_none());
+    let (mut states, states_complete) = possible_states(p, blocked, deadline);
+    let searched = states.len();
+    open_writes(p, blocked, &mut states);
+    let impossible_everywhere =
+        searched > 0 && states.iter().all(|s| p.part.step(s, &t.op).is_none());
     let shown: Vec<String> = states
         .iter()
         .take(LIST)
@@ -49,7 +52,13 @@ pub fn explain<P: PartModel>(
     let what = format!("{} at {}", describe(f), when(f));
     let mut text = match (reason, last) {
         (Some(r), _) => format!("{what}, but {r}"),
-        (None, _) if states.is_empty() => format!("{what}, but {}", no_states(states_complete)),
+        (None, _) if searched == 0 && states.is_empty() => {
+            format!("{what}, but {}", no_states(states_complete))
+        }
+        (None, _) if searched == 0 => format!(
+            "{what}, but {}; ops with unknown outcome could have written {values}",
+            no_states(states_complete)
+        ),
         (None, Some(l)) if impossible_everywhere => format!(
             "{what}, but after the {} that finished at {} the only possible {} {values}",
             describe(p.source[l]),
@@ -100,6 +109,10 @@ pub fn explain<P: PartModel>(
         );
     }
     text = format!("not linearizable: {}: {text}.", key_name(&p.key));
+    if !states_complete && searched > 0 {
+        text += " (The search for the possible values was cut short by its time budget: the list \
+                 may be incomplete.)";
+    }
 
     let (shrunk, minimal) = if reason.is_some() {
         (vec![blocked], true)
@@ -108,6 +121,8 @@ pub fn explain<P: PartModel>(
     };
     if shrunk.len() == 1 && !minimal {
         text += " (The history could not be shrunk within the time budget.)";
+    } else if !minimal {
+        text += " (Shrinking was cut short by its time budget.)";
     }
     if shrunk.len() > 1 {
         let list: Vec<String> = shrunk
@@ -183,6 +198,28 @@ pub fn possible_states<P: PartModel>(
     });
     let complete = !matches!(outcome, Search::OutOfBudget { .. }) && states.len() < 1000;
     (states, complete)
+}
+
+/// Adds to `states` every value an op with unknown outcome, invoked before `blocked` returned,
+/// could have left: the value it leaves from one of `states`, or, for an op that sets the state
+/// without looking at it (a write), from any state. So the list never leaves out a crashed
+/// write that could land, even when the search for `states` found none or was cut short.
+fn open_writes<P: PartModel>(p: &Prepared<P>, blocked: usize, states: &mut Vec<P::State>) {
+    let end = p.ops[blocked].ret.unwrap_or(usize::MAX);
+    let open = (0..p.ops.len()).filter(|&i| i != blocked && p.ops[i].ret.is_none());
+    let init = p.part.init();
+    for i in open.filter(|&i| p.ops[i].call < end) {
+        let op = &p.ops[i].op;
+        let from: Vec<P::State> = match p.part.is_blind(op) {
+            true => vec![init.clone()],
+            false => states.clone(),
+        };
+        for s in from.iter().filter_map(|s| p.part.step(s, op)) {
+            if !states.contains(&s) && states.len() < 1000 {
+                states.push(s);
+            }
+        }
+    }
 }
 
 /// "key k7", or "the register" for the single unnamed part.
@@ -344,6 +381,57 @@ mod tests {
             call_pos: 2 * i as usize,
             ret_pos: Some(2 * i as usize + 1),
         }
+    }
+
+    /// A register of small values: `Some(v)` writes v, `None` can never happen.
+    struct Blind;
+
+    impl PartModel for Blind {
+        type Op = Option<u8>;
+        type State = u8;
+        fn init(&self) -> u8 {
+            0
+        }
+        fn step(&self, _: &u8, op: &Option<u8>) -> Option<u8> {
+            *op
+        }
+        fn is_blind(&self, op: &Option<u8>) -> bool {
+            op.is_some()
+        }
+        fn show_state(&self, s: &u8) -> String {
+            s.to_string()
+        }
+        fn state_json(&self, s: &u8) -> Value {
+            json!(s)
+        }
+    }
+
+    /// When no order of the ops before the blocked one fits, a write with unknown outcome
+    /// invoked before it could still have left its value: the words name that value.
+    #[test]
+    fn values_open_writes_could_leave_are_listed() {
+        let mut open = op("write", 1);
+        (open.outcome, open.ret_time, open.ret_pos) = (Outcome::Info, None, None);
+        let ops = [op("write", 0), open, op("read", 2)];
+        let t = |op, i: usize, ret: Option<usize>| Timed {
+            op,
+            call: 2 * i,
+            ret,
+        };
+        let p = Prepared {
+            key: String::new(),
+            part: Blind,
+            ops: vec![
+                t(None, 0, Some(1)),
+                t(Some(7), 1, None),
+                t(None, 2, Some(5)),
+            ],
+            source: ops.iter().collect(),
+        };
+        let (text, cx) = explain(&p, &[], 2, None, None);
+        assert!(!text.contains("none"), "{text}");
+        assert!(text.contains("could have written 7"), "{text}");
+        assert_eq!(cx["possible_states"], json!([7]), "{cx}");
     }
 
     /// An op before the blocked one that cannot happen leaves no possible value: the words say

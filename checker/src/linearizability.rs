@@ -9,7 +9,7 @@ use crate::search::{search, Budget, Search};
 use crate::verdict::{CheckOptions, CheckResult, Verdict, DEFAULT_MEMORY_LIMIT};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// Splits the paired operations into parts and builds each part's model. Errors name the event.
 pub fn prepare<'h, M: Model>(
@@ -110,6 +110,11 @@ pub fn check_events<M: Model>(
     let mut parts = prepare(model, &operations)?;
     let deadline = opts.time_limit.map(|d| started + d);
     let results = check_parts(&parts, opts, deadline);
+    // Explaining must not cost more than deciding: it gets as long as the search took (at least
+    // a fifth of a second, at most what `explain` allows), within the check's own deadline.
+    let searched = started.elapsed().max(Duration::from_millis(200));
+    let explain_by = Instant::now() + searched;
+    let explain_by = Some(deadline.map_or(explain_by, |d| d.min(explain_by)));
     let states: u64 = results.iter().map(|r| r.1).sum();
     let ops = parts.iter().map(|p| p.ops.len()).sum();
     let mut result = CheckResult {
@@ -123,13 +128,13 @@ pub fn check_events<M: Model>(
     };
     let first = |want: fn(&PartVerdict) -> bool| results.iter().position(|r| want(&r.0));
     if let Some(i) = first(|v| matches!(v, PartVerdict::Invalid { .. })) {
-        let (text, json) = explain_invalid(parts.swap_remove(i), &results[i].0, deadline);
+        let (text, json) = explain_invalid(parts.swap_remove(i), &results[i].0, explain_by);
         result.verdict = Verdict::Invalid;
         result.explanation = text;
         result.counterexample = Some(json);
     } else if let Some(i) = first(|v| matches!(v, PartVerdict::Unknown { .. })) {
         result.verdict = Verdict::Unknown;
-        result.explanation = unknown_text(&parts, &results, i, states);
+        result.explanation = unknown_text(&parts, &results, i, states, opts);
     } else {
         result.explanation = format!(
             "ok: {ops} ops over {} key{} are linearizable",
@@ -173,6 +178,7 @@ fn unknown_text<P: PartModel>(
     results: &[(PartVerdict, u64)],
     i: usize,
     states: u64,
+    opts: &CheckOptions,
 ) -> String {
     let PartVerdict::Unknown { reason, deepest } = &results[i].0 else {
         unreachable!("unknown_text is given an unknown part")
@@ -182,9 +188,34 @@ fn unknown_text<P: PartModel>(
         .filter(|r| matches!(r.0, PartVerdict::Valid))
         .count();
     let p = &parts[i];
+    let memory = opts.memory_limit_bytes.unwrap_or(DEFAULT_MEMORY_LIMIT);
+    let (limit, more) = match *reason {
+        "time limit" => (
+            opts.time_limit
+                .map_or(String::new(), |t| format!(" of {:.1} s", t.as_secs_f64())),
+            "more time (--time-limit)",
+        ),
+        "memory limit" => (
+            match memory >> 20 {
+                0 => format!(" of {memory} bytes"),
+                mib => format!(" of {mib} MiB"),
+            },
+            "more memory (--memory-limit, in MiB)",
+        ),
+        _ => (String::new(), "checking this key alone"),
+    };
+    let procs = {
+        let mut seen: Vec<u64> = p.source.iter().map(|o| o.process).collect();
+        seen.sort_unstable();
+        seen.dedup();
+        seen.len()
+    };
+    let open = p.ops.iter().filter(|t| t.ret.is_none()).count();
     format!(
-        "unknown: the {reason} ran out while checking {}, after linearizing {deepest} of its {} \
-         ops; {done} of {} keys were checked and found linearizable; {states} states explored",
+        "unknown: the {reason}{limit} ran out while checking {}, after linearizing {deepest} of \
+         its {} ops ({procs} processes, {open} with unknown outcome); {done} of {} keys were \
+         checked and found linearizable; {states} states explored. To decide it, try {more}, \
+         or a run with fewer processes per key or fewer crashed ops",
         key_name(&p.key),
         p.ops.len(),
         parts.len()

@@ -86,6 +86,9 @@ pub struct CheckArgs {
     /// Give up on a file after S seconds (verdict unknown).
     #[arg(long, value_name = "S")]
     pub time_limit: Option<f64>,
+    /// Memory for the search over all keys at once, in MiB (default 1024); past it, unknown.
+    #[arg(long, value_name = "MIB")]
+    pub memory_limit: Option<f64>,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -109,7 +112,7 @@ fn counts(events: &[Event]) -> Value {
     json!({"invoke": invoke, "ok": ok, "fail": fail, "info": info, "nemesis": nemesis})
 }
 
-fn check_options(time_limit: Option<f64>) -> Result<CheckOptions, String> {
+fn check_options(time_limit: Option<f64>, memory_mib: Option<f64>) -> Result<CheckOptions, String> {
     let time_limit = match time_limit {
         None => None,
         Some(s) => {
@@ -117,8 +120,20 @@ fn check_options(time_limit: Option<f64>) -> Result<CheckOptions, String> {
             Some(crate::duration::secs(s))
         }
     };
+    let memory_limit_bytes = match memory_mib {
+        None => None,
+        Some(m) if m.is_finite() && m >= 1.0 && m <= (1u64 << 20) as f64 => {
+            Some((m * (1u64 << 20) as f64) as u64)
+        }
+        Some(m) => {
+            return Err(format!(
+                "--memory-limit {m}: give the search's memory in MiB, from 1 to 1048576"
+            ))
+        }
+    };
     Ok(CheckOptions {
         time_limit,
+        memory_limit_bytes,
         ..CheckOptions::default()
     })
 }
@@ -391,7 +406,8 @@ fn check_files(args: &CheckArgs, opts: &CheckOptions, import: &ImportOptions) ->
 }
 
 pub fn run_check(args: CheckArgs) -> Result<u8, SetupError> {
-    let opts = check_options(args.time_limit).map_err(|e| SetupError::msg("harness check", e))?;
+    let opts = check_options(args.time_limit, args.memory_limit)
+        .map_err(|e| SetupError::msg("harness check", e))?;
     let init = args.init.as_deref().map(formats::parse_init).transpose();
     let import = ImportOptions {
         init: init.map_err(|e| SetupError::msg("harness check", e))?,
@@ -445,6 +461,9 @@ pub struct AnalyzeArgs {
     /// Give up after S seconds (verdict unknown).
     #[arg(long, value_name = "S")]
     pub time_limit: Option<f64>,
+    /// Memory for the search over all keys at once, in MiB (default 1024); past it, unknown.
+    #[arg(long, value_name = "MIB")]
+    pub memory_limit: Option<f64>,
 }
 
 pub fn run_analyze(args: AnalyzeArgs) -> Result<u8, SetupError> {
@@ -457,7 +476,7 @@ pub fn run_analyze(args: AnalyzeArgs) -> Result<u8, SetupError> {
 /// `verdict` and `check` fields of `results.json`, keeping every other field.
 fn analyze(args: &AnalyzeArgs) -> Result<Verdict, String> {
     let dir = &args.run_dir;
-    let opts = check_options(args.time_limit)?;
+    let opts = check_options(args.time_limit, args.memory_limit)?;
     let test_path = dir.join("test.json");
     let test: TestFile = TestFile::read(dir).map_err(|e| e.to_string())?;
     let Some(name) = test.workload else {

@@ -29,12 +29,13 @@ impl Budget<'_> {
     }
 }
 
-/// Counts steps and, every 4096, reports the bytes this search holds to the shared total and
-/// checks the budget. Looking at the clock and the shared counter on every step would cost more
-/// than the step. What it reported is given back when the search ends.
+/// Counts work and, every 4096 units, reports the bytes this search holds to the shared total
+/// and checks the budget. Looking at the clock and the shared counter on every step would cost
+/// more than the step. What it reported is given back when the search ends.
 pub(super) struct Meter<'a, 'b> {
     budget: &'a Budget<'b>,
     steps: u64,
+    next_check: u64,
     reported: u64,
 }
 
@@ -43,17 +44,25 @@ impl<'a, 'b> Meter<'a, 'b> {
         Meter {
             budget,
             steps: 0,
+            next_check: 4096,
             reported: 0,
         }
     }
 
-    /// One step; `held` is asked for the bytes held only when the budget is checked.
+    /// One step, after `extra` units of other work so far (cache comparisons); `held` is asked
+    /// for the bytes held only when the budget is checked.
     #[inline]
-    pub(super) fn tick(&mut self, held: impl FnOnce() -> usize) -> Option<&'static str> {
+    pub(super) fn tick(
+        &mut self,
+        extra: u64,
+        held: impl FnOnce() -> usize,
+    ) -> Option<&'static str> {
         self.steps += 1;
-        if self.steps & 4095 != 0 {
+        let work = self.steps + extra;
+        if work < self.next_check {
             return None;
         }
+        self.next_check = work + 4096;
         let bytes = held() as u64;
         let used = self.budget.memory_used;
         used.fetch_add(bytes.wrapping_sub(self.reported), Ordering::Relaxed);

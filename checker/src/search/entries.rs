@@ -131,12 +131,23 @@ pub(super) enum Look {
 impl Cursor {
     /// The first candidate of a fresh node.
     pub(super) fn start(list: &Entries) -> Self {
+        let first = list.next(list.main);
+        let mut e = first;
+        while e != list.main && e & 1 == 0 {
+            e = list.next(e);
+        }
         Cursor {
-            entry: list.next(list.main),
+            entry: first,
             pending: false,
             forced: false,
-            bound: 0,
+            bound: list.pos[e as usize],
         }
+    }
+
+    /// The position of the node's first return not yet linearized (`usize::MAX`: none): the ops
+    /// called before it are the node's candidates.
+    pub(super) fn bound(&self) -> usize {
+        self.bound
     }
 
     /// Only `e` (a leading call) is tried at this node.
@@ -167,13 +178,13 @@ impl Cursor {
         }
     }
 
-    /// From the main list's end (`first_return`) to the pending ops called before it.
-    pub(super) fn to_pending(self, list: &Entries, first_return: Option<Entry>) -> Self {
+    /// From the main list's end (its first return) to the pending ops called before it.
+    pub(super) fn to_pending(self, list: &Entries) -> Self {
         Cursor {
             entry: list.next(list.pending),
             pending: true,
             forced: false,
-            bound: first_return.map_or(usize::MAX, |r| list.pos[r as usize]),
+            bound: self.bound,
         }
     }
 

@@ -8,11 +8,14 @@
 //! they were called before that first return. The cache (`cache`, keyed as in `hash`) skips
 //! nodes already explored.
 //!
-//! Three more pruning rules, each a function below, keep histories with crashed ops and many
-//! reads cheap: `legal_read`, `overwrites_crashed` and `twin_waits`.
+//! Four more pruning rules, each a function below with its argument, keep histories with many
+//! concurrent ops, crashed ops and reads cheap: `legal_read`, `overwrites_crashed`,
+//! `later_twin` and `twin_waits`. The last two work on classes of interchangeable ops
+//! (`classes`), so the search branches on what ops do, not on which process did them.
 
 mod budget;
 mod cache;
+mod classes;
 mod entries;
 mod hash;
 mod path;
@@ -22,6 +25,7 @@ pub use budget::Budget;
 use crate::model::{PartModel, Timed};
 use budget::Meter;
 use cache::Seen;
+use classes::Classes;
 use entries::{op_of, Cursor, Entries, Entry, Look};
 use path::{Longest, Path};
 
@@ -53,18 +57,18 @@ pub fn search<P: PartModel>(
     done: &mut dyn FnMut(&P::State) -> bool,
 ) -> (Search, u64) {
     let returned = ops.iter().filter(|t| t.ret.is_some()).count();
-    let mut path = Path::new(part.init(), returned);
+    let classes = Classes::new(part, ops);
+    let mut path = Path::new(part.init(), classes.class.clone(), returned);
     if path.complete() && done(&path.state) {
         return (Search::Linearizable, 0);
     }
     let mut list = Entries::new(ops);
-    let twins = twins(part, ops);
     let mut seen = Seen::default();
     let mut longest = Longest::default();
     let mut meter = Meter::new(budget);
     let (mut at, mut fresh) = (Cursor::start(&list), true);
     loop {
-        if let Some(reason) = meter.tick(|| seen.bytes() + path.bytes()) {
+        if let Some(reason) = meter.tick(seen.compared, || seen.bytes() + path.bytes()) {
             let deepest = longest.progress;
             return (Search::OutOfBudget { reason, deepest }, seen.states);
         }
@@ -76,12 +80,16 @@ pub fn search<P: PartModel>(
         match at.look(&list) {
             Look::Candidate(e) => {
                 let op = &ops[op_of(e)].op;
-                let pruned = overwrites_crashed(part, &path, op) || twin_waits(&twins, &path, at);
+                let pruned = overwrites_crashed(part, &path, op)
+                    || later_twin(&classes, ops, &path, at)
+                    || twin_waits(&classes, &path, at);
                 let next = if pruned {
                     None
                 } else {
                     part.step(&path.state, op)
                 };
+                let next =
+                    next.filter(|n| at.pending || !commutes_with_crashed(part, ops, &path, op, n));
                 let depth = path.depth();
                 // `lift` refuses a node the cache has seen (Lowe's rule).
                 if next.is_some_and(|next| path.lift(&mut list, &mut seen, at, next)) {
@@ -98,7 +106,7 @@ pub fn search<P: PartModel>(
                 if let Some(r) = first {
                     longest.stuck(&path, op_of(r));
                 }
-                at = at.to_pending(&list, first);
+                at = at.to_pending(&list);
             }
             Look::Exhausted => {
                 let Some(undone) = path.unlift(&mut list) else {
@@ -139,28 +147,69 @@ fn overwrites_crashed<P: PartModel>(part: &P, path: &Path<P::State>, op: &P::Op)
     path.ends_crashed() && part.is_blind(op)
 }
 
-/// Pruning: interchangeable never-returned ops are used in call order, so a crashed op waits
-/// until its earlier twin is on the path.
-fn twin_waits<S: std::hash::Hash>(twins: &[usize], path: &Path<S>, at: Cursor) -> bool {
-    at.pending && {
-        let twin = twins[op_of(at.entry)];
-        twin != usize::MAX && !path.has_crashed(twin)
-    }
+/// Pruning: a never-returned op `c` is linearized only right before a returned op it enables
+/// (or changes): if the next op `y` is legal without it and the two in either order reach the
+/// same state (`next`), the order `y, c` is tried instead. Exchange argument: `c` has no return,
+/// so nothing has to follow it and it may move later; `y` was a candidate before `c` was placed
+/// (`c` changed no list but the pending one), so it may move earlier. Each such swap moves a
+/// crashed op later past a returned one, so the swaps end. (Not for `y` never returned too: two
+/// crashed ops that commute, such as appends to two keys, would then exclude each other both
+/// ways.) So crashed ops are placed just in time, not at every point they could be.
+fn commutes_with_crashed<P: PartModel>(
+    part: &P,
+    ops: &[Timed<P::Op>],
+    path: &Path<P::State>,
+    y: &P::Op,
+    next: &P::State,
+) -> bool {
+    let Some((c, before)) = path.last_crashed() else {
+        return false;
+    };
+    part.step(before, y)
+        .and_then(|s| part.step(&s, &ops[c].op))
+        .is_some_and(|s| s == *next)
 }
 
-/// For each never-returned op, the nearest earlier one (among the 64 before it) that is
-/// interchangeable with it; `usize::MAX` if none.
-fn twins<P: PartModel>(part: &P, ops: &[Timed<P::Op>]) -> Vec<usize> {
-    let crashed: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].ret.is_none()).collect();
-    let mut twin = vec![usize::MAX; ops.len()];
-    for (k, &i) in crashed.iter().enumerate() {
-        let earlier = crashed[..k].iter().rev().take(64);
-        if let Some(&j) = earlier
-            .clone()
-            .find(|&&j| part.interchangeable(&ops[j].op, &ops[i].op))
-        {
-            twin[i] = j;
-        }
+/// Pruning: of two interchangeable returned ops that could both go next, only the one that
+/// returns first is tried. Exchange argument: take any linearization from here that places the
+/// later one, `b`, now and the earlier one, `a`, at some later point `q`; swap them. The ops are
+/// interchangeable, so every state along the order is unchanged. `a` now is allowed: it is a
+/// candidate, so it was called and everything that returned before its call is linearized. `b`
+/// at `q` is allowed: `q` comes before `a`'s return, which comes before `b`'s. An op that had to
+/// follow `b` (called after `b` returned) was called after `a` returned too, so it already
+/// followed `q`. So placing `a` now is never worse.
+fn later_twin<O, S: std::hash::Hash>(
+    classes: &Classes,
+    ops: &[Timed<O>],
+    path: &Path<S>,
+    at: Cursor,
+) -> bool {
+    if at.pending || at.forced {
+        return false;
     }
-    twin
+    // Ops of the class that returned before this one, latest first. Those returned before the
+    // node's first open return are all linearized already: stop there.
+    let bound = at.bound();
+    let mut a = classes.returned_before[op_of(at.entry)];
+    while a != classes::NONE {
+        let t = &ops[a as usize];
+        if t.ret.is_some_and(|r| r < bound) {
+            return false;
+        }
+        if !path.has(a as usize) && t.call < bound {
+            return true;
+        }
+        a = classes.returned_before[a as usize];
+    }
+    false
+}
+
+/// Pruning: interchangeable never-returned ops are used in call order, so a crashed op waits
+/// until its earlier twin is on the path. Exchange argument: both were called before any point
+/// the later one could take, and neither has to return, so the earlier one can take its place.
+fn twin_waits<S: std::hash::Hash>(classes: &Classes, path: &Path<S>, at: Cursor) -> bool {
+    at.pending && {
+        let twin = classes.crashed_before[op_of(at.entry)];
+        twin != classes::NONE && !path.has(twin as usize)
+    }
 }

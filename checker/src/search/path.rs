@@ -18,22 +18,31 @@ struct Frame<S> {
 pub(super) struct Path<S> {
     frames: Vec<Frame<S>>,
     pub(super) state: S,
-    /// Never-returned ops on the path, sorted (the cache compares these as sets).
-    crashed: Vec<u32>,
+    /// Never-returned ops on the path, as (class, how many) sorted by class. Crashed ops of a
+    /// class are used in call order (`twin_waits`), so the count says which ones; the cache
+    /// compares these counts.
+    crashed: Vec<(u32, u32)>,
+    /// The class of each op.
+    class: Vec<u32>,
     /// Hash of the returned ops on the path.
     hash: OpsHash,
+    /// Per op: whether it is on the path.
+    done: Vec<bool>,
     /// Returned ops not yet linearized, of `returned` in all.
     remaining: usize,
     returned: usize,
 }
 
 impl<S: Hash> Path<S> {
-    pub(super) fn new(init: S, returned: usize) -> Self {
+    pub(super) fn new(init: S, class: Vec<u32>, returned: usize) -> Self {
+        let ops = class.len();
         Path {
             frames: Vec::new(),
             state: init,
             crashed: Vec::new(),
+            class,
             hash: (0, 0),
+            done: vec![false; ops],
             remaining: returned,
             returned,
         }
@@ -58,8 +67,14 @@ impl<S: Hash> Path<S> {
         self.frames.last().is_some_and(|f| f.at.pending)
     }
 
-    pub(super) fn has_crashed(&self, op: usize) -> bool {
-        self.crashed.binary_search(&(op as u32)).is_ok()
+    /// When the last op linearized never returned: that op and the state before it.
+    pub(super) fn last_crashed(&self) -> Option<(usize, &S)> {
+        let f = self.frames.last().filter(|f| f.at.pending)?;
+        Some((op_of(f.at.entry), &f.state))
+    }
+
+    pub(super) fn has(&self, op: usize) -> bool {
+        self.done[op]
     }
 
     /// The ops linearized from `depth` on.
@@ -68,7 +83,7 @@ impl<S: Hash> Path<S> {
     }
 
     pub(super) fn bytes(&self) -> usize {
-        self.frames.capacity() * size_of::<Frame<S>>()
+        self.frames.capacity() * size_of::<Frame<S>>() + self.done.len()
     }
 
     /// Linearizes the candidate under `at`, reaching `next`, unless that node (or one that
@@ -87,24 +102,39 @@ impl<S: Hash> Path<S> {
             false => hash::toggle(self.hash, i),
         };
         let key = hash::node_key(hash, &next);
-        let slot = self.crashed.partition_point(|&x| (x as usize) < i);
         if at.pending {
-            self.crashed.insert(slot, i as u32);
+            self.count_crashed(i, true);
         }
         if !seen.visit(key, &self.crashed) {
             if at.pending {
-                self.crashed.remove(slot);
+                self.count_crashed(i, false);
             }
             return false;
         }
         let state = std::mem::replace(&mut self.state, next);
         self.frames.push(Frame { at, state });
         list.lift(at.entry, !at.pending);
+        self.done[i] = true;
         if !at.pending {
             self.remaining -= 1;
         }
         self.hash = hash;
         true
+    }
+
+    /// Counts crashed op `i` in (or out of) the path's class counts.
+    fn count_crashed(&mut self, i: usize, add: bool) {
+        let c = self.class[i];
+        let slot = self.crashed.partition_point(|x| x.0 < c);
+        match self.crashed.get_mut(slot) {
+            Some(x) if x.0 == c && add => x.1 += 1,
+            Some(x) if x.0 == c && x.1 > 1 => x.1 -= 1,
+            Some(x) if x.0 == c => {
+                self.crashed.remove(slot);
+            }
+            _ if add => self.crashed.insert(slot, (c, 1)),
+            _ => unreachable!("a crashed op on the path is counted"),
+        }
     }
 
     /// Undoes the last [`Path::lift`]; returns the cursor that chose it, or None at the root.
@@ -113,14 +143,13 @@ impl<S: Hash> Path<S> {
         let f = self.frames.pop()?;
         let i = op_of(f.at.entry);
         if f.at.pending {
-            let slot = self.crashed.binary_search(&(i as u32));
-            self.crashed
-                .remove(slot.expect("a crashed op on the path is in its set"));
+            self.count_crashed(i, false);
         } else {
             self.remaining += 1;
             self.hash = hash::toggle(self.hash, i);
         }
         list.unlift(f.at.entry, !f.at.pending);
+        self.done[i] = false;
         self.state = f.state;
         Some(f.at)
     }

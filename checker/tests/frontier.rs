@@ -1,0 +1,230 @@
+//! The register shapes of `common::shapes`: small ones get their verdict by construction, and
+//! the fast search agrees with an exact brute force on thousands of small histories of those
+//! shapes (many concurrent writes of the same values, crashed ops open to the end, reads of the
+//! same value), a good share of them made invalid by changing one read.
+
+mod common;
+
+use checker::history::{Event, EventType};
+use checker::linearizability::check_events;
+use checker::model::{pair, Model, Outcome};
+use checker::{CheckOptions, Verdict};
+use common::shapes::{Kind, Shape};
+use common::{step, Op, Reg};
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use std::collections::HashSet;
+
+const KINDS: [Kind; 5] = [
+    Kind::Simulated,
+    Kind::WritesInFlight,
+    Kind::StaleRewritten,
+    Kind::TwoReads,
+    Kind::UniqueDecoy,
+];
+
+fn shape(kind: Kind, ops: usize, procs: usize, info: usize) -> Shape {
+    Shape {
+        name: "small",
+        kind,
+        ops,
+        procs,
+        info,
+    }
+}
+
+fn verdict(events: &[Event]) -> Verdict {
+    let r = check_events(&Reg, events, &CheckOptions::default()).expect("well formed");
+    r.verdict
+}
+
+/// Exact and slow: every order of the ops, memoised on (ops linearized, value). An op may go
+/// next if no op not yet linearized returned before it was invoked; crashed ops may be left out.
+fn brute_force(events: &[Event]) -> bool {
+    let operations = pair(events).expect("well formed");
+    let all: Vec<_> = operations.iter().collect();
+    let (_, converted) = Reg.build(&all).expect("register ops");
+    let ops: Vec<(Op, usize, Option<usize>)> = operations
+        .iter()
+        .zip(converted)
+        .filter_map(|(o, m)| {
+            let ret = o.ret_pos.filter(|_| o.outcome != Outcome::Info);
+            m.map(|m| (m, o.call_pos, ret))
+        })
+        .collect();
+    assert!(ops.len() <= 40, "brute force is for small histories");
+    fn go(
+        ops: &[(Op, usize, Option<usize>)],
+        done: u64,
+        s: Option<i64>,
+        seen: &mut HashSet<(u64, Option<i64>)>,
+    ) -> bool {
+        let finished = (0..ops.len()).all(|i| ops[i].2.is_none() || done & (1u64 << i) != 0);
+        if finished {
+            return true;
+        }
+        if !seen.insert((done, s)) {
+            return false;
+        }
+        let blocked = |i: usize| {
+            (0..ops.len())
+                .any(|j| done & (1u64 << j) == 0 && ops[j].2.is_some_and(|r| r < ops[i].1))
+        };
+        (0..ops.len()).any(|i| {
+            done & (1u64 << i) == 0
+                && !blocked(i)
+                && step(s, ops[i].0).is_some_and(|ns| go(ops, done | 1u64 << i, ns, seen))
+        })
+    }
+    go(&ops, 0, None, &mut HashSet::new())
+}
+
+#[test]
+fn small_shapes_get_their_verdict_by_construction() {
+    for kind in KINDS {
+        for seed in 0..40 {
+            let s = shape(kind, 120, 6, 6);
+            let events = s.events(seed);
+            let want = if s.valid() {
+                Verdict::Valid
+            } else {
+                Verdict::Invalid
+            };
+            assert_eq!(verdict(&events), want, "{kind:?} seed {seed}");
+        }
+    }
+}
+
+#[test]
+fn tiny_shapes_agree_with_the_brute_force_on_their_verdict() {
+    for kind in KINDS {
+        for seed in 0..60 {
+            let s = shape(kind, 10, 3, 2);
+            let events = s.events(seed);
+            assert_eq!(brute_force(&events), s.valid(), "{kind:?} seed {seed}");
+        }
+    }
+}
+
+/// A read's completion, chosen at random, now shows another value of 0..=4 (or null).
+fn change_a_read(rng: &mut SmallRng, events: &mut [Event]) -> bool {
+    let reads: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].f == "read" && events[i].kind == EventType::Ok)
+        .collect();
+    if reads.is_empty() {
+        return false;
+    }
+    let i = reads[rng.gen_range(0..reads.len())];
+    let v = rng.gen_range(-1..5);
+    events[i].value = if v < 0 { json!(null) } else { json!(v) };
+    true
+}
+
+#[test]
+fn fast_search_agrees_with_the_brute_force_on_small_shapes() {
+    let mut rng = SmallRng::seed_from_u64(18);
+    let (mut valid, mut invalid) = (0, 0);
+    for round in 0..4000 {
+        let kind = KINDS[round % KINDS.len()];
+        let procs = rng.gen_range(2..6);
+        let s = shape(kind, rng.gen_range(4..12), procs, rng.gen_range(0..4));
+        let mut events = s.events(rng.gen());
+        if rng.gen_bool(0.5) {
+            change_a_read(&mut rng, &mut events);
+        }
+        let want = brute_force(&events);
+        let got = verdict(&events);
+        assert_eq!(
+            got == Verdict::Valid,
+            want,
+            "round {round}: {s:?}\n{events:#?}"
+        );
+        if want {
+            valid += 1;
+        } else {
+            invalid += 1;
+        }
+    }
+    assert!(
+        valid > 1000 && invalid > 1000,
+        "{valid} valid, {invalid} invalid"
+    );
+}
+
+/// A check that runs out says which limit, its value, how far it got and what to try.
+#[test]
+fn unknown_names_the_limit_and_what_to_try() {
+    let s = shape(Kind::TwoReads, 2000, 30, 20);
+    let events = s.events(5);
+    let opts = CheckOptions {
+        time_limit: Some(std::time::Duration::ZERO),
+        ..CheckOptions::default()
+    };
+    let r = check_events(&Reg, &events, &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.explanation);
+    let e = &r.explanation;
+    assert!(e.contains("the time limit of 0.0 s ran out"), "{e}");
+    assert!(
+        e.contains("after linearizing") && e.contains("processes"),
+        "{e}"
+    );
+    assert!(e.contains("try more time (--time-limit)"), "{e}");
+    let opts = CheckOptions {
+        memory_limit_bytes: Some(3 << 20),
+        ..CheckOptions::default()
+    };
+    let r = check_events(&Reg, &s.scaled(20_000).events(5), &opts).unwrap();
+    assert_eq!(r.verdict, Verdict::Unknown, "{}", r.explanation);
+    let e = &r.explanation;
+    assert!(e.contains("the memory limit of 3 MiB ran out"), "{e}");
+    assert!(e.contains("more memory (--memory-limit, in MiB)"), "{e}");
+}
+
+/// Bits set one at a time: crashed sets of two different bits commute, and a read that sees
+/// both needs both. The just-in-time rule for crashed ops must not make them exclude each
+/// other.
+#[test]
+fn two_commuting_crashed_ops_can_both_take_effect() {
+    use checker::model::{PartModel, Timed};
+    use checker::search::{search, Budget, Search};
+    struct Bits;
+    impl PartModel for Bits {
+        type Op = (bool, u8);
+        type State = u8;
+        fn init(&self) -> u8 {
+            0
+        }
+        fn step(&self, s: &u8, &(read, v): &(bool, u8)) -> Option<u8> {
+            match read {
+                true => (*s == v).then_some(*s),
+                false => Some(s | v),
+            }
+        }
+        fn is_read_only(&self, op: &(bool, u8)) -> bool {
+            op.0
+        }
+        fn show_state(&self, s: &u8) -> String {
+            s.to_string()
+        }
+        fn state_json(&self, s: &u8) -> serde_json::Value {
+            json!(s)
+        }
+    }
+    let t = |op, call, ret| Timed { op, call, ret };
+    let ops = [
+        t((false, 1), 0, None),
+        t((false, 2), 1, None),
+        t((true, 3), 2, Some(3)),
+    ];
+    let memory = std::sync::atomic::AtomicU64::new(0);
+    let never = || false;
+    let budget = Budget {
+        deadline: None,
+        memory_limit: None,
+        memory_used: &memory,
+        cancelled: &never,
+    };
+    let (r, _) = search(&Bits, &ops, &budget, &mut |_| true);
+    assert_eq!(r, Search::Linearizable);
+}

@@ -1,0 +1,68 @@
+//! `harness check --memory-limit MIB`: the search's memory cap is a flag. A bad value is refused
+//! naming the flag; a history too hard for a small cap is unknown and says which limit, its
+//! value and what to try.
+
+mod cli_util;
+use cli_util::{all_output, harness_on, scratch};
+
+/// Rounds of `procs` writes in flight at once (values 0..4), then a read of the last value;
+/// in round `bad`, a read of 4 after that: nothing wrote 4, but a write of 4 was in flight
+/// earlier in that round, so no cheap check settles it.
+fn history(procs: u64, rounds: u64, bad: u64) -> String {
+    let mut lines = Vec::new();
+    let mut push = |p: u64, kind: &str, f: &str, v: String| {
+        let i = lines.len();
+        lines.push(format!(
+            r#"{{"index":{i},"time":{},"process":{p},"type":"{kind}","f":"{f}","value":{v}}}"#,
+            i * 1000
+        ));
+    };
+    for r in 0..rounds {
+        let value = |p: u64| {
+            if r == bad && p == 0 {
+                4
+            } else {
+                (p * 7 + r) % 4
+            }
+        };
+        for p in 0..procs {
+            push(p, "invoke", "write", value(p).to_string());
+        }
+        for p in 0..procs {
+            push(p, "ok", "write", value(p).to_string());
+        }
+        let last = value(procs - 1);
+        push(procs, "invoke", "read", "null".into());
+        push(procs, "ok", "read", last.to_string());
+        if r == bad {
+            push(procs, "invoke", "read", "null".into());
+            push(procs, "ok", "read", "4".into());
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn memory_limit_is_a_flag_and_unknown_says_what_to_try() {
+    let dir = scratch("memory-limit");
+    let file = dir.join("history.jsonl");
+    std::fs::write(&file, history(40, 4, 2)).unwrap();
+
+    for bad in ["0", "0.5", "nan", "1e9"] {
+        let out = harness_on(&["check", "--memory-limit", bad], &[&file]);
+        let text = all_output(&out);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {text}");
+        assert!(text.contains("--memory-limit"), "{bad}: {text}");
+    }
+
+    let out = harness_on(&["check", "--memory-limit", "1"], &[&file]);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains("memory limit of 1 MiB"), "{text}");
+    assert!(text.contains("--memory-limit"), "{text}");
+
+    let out = harness_on(&["check", "--memory-limit", "512"], &[&file]);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
