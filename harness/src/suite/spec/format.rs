@@ -5,7 +5,7 @@ use serde::Deserialize;
 use workloads::Workload;
 
 /// The fault kinds the nemesis knows (`--nemesis a,b,c`).
-pub const FAULT_KINDS: &[&str] = &["partition", "pause", "kill"];
+pub const FAULT_KINDS: &[&str] = &["partition", "pause", "kill", "power-cut"];
 
 /// The seeded bugs of `paxos-node` (docs/seeded-bugs.md); `lease-read` exists only in multi.
 pub const BUGS: &[&str] = &[
@@ -14,6 +14,7 @@ pub const BUGS: &[&str] = &[
     "accept-below-promise",
     "local-read",
     "lease-read",
+    "unsynced-wal",
 ];
 
 /// The harness's default cluster size, used to judge whether a fault can happen at all.
