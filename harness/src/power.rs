@@ -113,3 +113,46 @@ impl Disks {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schedule::{self, Fault, Kinds, Targets};
+
+    #[test]
+    fn the_disk_sits_next_to_the_data_dir() {
+        assert_eq!(
+            backing_dir(Path::new("/r/nodes/n3")),
+            PathBuf::from("/r/nodes/n3.disk")
+        );
+    }
+
+    #[test]
+    fn power_cut_parses_and_is_scheduled_on_node_sets() {
+        let kinds: Kinds = "power-cut,kill".parse().unwrap();
+        assert_eq!(kinds.to_string(), "power-cut,kill");
+        let nodes: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+        let s = schedule::generate(&schedule::Plan {
+            seed: 3,
+            nodes: &nodes,
+            kinds: &"power-cut".parse().unwrap(),
+            targets: &"all".parse::<Targets>().unwrap(),
+            interval_s: 1.0,
+            time_limit_s: 10.0,
+        })
+        .unwrap();
+        assert!(!s.windows.is_empty());
+        for w in &s.windows {
+            assert!(
+                matches!(&w.fault, Fault::PowerCut { nodes: ns, .. } if *ns == nodes),
+                "{w:?}"
+            );
+        }
+        let bad = schedule::validate(
+            &"power-cut".parse().unwrap(),
+            &"bridge".parse().unwrap(),
+            1.0,
+        );
+        assert!(bad.unwrap_err().contains("'power-cut'"));
+    }
+}
