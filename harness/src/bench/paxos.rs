@@ -3,7 +3,8 @@
 //! For every combination of `--nodes`, `--variants` and `--workloads` it runs `harness test`
 //! (through [`crate::test_cmd::run_test`], proxies on every link, durability on, no faults, no
 //! linearizability check) `--runs` times and prints the median ops/s, p50 and p99, then the
-//! Multi/Basic throughput ratio. Targets on a 2-core machine: Multi >= 10,000 ops/s at
+//! Multi/Basic throughput ratio. `--power-layer off,on` measures each run without and with the
+//! power-cut layer (docs/faults.md, "Power cuts"). Targets on a 2-core machine: Multi >= 10,000 ops/s at
 //! concurrency 32, >= 10x Basic, p50 < 2 ms. A benchmark, not a test: it prints, never asserts.
 use crate::SetupError;
 
