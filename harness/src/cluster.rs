@@ -92,6 +92,7 @@ pub fn install_guards() {
         std::panic::set_hook(Box::new(move |info| {
             kill_all_groups();
             crate::net::netns::remove_live();
+            crate::power::unmount_live();
             previous(info);
         }));
         std::thread::Builder::new()
@@ -124,6 +125,7 @@ fn signal_thread() {
         }
         kill_all_groups();
         crate::net::netns::remove_live();
+        crate::power::unmount_live();
         std::process::exit(interrupt_exit_code().into());
     });
 }
@@ -248,6 +250,8 @@ pub struct ClusterPlan {
     /// Appended verbatim to every node's argv.
     pub extra_args: Vec<String>,
     pub ready_timeout: Duration,
+    /// Every data dir is a power-cut layer ([`crate::power`]), for `--nemesis power-cut`.
+    pub power_cut: bool,
 }
 
 /// A free loopback port for a node, held until the plan is built so one plan never gets the same
@@ -299,6 +303,7 @@ impl ClusterPlan {
             peer_addr,
             extra_args,
             ready_timeout: Duration::from_secs(20),
+            power_cut: false,
         })
     }
 
@@ -360,6 +365,8 @@ pub struct Cluster {
     tag_prefix: String,
     /// What the run should be warned about (a node listening beyond loopback), once each.
     warnings: Mutex<Vec<String>>,
+    /// With [`ClusterPlan::power_cut`]: each node's layer.
+    disks: Option<crate::power::Disks>,
 }
 
 /// The last `n` lines of a log file, for error messages.
@@ -398,9 +405,10 @@ impl Cluster {
                 .iter()
                 .map(|n| crate::node_log::NodeLog::new(&n.log_path))
                 .collect(),
-            plan,
             tag_prefix: crate::reaper::new_cluster_prefix(),
             warnings: Mutex::new(Vec::new()),
+            disks: plan.power_cut.then(|| crate::power::Disks::new(n)),
+            plan,
         };
         for i in 0..n {
             if let Err(e) = cluster.spawn(i).await {
@@ -478,6 +486,11 @@ impl Cluster {
 
     async fn spawn(&self, i: usize) -> Result<()> {
         let spec = &self.plan.nodes[i];
+        if let Some(disks) = &self.disks {
+            disks
+                .mount(i, &spec.data_dir, &self.tag(i))
+                .with_context(|| format!("node {}", spec.id))?;
+        }
         std::fs::create_dir_all(&spec.data_dir).with_context(|| {
             format!(
                 "node {}: cannot create {}",
@@ -641,6 +654,21 @@ impl Cluster {
         killed
     }
 
+    /// Cuts node `i`'s power: SIGKILL, then every write it did not sync is lost (its layer is
+    /// unmounted; [`Cluster::restart`] mounts it again). Needs [`ClusterPlan::power_cut`].
+    pub async fn power_cut(&self, i: usize) -> Result<()> {
+        let disks = self
+            .disks
+            .as_ref()
+            .ok_or_else(|| anyhow!("power cuts need the power-cut layer"))?;
+        self.kill_node(i, true).await;
+        disks
+            .cut(i)
+            .with_context(|| format!("node {}", self.plan.nodes[i].id))?;
+        tracing::info!(node = %self.plan.nodes[i].id, "power cut (unsynced writes dropped)");
+        Ok(())
+    }
+
     /// Restarts node `i` with the same argv and data dir (killing it first if it still runs) and
     /// waits until it is ready. The new process has a new pid.
     pub async fn restart(&self, i: usize) -> Result<()> {
@@ -660,6 +688,9 @@ impl Cluster {
         }
         let prefix = &self.tag_prefix;
         crate::reaper::kill_tagged(|t| t.starts_with(prefix), &killed, &groups().clone());
+        if let Some(disks) = &self.disks {
+            disks.stop_all();
+        }
     }
 
     /// Exit status of node `i` if it has exited on its own (not killed by us, nor by the

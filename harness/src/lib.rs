@@ -45,6 +45,7 @@ pub mod node_bin;
 pub mod node_log;
 pub mod open_files;
 pub mod options;
+pub mod power;
 pub mod progress;
 pub mod proxy;
 pub mod reaper;

@@ -31,8 +31,9 @@ use std::time::Duration;
 #[derive(clap::Args, Clone, Debug, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NemesisArgs {
-    /// Faults to inject: a comma-separated list of partition, pause, kill, and with --net netns
-    /// loss, dup, rate (packet faults); or none.
+    /// Faults to inject: a comma-separated list of partition, pause, kill, power-cut (a kill
+    /// that loses unsynced writes; needs FUSE), and with --net netns loss, dup, rate (packet
+    /// faults); or none.
     #[arg(long, default_value = "partition,pause,kill", value_name = "FAULTS")]
     pub nemesis: Kinds,
     /// Average length of each quiet and each faulty period, in seconds (3: a 30 s run gets
@@ -139,6 +140,8 @@ pub struct Faults {
     busy: tokio::sync::Mutex<()>,
     /// Set by the heal: steps that have not started yet are skipped.
     healed: AtomicBool,
+    /// The nodes whose power is cut now (restarted by the window's stop or the heal).
+    cut: std::sync::Mutex<Vec<String>>,
 }
 
 impl Faults {
@@ -262,6 +265,13 @@ pub async fn prepare(
             );
         }
     }
+    let power_cut = schedule::FaultKind::PowerCut;
+    if n.nemesis.0.contains(&power_cut)
+        || schedule.windows.iter().any(|w| w.fault.kind() == power_cut)
+    {
+        crate::power::check()?;
+        plan.power_cut = true;
+    }
     schedule
         .save(&run_dir.join("schedule.json"))
         .map_err(|e| anyhow!(e))?;
@@ -281,6 +291,7 @@ pub async fn prepare(
         schedule,
         busy: tokio::sync::Mutex::new(()),
         healed: AtomicBool::new(false),
+        cut: Default::default(),
     })
 }
 
@@ -321,6 +332,10 @@ async fn aim_at_leader(ctx: &RunContext, fault: Fault) -> Fault {
             nodes: vec![leader],
         },
         Fault::Kill { target, .. } => Fault::Kill {
+            target,
+            nodes: vec![leader],
+        },
+        Fault::PowerCut { target, .. } => Fault::PowerCut {
             target,
             nodes: vec![leader],
         },
@@ -404,6 +419,7 @@ async fn apply(ctx: &RunContext, faults: &Faults, fault: &Fault) {
             }
             ctx.history.record_nemesis("kill", json!(done));
         }
+        Fault::PowerCut { target, nodes } => power_cut(ctx, faults, *target, nodes).await,
         Fault::Loss { target, links, pct } | Fault::Dup { target, links, pct } => {
             faults.set_packet(Some(fault.clone())).await;
             ctx.history.record_nemesis(
@@ -440,6 +456,7 @@ async fn undo(ctx: &RunContext, faults: &Faults, fault: &Fault) {
         Fault::Kill { nodes, .. } => {
             restart(ctx, nodes).await;
         }
+        Fault::PowerCut { .. } => power_back(ctx, faults).await,
         Fault::Loss { .. } | Fault::Dup { .. } | Fault::Rate { .. } => {
             faults.set_packet(None).await;
             stop_packet(ctx, fault);
@@ -451,6 +468,46 @@ async fn undo(ctx: &RunContext, faults: &Faults, fault: &Fault) {
 fn stop_packet(ctx: &RunContext, fault: &Fault) {
     ctx.history
         .record_nemesis(&format!("stop-{}", fault.kind()), json!("healed"));
+}
+
+/// SIGKILLs the nodes and drops what they had not synced; `start-power-cut` names them.
+async fn power_cut(ctx: &RunContext, faults: &Faults, target: schedule::Target, ids: &[String]) {
+    let mut done = Vec::new();
+    for id in ids {
+        if let Some(i) = index(ctx, id) {
+            match ctx.cluster.power_cut(i).await {
+                Ok(()) => done.push(id.clone()),
+                Err(e) => tracing::error!(node = %id, "power cut failed: {e:#}"),
+            }
+        }
+    }
+    faults
+        .cut
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .extend(done.iter().cloned());
+    ctx.history
+        .record_nemesis("start-power-cut", json!({"target": target, "nodes": done}));
+}
+
+/// Restarts the nodes whose power was cut (their layers mounted again); `stop-power-cut`
+/// names those that came back.
+async fn power_back(ctx: &RunContext, faults: &Faults) {
+    let ids = std::mem::take(&mut *faults.cut.lock().unwrap_or_else(|p| p.into_inner()));
+    if ids.is_empty() {
+        return;
+    }
+    let mut done = Vec::new();
+    for id in &ids {
+        if let Some(i) = index(ctx, id) {
+            match ctx.cluster.restart(i).await {
+                Ok(()) => done.push(id.clone()),
+                Err(e) => tracing::error!(node = %id, "restart after the power cut failed: {e:#}"),
+            }
+        }
+    }
+    ctx.history
+        .record_nemesis("stop-power-cut", json!({"nodes": done}));
 }
 
 async fn resume(ctx: &RunContext, ids: &[String]) {
@@ -499,6 +556,7 @@ pub async fn heal(ctx: &RunContext, faults: &Faults) -> Result<()> {
             stop_packet(ctx, &f);
         }
     }
+    power_back(ctx, faults).await;
     let (mut paused, mut killed) = (Vec::new(), Vec::new());
     for (i, id) in ctx.cluster.ids().into_iter().enumerate() {
         match ctx.cluster.state(i).await {

@@ -32,7 +32,7 @@ pub const ENV: &str = "HARNESS_NODE_OF";
 const GRACE: Duration = Duration::from_secs(3);
 
 /// This harness as [`ENV`] names it.
-fn harness_id() -> &'static str {
+pub(crate) fn harness_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
         let pid = std::process::id();
@@ -63,7 +63,7 @@ pub fn hold_descendants() {
         if let Err(e) = nix::sys::prctl::set_child_subreaper(true) {
             tracing::warn!("cannot become a child subreaper ({e}): a node's daemonized child may outlive the harness");
         }
-        for left in clean_dead() {
+        for left in clean_dead().into_iter().chain(crate::power::clean_dead()) {
             tracing::warn!("{left}");
             crate::errln!("harness: {left}");
         }
@@ -225,7 +225,7 @@ fn kill_and_reap(pids: Vec<i32>, keep: &BTreeSet<i32>) {
 
 /// Whether the harness `PIDNS.PID.STARTTIME` may still run: it does (a reused pid has another
 /// start time), or it ran in another pid namespace, where this one cannot tell.
-fn harness_alive(id: &str) -> bool {
+pub(crate) fn harness_alive(id: &str) -> bool {
     let mut parts = id.splitn(3, '.').map(|p| p.parse::<u64>().ok());
     let (Some(Some(ns)), Some(Some(pid)), Some(Some(start))) =
         (parts.next(), parts.next(), parts.next())

@@ -33,6 +33,8 @@ pub enum FaultKind {
     Dup,
     /// Some nodes' outgoing bandwidth limited (tc `tbf`; netns mode only).
     Rate,
+    /// SIGKILL and every write not yet synced lost (a FUSE layer), later restart.
+    PowerCut,
 }
 
 impl FaultKind {
@@ -53,6 +55,7 @@ impl FaultKind {
             FaultKind::Loss => "loss",
             FaultKind::Dup => "dup",
             FaultKind::Rate => "rate",
+            FaultKind::PowerCut => "power-cut",
         }
     }
 
@@ -61,7 +64,7 @@ impl FaultKind {
         use Target::*;
         match self {
             FaultKind::Partition => matches!(t, One | Leader | Majority | MajoritiesRing | Bridge),
-            FaultKind::Pause | FaultKind::Kill | FaultKind::Rate => {
+            FaultKind::Pause | FaultKind::Kill | FaultKind::Rate | FaultKind::PowerCut => {
                 matches!(t, One | Leader | Minority | Majority | All)
             }
             // Node sets (the links to and from them) and the link topologies.
@@ -143,11 +146,12 @@ impl FromStr for Kinds {
             let k = FaultKind::ALL
                 .into_iter()
                 .chain(FaultKind::PACKET)
+                .chain([FaultKind::PowerCut])
                 .find(|k| k.name() == part)
                 .ok_or_else(|| {
                     format!(
                         "unknown fault '{part}': expected partition, pause, kill, loss, dup, \
-                         rate or none"
+                         rate, power-cut or none"
                     )
                 })?;
             if !out.contains(&k) {
@@ -333,6 +337,11 @@ pub enum Fault {
         nodes: Vec<String>,
         kbit: f64,
     },
+    /// The nodes killed and their unsynced writes dropped; restarted at the stop.
+    PowerCut {
+        target: Target,
+        nodes: Vec<String>,
+    },
 }
 
 impl Fault {
@@ -344,6 +353,7 @@ impl Fault {
             Fault::Loss { .. } => FaultKind::Loss,
             Fault::Dup { .. } => FaultKind::Dup,
             Fault::Rate { .. } => FaultKind::Rate,
+            Fault::PowerCut { .. } => FaultKind::PowerCut,
         }
     }
 
@@ -355,7 +365,8 @@ impl Fault {
             | Fault::Kill { target, .. }
             | Fault::Loss { target, .. }
             | Fault::Dup { target, .. }
-            | Fault::Rate { target, .. } => *target,
+            | Fault::Rate { target, .. }
+            | Fault::PowerCut { target, .. } => *target,
         }
     }
 
@@ -377,6 +388,7 @@ impl Fault {
                 format!("dup {pct}% {target} ({} links)", links.len())
             }
             Fault::Rate { nodes, kbit, .. } => format!("rate {kbit} kbit/s {}", nodes.join(",")),
+            Fault::PowerCut { nodes, .. } => format!("power-cut {}", nodes.join(",")),
         }
     }
 }
@@ -543,6 +555,10 @@ fn make_fault(
             target,
             nodes: Some(target_nodes(target, order)).filter(|n| !n.is_empty())?,
         },
+        FaultKind::PowerCut => Fault::PowerCut {
+            target,
+            nodes: Some(target_nodes(target, order)).filter(|n| !n.is_empty())?,
+        },
         FaultKind::Loss | FaultKind::Dup | FaultKind::Rate => {
             return packet::make_fault(kind, target, order, amounts)
         }
@@ -587,7 +603,8 @@ impl Schedule {
                     .collect(),
                 Fault::Pause { nodes: ns, .. }
                 | Fault::Kill { nodes: ns, .. }
-                | Fault::Rate { nodes: ns, .. } => ns.iter().collect(),
+                | Fault::Rate { nodes: ns, .. }
+                | Fault::PowerCut { nodes: ns, .. } => ns.iter().collect(),
                 Fault::Loss { links, .. } | Fault::Dup { links, .. } => {
                     links.iter().flat_map(|(a, b)| [a, b]).collect()
                 }

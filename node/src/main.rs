@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, value_enum, default_value = "multi")]
     variant: VariantArg,
     /// Turn on a seeded bug (repeatable): volatile-acceptor, ignore-promised-value,
-    /// accept-below-promise, local-read, lease-read.
+    /// accept-below-promise, local-read, lease-read, unsynced-wal.
     #[arg(long = "bug", value_parser = parse_bug)]
     bugs: Vec<String>,
     /// Timer tick in milliseconds (timeouts are counted in ticks).

@@ -75,6 +75,7 @@ pub fn run(cfg: ShellConfig) -> Result<()> {
     }
     let me = ids.iter().position(|i| *i == cfg.id).expect("pushed above");
     let (mut storage, durable, incarnation) = Storage::open(&cfg.data_dir)?;
+    storage.skip_sync = cfg.bugs.unsynced_wal;
     let core_cfg = Config {
         me,
         n: ids.len(),

@@ -3,7 +3,8 @@
 //! For every combination of `--nodes`, `--variants` and `--workloads` it runs `harness test`
 //! (through [`crate::test_cmd::run_test`], proxies on every link, durability on, no faults, no
 //! linearizability check) `--runs` times and prints the median ops/s, p50 and p99, then the
-//! Multi/Basic throughput ratio. Targets on a 2-core machine: Multi >= 10,000 ops/s at
+//! Multi/Basic throughput ratio. `--power-layer off,on` measures each run without and with the
+//! power-cut layer (docs/faults.md, "Power cuts"). Targets on a 2-core machine: Multi >= 10,000 ops/s at
 //! concurrency 32, >= 10x Basic, p50 < 2 ms. A benchmark, not a test: it prints, never asserts.
 use crate::SetupError;
 
@@ -37,6 +38,11 @@ pub struct Args {
     /// Seconds without a reply before an operation counts as info.
     #[arg(long, default_value_t = 5.0)]
     op_timeout: f64,
+    /// With or without the power-cut layer under every data dir (off, on, or off,on: then each
+    /// run measures both, one after the other, so the two see the same machine). With it
+    /// on, runs use `--nemesis power-cut` with an interval too long for any cut to happen.
+    #[arg(long, value_delimiter = ',', default_value = "off", value_parser = ["off", "on"])]
+    power_layer: Vec<String>,
     /// A paxos-node build to measure instead of the default (e.g. a copy of an older build,
     /// for a before/after comparison); it gets `--variant` like the default one.
     #[arg(long)]
@@ -48,6 +54,7 @@ pub struct Args {
 
 struct Row {
     nodes: usize,
+    layer: String,
     variant: String,
     workload: String,
     ops: f64,
@@ -70,10 +77,15 @@ pub fn run(a: Args) -> Result<u8, SetupError> {
     for &nodes in &a.nodes {
         for workload in &a.workloads {
             for variant in &a.variants {
-                let mut ops = Vec::new();
-                let mut p50 = Vec::new();
-                let mut p99 = Vec::new();
-                for run in 0..a.runs {
+                let layers = a.power_layer.len();
+                let (mut ops, mut p50, mut p99) = (
+                    vec![vec![]; layers],
+                    vec![vec![]; layers],
+                    vec![vec![]; layers],
+                );
+                for (run, (l, layer)) in
+                    (0..a.runs).flat_map(|r| a.power_layer.iter().enumerate().map(move |l| (r, l)))
+                {
                     let mut argv = vec![
                         "--nodes".to_string(),
                         nodes.to_string(),
@@ -90,7 +102,9 @@ pub fn run(a: Args) -> Result<u8, SetupError> {
                         "--recovery-time".into(),
                         "0".into(),
                         "--nemesis".into(),
-                        "none".into(),
+                        if layer == "on" { "power-cut" } else { "none" }.into(),
+                        "--nemesis-interval".into(),
+                        (a.seconds * 4.0).to_string(),
                         "--seed".into(),
                         (run as u64 + 1).to_string(),
                         "--store".into(),
@@ -112,16 +126,16 @@ pub fn run(a: Args) -> Result<u8, SetupError> {
                     match rt.block_on(run_test(&args)) {
                         Ok(o) => {
                             crate::errln!(
-                                "  {nodes} nodes {variant:5} {workload:8} run {}: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms ({})",
+                                "  {nodes} nodes {variant:5} {workload:8} layer {layer:3} run {}: {:.0} ops/s, p50 {:.2} ms, p99 {:.2} ms ({})",
                                 run + 1,
                                 o.ops_per_sec,
                                 o.p50_ms.unwrap_or(f64::NAN),
                                 o.p99_ms.unwrap_or(f64::NAN),
                                 o.run_dir.display()
                             );
-                            ops.push(o.ops_per_sec);
-                            p50.push(o.p50_ms.unwrap_or(f64::NAN));
-                            p99.push(o.p99_ms.unwrap_or(f64::NAN));
+                            ops[l].push(o.ops_per_sec);
+                            p50[l].push(o.p50_ms.unwrap_or(f64::NAN));
+                            p99[l].push(o.p99_ms.unwrap_or(f64::NAN));
                         }
                         Err(e) => {
                             return Err(SetupError::new(
@@ -131,14 +145,17 @@ pub fn run(a: Args) -> Result<u8, SetupError> {
                         }
                     }
                 }
-                rows.push(Row {
-                    nodes,
-                    variant: variant.clone(),
-                    workload: workload.clone(),
-                    ops: median(ops),
-                    p50: median(p50),
-                    p99: median(p99),
-                });
+                for (l, layer) in a.power_layer.iter().enumerate() {
+                    rows.push(Row {
+                        nodes,
+                        layer: layer.clone(),
+                        variant: variant.clone(),
+                        workload: workload.clone(),
+                        ops: median(std::mem::take(&mut ops[l])),
+                        p50: median(std::mem::take(&mut p50[l])),
+                        p99: median(std::mem::take(&mut p99[l])),
+                    });
+                }
             }
         }
     }
@@ -159,21 +176,27 @@ fn print_table(rows: &[Row], a: &Args) {
         a.runs
     );
     crate::outln!();
-    crate::outln!("| nodes | variant | workload | ops/s | p50 ms | p99 ms | multi/basic |");
-    crate::outln!("|---:|---|---|---:|---:|---:|---:|");
+    crate::outln!(
+        "| nodes | variant | workload | power-cut layer | ops/s | p50 ms | p99 ms | multi/basic |"
+    );
+    crate::outln!("|---:|---|---|---|---:|---:|---:|---:|");
     for r in rows {
-        let basic = rows
-            .iter()
-            .find(|b| b.variant == "basic" && b.nodes == r.nodes && b.workload == r.workload);
+        let basic = rows.iter().find(|b| {
+            b.variant == "basic"
+                && b.nodes == r.nodes
+                && b.workload == r.workload
+                && b.layer == r.layer
+        });
         let ratio = match basic {
             Some(b) if r.variant == "multi" && b.ops > 0.0 => format!("{:.1}x", r.ops / b.ops),
             _ => String::new(),
         };
         crate::outln!(
-            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {} |",
             r.nodes,
             r.variant,
             r.workload,
+            r.layer,
             r.ops,
             r.p50,
             r.p99,

@@ -124,7 +124,8 @@ pub struct CleanArgs {}
 
 /// Runs `harness clean`; prints what it killed and removed. Exit code 0.
 pub fn run_clean(_: CleanArgs) -> Result<u8, crate::SetupError> {
-    let killed = crate::reaper::clean_dead();
+    let mut killed = crate::reaper::clean_dead();
+    killed.extend(crate::power::clean_dead());
     for k in &killed {
         crate::outln!("harness clean: {k}");
     }

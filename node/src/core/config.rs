@@ -21,15 +21,19 @@ pub struct Bugs {
     pub local_read: bool,
     /// The multi leader answers reads locally while its (tick-counted) lease holds.
     pub lease_read: bool,
+    /// The WAL is written but never fdatasynced: replies go out while the records are only in
+    /// the page cache (the storage layer reads this one, not the core).
+    pub unsynced_wal: bool,
 }
 
 impl Bugs {
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "volatile-acceptor",
         "ignore-promised-value",
         "accept-below-promise",
         "local-read",
         "lease-read",
+        "unsynced-wal",
     ];
 
     /// Turns on the bug called `name`; the error lists the known names.
@@ -40,6 +44,7 @@ impl Bugs {
             "accept-below-promise" => &mut self.accept_below_promise,
             "local-read" => &mut self.local_read,
             "lease-read" => &mut self.lease_read,
+            "unsynced-wal" => &mut self.unsynced_wal,
             _ => {
                 return Err(format!(
                     "unknown bug '{name}' (known: {})",

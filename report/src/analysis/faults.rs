@@ -31,9 +31,10 @@ fn targets(kind: &str, start: bool, v: &serde_json::Value) -> Option<Vec<String>
             .and_then(|t| t.as_str())
             .map(|t| vec![t.to_string()]);
     }
-    if kind != "pause" && kind != "kill" {
+    if kind != "pause" && kind != "kill" && kind != "power-cut" {
         return None;
     }
+    let v = v.get("nodes").unwrap_or(v);
     match v {
         serde_json::Value::String(s) => Some(vec![s.clone()]),
         serde_json::Value::Array(xs) if !xs.is_empty() => {

@@ -587,6 +587,28 @@ mod tests {
     }
 
     #[test]
+    fn power_cuts_are_per_node_like_kills() {
+        let h = events(&[
+            r#"{"index":0,"time":2,"process":"nemesis","type":"info","f":"start-power-cut","value":{"target":"all","nodes":["n1","n2"]}}"#,
+            r#"{"index":1,"time":6,"process":"nemesis","type":"info","f":"stop-power-cut","value":{"nodes":["n1","n2"]}}"#,
+            r#"{"index":2,"time":20,"process":0,"type":"invoke","f":"read","value":null}"#,
+        ]);
+        let a = Analysis::from_events(&h);
+        let spans: Vec<_> = a
+            .faults
+            .iter()
+            .map(|f| (f.kind.as_str(), f.target.as_deref(), f.start_ns, f.end_ns))
+            .collect();
+        assert_eq!(
+            spans,
+            vec![
+                ("power-cut", Some("n1"), 2, 6),
+                ("power-cut", Some("n2"), 2, 6)
+            ]
+        );
+    }
+
+    #[test]
     fn empty_history_has_no_figures() {
         let a = Analysis::from_events(&[]);
         assert!(a.latency_ok().is_none());

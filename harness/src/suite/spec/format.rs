@@ -4,7 +4,6 @@ use crate::options::Variant;
 use serde::Deserialize;
 use workloads::Workload;
 
-/// The fault kinds the nemesis knows (`--nemesis a,b,c`).
 /// The seeded bugs of `paxos-node` (docs/seeded-bugs.md); `lease-read` exists only in multi.
 pub const BUGS: &[&str] = &[
     "volatile-acceptor",
@@ -12,6 +11,7 @@ pub const BUGS: &[&str] = &[
     "accept-below-promise",
     "local-read",
     "lease-read",
+    "unsynced-wal",
 ];
 
 /// The harness's default cluster size, used to judge whether a fault can happen at all.
