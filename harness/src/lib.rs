@@ -56,6 +56,7 @@ pub mod store;
 pub mod suite;
 pub mod test_args;
 pub mod test_cmd;
+pub mod trend;
 
 pub use error::SetupError;
 
@@ -84,6 +85,8 @@ pub enum Command {
     Hunt(hunt::args::HuntArgs),
     /// Benchmarks (client capacity, proxy overhead, ...).
     Bench(bench::BenchArgs),
+    /// Many nights of suite runs on one page (trend.html / .json / .md), with regression alerts.
+    Trend(trend::TrendArgs),
     /// Remove the network namespaces, bridges and veths that dead runs left (`--net netns`).
     Clean(net::CleanArgs),
 }
@@ -108,6 +111,7 @@ pub fn run(cli: Cli) -> Result<u8, SetupError> {
         Command::Hunt(a) => hunt::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Clean(a) => net::run_clean(a),
+        Command::Trend(a) => trend::run(a),
     };
     // Whatever a node left running (a daemon it started) ends with the command.
     reaper::kill_all_descendants();

@@ -6,7 +6,7 @@
 //! not be set up, 3 none failed but some verdicts were unknown.
 
 mod spec;
-mod summary;
+pub mod summary;
 
 use spec::{RunSpec, Suite};
 use std::io::Write as _;
@@ -125,6 +125,7 @@ impl Runner for InProcessRunner {
             verdict: Some(verdict_name(o.verdict).to_string()),
             explanation: o.explanation.clone(),
             ops_per_sec: Some(o.ops_per_sec),
+            p50_ms: None,
             p99_ms: o.p99_ms,
             availability: Some(o.availability),
             first_violation_s: None,
@@ -326,6 +327,7 @@ impl<'a> Execution<'a> {
             verdict: if error.is_some() { None } else { stats.verdict },
             explanation: error.unwrap_or(stats.explanation),
             ops_per_sec: stats.ops_per_sec,
+            p50_ms: stats.p50_ms,
             p99_ms: stats.p99_ms,
             availability: stats.availability,
             first_violation_s: stats.first_violation_s,

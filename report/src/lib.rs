@@ -23,5 +23,6 @@ pub mod plot;
 pub mod run;
 pub mod run_files;
 mod run_page;
+pub mod trend_page;
 
 pub use run_page::{write_run_report, Written};
