@@ -54,6 +54,7 @@ pub mod run_context;
 pub mod schedule;
 pub mod store;
 pub mod suite;
+pub mod suite_compare;
 pub mod test_args;
 pub mod test_cmd;
 pub mod trend;
@@ -81,6 +82,9 @@ pub enum Command {
     Compare(report_cmd::CompareArgs),
     /// Run a suite file (a matrix of tests) and write JUnit / JSON / Markdown summaries.
     Suite(suite::SuiteArgs),
+    /// Two values of a suite axis side by side in every cell of one or more suite runs
+    /// (`--by variant`: Basic vs Multi), with the spread over seeds and nights.
+    SuiteCompare(suite_compare::SuiteCompareArgs),
     /// Hunt for bugs: many short tests with drawn configurations, steered and shrunk.
     Hunt(hunt::args::HuntArgs),
     /// Benchmarks (client capacity, proxy overhead, ...).
@@ -112,6 +116,7 @@ pub fn run(cli: Cli) -> Result<u8, SetupError> {
         Command::Bench(a) => bench::run(a),
         Command::Clean(a) => net::run_clean(a),
         Command::Trend(a) => trend::run(a),
+        Command::SuiteCompare(a) => suite_compare::run(a),
     };
     // Whatever a node left running (a daemon it started) ends with the command.
     reaper::kill_all_descendants();

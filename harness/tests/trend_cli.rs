@@ -244,3 +244,102 @@ fn a_missing_folder_is_bad_input() {
     );
     std::fs::remove_dir_all(root).unwrap();
 }
+
+/// A real suite against the tiny node: both variants, two seeds, one cell.
+fn tiny_variant_suite(root: &Path) -> PathBuf {
+    let file = root.join("tiny.toml");
+    let text = format!(
+        "[defaults]\nnode_bin = {:?}\nnodes = 1\ntime_limit = 1\nrecovery_time = 0.2\n\
+         concurrency = 3\nfaults = [\"none\"]\nseeds = [1, 2]\n\n[[test]]\nname = \"both\"\n\
+         variants = [\"basic\", \"multi\"]\nnode_args = [\"--mode\", \"correct\"]\n",
+        cli_util::tiny_node().display().to_string()
+    );
+    std::fs::write(&file, text).unwrap();
+    let store = root.join("results");
+    let o = harness_on(&["suite", "--store", store.to_str().unwrap()], &[&file]);
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    store.join("tiny").join("latest")
+}
+
+#[test]
+fn suite_compare_puts_the_variants_of_each_cell_side_by_side() {
+    let root = scratch("suite-compare");
+    let night = tiny_variant_suite(&root);
+    for _ in 0..2 {
+        let o = harness_on(&["suite-compare"], &[&night]);
+        assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+        assert!(
+            all_output(&o).contains("suite-compare by variant: 1 cells"),
+            "{}",
+            all_output(&o)
+        );
+    }
+    let md = std::fs::read_to_string(night.join("summary.md")).unwrap();
+    assert!(
+        md.starts_with("## ✅ Suite `tiny`"),
+        "the suite's own summary stays first: {md}"
+    );
+    assert_eq!(
+        md.matches("## basic vs multi by variant").count(),
+        1,
+        "replaced, not repeated: {md}"
+    );
+    let section = md.split("## basic vs multi by variant").nth(1).unwrap();
+    assert!(section.contains("### both · register · none"), "{md}");
+    let ops = section
+        .lines()
+        .find(|l| l.starts_with("| ops/s |"))
+        .unwrap();
+    assert_eq!(
+        ops.matches("n=2").count(),
+        2,
+        "spread over two seeds a side: {ops}"
+    );
+    assert!(
+        ops.ends_with("| **differs** |") || ops.ends_with("| within spread |"),
+        "{ops}"
+    );
+    assert!(section.contains("| availability |"), "{md}");
+    let html = std::fs::read_to_string(night.join("compare-variant/index.html")).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "a CDF and an availability plot"
+    );
+    assert!(night.join("compare-variant/compare.md").is_file());
+
+    // Two nights: each side has the runs of both.
+    let out = root.join("two");
+    let o = harness_on(
+        &[
+            "suite-compare",
+            "--by",
+            "seed",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[&night, &night],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
+    let md = std::fs::read_to_string(out.join("compare.md")).unwrap();
+    assert!(md.starts_with("## 1 vs 2 by seed"), "{md}");
+    assert!(md.contains("### both · basic · register · none"), "{md}");
+    let ops = md.lines().find(|l| l.starts_with("| ops/s |")).unwrap();
+    assert_eq!(ops.matches("n=2").count(), 2, "{ops}");
+
+    let o = harness_on(&["suite-compare", "--by", "net"], &[&night]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        all_output(&o).contains("--by net: every run has the same value (proxy)"),
+        "{}",
+        all_output(&o)
+    );
+    let o = harness_on(&["suite-compare"], &[&root]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        all_output(&o).contains("summary.json: cannot read"),
+        "{}",
+        all_output(&o)
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}

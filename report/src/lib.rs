@@ -23,6 +23,7 @@ pub mod plot;
 pub mod run;
 pub mod run_files;
 mod run_page;
+pub mod suite_compare;
 pub mod trend_page;
 
 pub use run_page::{write_run_report, Written};

@@ -335,6 +335,16 @@ pub fn series_svg(
                 .map_err(|e| err(&e))?;
         }
         for seg in runs_of(values) {
+            // A night between two missing ones is a dot, not an invisible one-point line.
+            if let [(i, v)] = seg[..] {
+                chart
+                    .draw_series(std::iter::once(Circle::new(
+                        (i as f64, v),
+                        2,
+                        RGBColor(31, 119, 180).filled(),
+                    )))
+                    .map_err(|e| err(&e))?;
+            }
             let pts = seg.iter().map(|(i, v)| (*i as f64, *v));
             chart
                 .draw_series(LineSeries::new(pts, RGBColor(31, 119, 180).stroke_width(1)))

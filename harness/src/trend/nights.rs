@@ -20,6 +20,7 @@ pub struct NightRun {
     pub variant: String,
     pub workload: String,
     pub faults: String,
+    pub seed: Option<u64>,
     pub bugs: Vec<String>,
     pub expect: String,
     pub outcome: String,
