@@ -52,6 +52,7 @@ pub mod replay;
 pub mod report_cmd;
 pub mod run_context;
 pub mod schedule;
+pub mod serve;
 pub mod store;
 pub mod suite;
 pub mod suite_compare;
@@ -91,6 +92,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Many nights of suite runs on one page (trend.html / .json / .md), with regression alerts.
     Trend(trend::TrendArgs),
+    /// Browse a results store in a web browser: runs, suites, reports, comparisons, the trend.
+    Serve(serve::ServeArgs),
     /// Remove the network namespaces, bridges and veths that dead runs left (`--net netns`).
     Clean(net::CleanArgs),
 }
@@ -117,6 +120,7 @@ pub fn run(cli: Cli) -> Result<u8, SetupError> {
         Command::Clean(a) => net::run_clean(a),
         Command::Trend(a) => trend::run(a),
         Command::SuiteCompare(a) => suite_compare::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     // Whatever a node left running (a daemon it started) ends with the command.
     reaper::kill_all_descendants();

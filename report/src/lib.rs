@@ -14,6 +14,7 @@
 //! does not depend on this crate, so it pulls in no plotting.
 
 pub mod analysis;
+pub mod browse_page;
 pub mod compare;
 mod html;
 pub mod hunt_page;
