@@ -93,20 +93,17 @@ fn refuse(status: StatusCode, why: impl Into<String>) -> Response {
 
 /// `rel` inside the store, or why not: 403 for a path that leaves it (by `..`, an absolute path
 /// or a symlink), 404 for one that does not exist.
-fn confine(root: &Path, rel: &str) -> Result<PathBuf, Response> {
+fn confine(root: &Path, rel: &str) -> Result<PathBuf, (StatusCode, String)> {
     let p = Path::new(rel);
     if rel.contains('\0') || p.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return Err(refuse(
-            StatusCode::FORBIDDEN,
-            format!("{rel}: leaves the store"),
-        ));
+        return Err((StatusCode::FORBIDDEN, format!("{rel}: leaves the store")));
     }
     let real = root
         .join(p)
         .canonicalize()
-        .map_err(|_| refuse(StatusCode::NOT_FOUND, format!("{rel}: not in the store")))?;
+        .map_err(|_| (StatusCode::NOT_FOUND, format!("{rel}: not in the store")))?;
     if !real.starts_with(root) {
-        return Err(refuse(
+        return Err((
             StatusCode::FORBIDDEN,
             format!("{rel}: a link out of the store"),
         ));
@@ -180,7 +177,7 @@ async fn file(State(s): State<Shared>, UrlPath(rel): UrlPath<String>) -> Respons
     let path = match confine(&s.root, &rel) {
         Ok(p) if p.is_file() => p,
         Ok(_) => return refuse(StatusCode::NOT_FOUND, format!("{rel}: not a file")),
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let kind = match path.extension().and_then(|e| e.to_str()) {
         Some("html") => "text/html; charset=utf-8",
@@ -204,7 +201,7 @@ async fn compare(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>
         match confine(&s.root, &rel) {
             Ok(d) if d.is_dir() => dirs.push(d),
             Ok(_) => return refuse(StatusCode::NOT_FOUND, format!("{rel}: not a run folder")),
-            Err(r) => return r,
+            Err(r) => return r.into_response(),
         }
     }
     if dirs.len() < 2 {
@@ -232,10 +229,12 @@ async fn compare(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>
 async fn trend(State(s): State<Shared>) -> Response {
     blocking(move || {
         let root = s.root.clone();
-        let page = crate::trend::nights::find(&[root.clone()]).and_then(|(nights, bad)| {
-            let t = crate::trend::build::build(&nights, bad, crate::trend::band::DEFAULT, &root);
-            report::trend_page::render(&t)
-        });
+        let page =
+            crate::trend::nights::find(std::slice::from_ref(&root)).and_then(|(nights, bad)| {
+                let t =
+                    crate::trend::build::build(&nights, bad, crate::trend::band::DEFAULT, &root);
+                report::trend_page::render(&t)
+            });
         match page {
             // Report links are relative to the store's root, which is /store/ here.
             Ok(html) => {
