@@ -54,11 +54,26 @@ pub fn scan_all(store_dir: &Path) -> (Vec<Entry>, Vec<(String, String)>) {
     let mut unreadable = Vec::new();
     for test_dir in subdirs(store_dir) {
         for run_dir in subdirs(&test_dir).into_iter().filter(|d| is_run(d)) {
+            let rel = || {
+                let r = run_dir.strip_prefix(store_dir).unwrap_or(&run_dir);
+                r.display().to_string()
+            };
             let run = match Run::load_meta(&run_dir) {
+                // Its test.json or results.json is there but neither reads (e.g. a newer
+                // harness wrote them); a run with no such file yet (aborted) is still listed.
+                Ok(run)
+                    if run.test.is_none()
+                        && run.results.is_none()
+                        && ["test.json", "results.json"]
+                            .iter()
+                            .any(|f| run_dir.join(f).is_file()) =>
+                {
+                    unreadable.push((rel(), run.notes.join("; ")));
+                    continue;
+                }
                 Ok(run) => run,
                 Err(e) => {
-                    let rel = run_dir.strip_prefix(store_dir).unwrap_or(&run_dir);
-                    unreadable.push((rel.display().to_string(), e));
+                    unreadable.push((rel(), e));
                     continue;
                 }
             };
