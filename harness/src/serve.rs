@@ -34,7 +34,8 @@ pub struct ServeArgs {
 struct Store {
     /// Canonical, so that a resolved path can be checked against it.
     root: PathBuf,
-    /// Where compare pages are built (a folder of this process under the temp dir).
+    /// Compare pages are built in `<prefix>-compare-N` and removed once read, so a server that
+    /// is killed leaves at most the one being built.
     scratch: PathBuf,
     next: AtomicU64,
 }
@@ -52,7 +53,7 @@ pub fn run(args: ServeArgs) -> Result<u8, SetupError> {
     let scratch = std::env::temp_dir().join(format!("harness-serve-{}", std::process::id()));
     let store = Arc::new(Store {
         root,
-        scratch: scratch.clone(),
+        scratch,
         next: AtomicU64::new(0),
     });
     let rt = tokio::runtime::Runtime::new().map_err(|e| fail(format!("async runtime: {e}")))?;
@@ -73,7 +74,6 @@ pub fn run(args: ServeArgs) -> Result<u8, SetupError> {
             .await
             .map_err(|e| e.to_string())
     });
-    let _ = std::fs::remove_dir_all(&scratch);
     r.map(|()| 0).map_err(fail)
 }
 
@@ -208,9 +208,8 @@ async fn compare(State(s): State<Shared>, Query(q): Query<Vec<(String, String)>>
         return refuse(StatusCode::BAD_REQUEST, "tick at least two runs to compare");
     }
     blocking(move || {
-        let out = s
-            .scratch
-            .join(format!("compare-{}", s.next.fetch_add(1, Ordering::SeqCst)));
+        let n = s.next.fetch_add(1, Ordering::SeqCst);
+        let out = PathBuf::from(format!("{}-compare-{n}", s.scratch.display()));
         let page = report::compare::write_comparison(&dirs, &out)
             .and_then(|p| std::fs::read_to_string(p).map_err(|e| e.to_string()));
         let _ = std::fs::remove_dir_all(&out);

@@ -139,6 +139,16 @@ fn the_browser_lists_opens_compares_and_stays_in_the_store() {
         cmp.contains(&format!("href=\"/store/{good}/report.html\"")),
         "{cmp}"
     );
+    let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(&format!("harness-serve-{}", s.child.id())))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "compare pages are removed once served: {left:?}"
+    );
     let (code, one) = get(&s, &format!("/compare?run={good}"));
     assert_eq!(
         (code, one.as_str()),
