@@ -279,7 +279,8 @@ fn median(v: &[Option<f64>]) -> Option<f64> {
 const W: u32 = 270;
 const H: u32 = 130;
 
-/// A small chart of one figure per night: the value line over the shaded band. Kept small (few
+/// A small chart of one figure per night (x: night number, oldest 1): the value line over the
+/// shaded band. Kept small (few
 /// labels, one polyline) so a year of nights stays a light page.
 pub fn series_svg(
     title: &str,
@@ -317,10 +318,10 @@ pub fn series_svg(
         chart
             .configure_mesh()
             .disable_mesh()
-            .x_labels(4)
+            .x_labels(values.len().clamp(2, 5))
             .y_labels(3)
             .label_style(("sans-serif", 9))
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_label_formatter(&|x| format!("{:.0}", x + 1.0))
             .y_label_formatter(&|y| short_num(*y))
             .draw()
             .map_err(|e| err(&e))?;
