@@ -53,10 +53,13 @@ pub mod replay;
 pub mod report_cmd;
 pub mod run_context;
 pub mod schedule;
+pub mod serve;
 pub mod store;
 pub mod suite;
+pub mod suite_compare;
 pub mod test_args;
 pub mod test_cmd;
+pub mod trend;
 
 pub use error::SetupError;
 
@@ -81,10 +84,17 @@ pub enum Command {
     Compare(report_cmd::CompareArgs),
     /// Run a suite file (a matrix of tests) and write JUnit / JSON / Markdown summaries.
     Suite(suite::SuiteArgs),
+    /// Two values of a suite axis side by side in every cell of one or more suite runs
+    /// (`--by variant`: Basic vs Multi), with the spread over seeds and nights.
+    SuiteCompare(suite_compare::SuiteCompareArgs),
     /// Hunt for bugs: many short tests with drawn configurations, steered and shrunk.
     Hunt(hunt::args::HuntArgs),
     /// Benchmarks (client capacity, proxy overhead, ...).
     Bench(bench::BenchArgs),
+    /// Many nights of suite runs on one page (trend.html / .json / .md), with regression alerts.
+    Trend(trend::TrendArgs),
+    /// Browse a results store in a web browser: runs, suites, reports, comparisons, the trend.
+    Serve(serve::ServeArgs),
     /// Remove the network namespaces, bridges and veths that dead runs left (`--net netns`).
     Clean(net::CleanArgs),
 }
@@ -109,6 +119,9 @@ pub fn run(cli: Cli) -> Result<u8, SetupError> {
         Command::Hunt(a) => hunt::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Clean(a) => net::run_clean(a),
+        Command::Trend(a) => trend::run(a),
+        Command::SuiteCompare(a) => suite_compare::run(a),
+        Command::Serve(a) => serve::run(a),
     };
     // Whatever a node left running (a daemon it started) ends with the command.
     reaper::kill_all_descendants();

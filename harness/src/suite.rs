@@ -8,7 +8,7 @@
 mod merge;
 mod shard;
 mod spec;
-mod summary;
+pub mod summary;
 
 use shard::{Shard, ShardInfo};
 use spec::{RunSpec, Suite};
@@ -148,6 +148,7 @@ impl Runner for InProcessRunner {
             verdict: Some(verdict_name(o.verdict).to_string()),
             explanation: o.explanation.clone(),
             ops_per_sec: Some(o.ops_per_sec),
+            p50_ms: None,
             p99_ms: o.p99_ms,
             availability: Some(o.availability),
             first_violation_s: None,
@@ -374,6 +375,7 @@ impl<'a> Execution<'a> {
             verdict: if error.is_some() { None } else { stats.verdict },
             explanation: error.unwrap_or(stats.explanation),
             ops_per_sec: stats.ops_per_sec,
+            p50_ms: stats.p50_ms,
             p99_ms: stats.p99_ms,
             availability: stats.availability,
             first_violation_s: stats.first_violation_s,

@@ -44,11 +44,38 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
 
 /// Every run under `store_dir`, newest first.
 pub fn scan(store_dir: &Path) -> Vec<Entry> {
+    scan_all(store_dir).0
+}
+
+/// Every run under `store_dir`, newest first, and the run folders that could not be read
+/// (`test/timestamp`, why), e.g. written by a newer harness.
+pub fn scan_all(store_dir: &Path) -> (Vec<Entry>, Vec<(String, String)>) {
     let mut out = Vec::new();
+    let mut unreadable = Vec::new();
     for test_dir in subdirs(store_dir) {
         for run_dir in subdirs(&test_dir).into_iter().filter(|d| is_run(d)) {
-            let Ok(run) = Run::load_meta(&run_dir) else {
-                continue;
+            let rel = || {
+                let r = run_dir.strip_prefix(store_dir).unwrap_or(&run_dir);
+                r.display().to_string()
+            };
+            let run = match Run::load_meta(&run_dir) {
+                // Its test.json or results.json is there but neither reads (e.g. a newer
+                // harness wrote them); a run with no such file yet (aborted) is still listed.
+                Ok(run)
+                    if run.test.is_none()
+                        && run.results.is_none()
+                        && ["test.json", "results.json"]
+                            .iter()
+                            .any(|f| run_dir.join(f).is_file()) =>
+                {
+                    unreadable.push((rel(), run.notes.join("; ")));
+                    continue;
+                }
+                Ok(run) => run,
+                Err(e) => {
+                    unreadable.push((rel(), e));
+                    continue;
+                }
             };
             let ts = run_dir
                 .file_name()
@@ -77,7 +104,7 @@ pub fn scan(store_dir: &Path) -> Vec<Entry> {
         let ts = |e: &Entry| e.rel.rsplit('/').next().unwrap_or("").to_string();
         ts(b).cmp(&ts(a)).then_with(|| a.rel.cmp(&b.rel))
     });
-    out
+    (out, unreadable)
 }
 
 /// Writes `store_dir/index.html`; returns its path and how many runs it lists.

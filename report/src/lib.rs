@@ -14,6 +14,7 @@
 //! does not depend on this crate, so it pulls in no plotting.
 
 pub mod analysis;
+pub mod browse_page;
 pub mod compare;
 mod html;
 pub mod hunt_page;
@@ -23,5 +24,7 @@ pub mod plot;
 pub mod run;
 pub mod run_files;
 mod run_page;
+pub mod suite_compare;
+pub mod trend_page;
 
 pub use run_page::{write_run_report, Written};

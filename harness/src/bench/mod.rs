@@ -5,6 +5,7 @@ mod clients;
 mod net;
 mod paxos;
 mod proxy;
+mod trend;
 
 #[derive(clap::Args)]
 pub struct BenchArgs {
@@ -22,6 +23,8 @@ enum What {
     Paxos(paxos::Args),
     /// The two network modes side by side: partition apply/heal latency, paxos-node ops/s.
     Net(net::Args),
+    /// Builds the trend page over synthetic nights (365 × 50 runs by default): time and size.
+    Trend(trend::Args),
 }
 
 pub fn run(args: BenchArgs) -> Result<u8, crate::SetupError> {
@@ -30,5 +33,6 @@ pub fn run(args: BenchArgs) -> Result<u8, crate::SetupError> {
         What::Proxy(a) => proxy::run(a),
         What::Paxos(a) => paxos::run(a),
         What::Net(a) => net::run(a),
+        What::Trend(a) => trend::run(a),
     }
 }

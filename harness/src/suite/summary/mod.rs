@@ -50,6 +50,9 @@ pub struct RunRecord {
     /// The checker's explanation, or the error.
     pub explanation: String,
     pub ops_per_sec: Option<f64>,
+    /// Absent in summaries written before it was added (still schema 2: an optional field).
+    #[serde(default)]
+    pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     /// Share of client operations that completed `ok`.
     pub availability: Option<f64>,
@@ -67,6 +70,7 @@ pub struct RunStats {
     pub verdict: Option<String>,
     pub explanation: String,
     pub ops_per_sec: Option<f64>,
+    pub p50_ms: Option<f64>,
     pub p99_ms: Option<f64>,
     pub availability: Option<f64>,
     pub first_violation_s: Option<f64>,
@@ -81,6 +85,7 @@ impl RunStats {
                 .and_then(|c| c.explanation.clone())
                 .unwrap_or_default(),
             ops_per_sec: r.ops_per_sec,
+            p50_ms: r.latency_ms.and_then(|l| l.p50),
             p99_ms: r.latency_ms.and_then(|l| l.p99),
             availability: r.availability.or_else(|| r.counts.as_ref()?.ok_share()),
             first_violation_s: r.counterexample().and_then(violation_time),
@@ -299,6 +304,7 @@ mod tests {
             verdict: verdict.map(str::to_string),
             explanation: "read of 3 at <t=1.2s> saw \"2\" & then | stale\nline two \u{1}".into(),
             ops_per_sec: Some(1234.4),
+            p50_ms: Some(2.5),
             p99_ms: Some(12.34),
             availability: Some(0.987),
             first_violation_s: Some(4.25),
@@ -406,6 +412,7 @@ mod tests {
         assert_eq!(s.explanation, "stale read");
         assert_eq!(s.ops_per_sec, Some(250.5));
         assert_eq!(s.p99_ms, Some(8.5));
+        assert_eq!(s.p50_ms, Some(1.0));
         assert_eq!(s.availability, Some(0.9));
         assert_eq!(
             s.first_violation_s,
