@@ -32,7 +32,7 @@ pub const ENV: &str = "HARNESS_NODE_OF";
 const GRACE: Duration = Duration::from_secs(3);
 
 /// This harness as [`ENV`] names it.
-fn harness_id() -> &'static str {
+pub(crate) fn harness_id() -> &'static str {
     static ID: OnceLock<String> = OnceLock::new();
     ID.get_or_init(|| {
         let pid = std::process::id();
@@ -225,7 +225,7 @@ fn kill_and_reap(pids: Vec<i32>, keep: &BTreeSet<i32>) {
 
 /// Whether the harness `PIDNS.PID.STARTTIME` may still run: it does (a reused pid has another
 /// start time), or it ran in another pid namespace, where this one cannot tell.
-fn harness_alive(id: &str) -> bool {
+pub(crate) fn harness_alive(id: &str) -> bool {
     let mut parts = id.splitn(3, '.').map(|p| p.parse::<u64>().ok());
     let (Some(Some(ns)), Some(Some(pid)), Some(Some(start))) =
         (parts.next(), parts.next(), parts.next())
@@ -241,7 +241,8 @@ fn harness_alive(id: &str) -> bool {
 }
 
 /// Kills every process tagged by a harness that no longer runs (one that was SIGKILLed: its
-/// nodes died with it, but not what they had daemonized). One line per process killed.
+/// nodes died with it, but not what they had daemonized), and removes its clock control files.
+/// One line per process killed or folder removed.
 pub fn clean_dead() -> Vec<String> {
     let mut said = Vec::new();
     let mut pids = Vec::new();
@@ -271,6 +272,7 @@ pub fn clean_dead() -> Vec<String> {
         pids.push(p.pid);
     }
     kill_and_reap(pids, &BTreeSet::new());
+    said.extend(crate::clock::clean_dead());
     said
 }
 

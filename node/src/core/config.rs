@@ -21,15 +21,18 @@ pub struct Bugs {
     pub local_read: bool,
     /// The multi leader answers reads locally while its (tick-counted) lease holds.
     pub lease_read: bool,
+    /// The multi leader answers reads locally while its lease holds by its wall clock.
+    pub clock_lease: bool,
 }
 
 impl Bugs {
-    pub const NAMES: [&'static str; 5] = [
+    pub const NAMES: [&'static str; 6] = [
         "volatile-acceptor",
         "ignore-promised-value",
         "accept-below-promise",
         "local-read",
         "lease-read",
+        "clock-lease",
     ];
 
     /// Turns on the bug called `name`; the error lists the known names.
@@ -40,6 +43,7 @@ impl Bugs {
             "accept-below-promise" => &mut self.accept_below_promise,
             "local-read" => &mut self.local_read,
             "lease-read" => &mut self.lease_read,
+            "clock-lease" => &mut self.clock_lease,
             _ => {
                 return Err(format!(
                     "unknown bug '{name}' (known: {})",
@@ -71,6 +75,8 @@ pub struct Timing {
     pub catchup: u64,
     /// How long the (buggy) lease is believed to hold.
     pub lease: u64,
+    /// The tick's length in ms, for the (buggy) lease timed by the wall clock.
+    pub tick_ms: u64,
     /// Take a snapshot and truncate the log every this many applied slots.
     pub snapshot_every: u64,
     /// Decided slots kept behind a snapshot to serve catch-up cheaply.
@@ -104,6 +110,7 @@ impl Default for Timing {
             backoff: 1,
             catchup: 10,
             lease: 40,
+            tick_ms: 5,
             snapshot_every: 1000,
             keep_tail: 200,
             window: 16,
