@@ -95,7 +95,7 @@ fn periods(p: &Plan, kinds: usize, rng: &mut StdRng) -> Vec<f64> {
     let half = p.interval_s / 2.0;
     let mut lens = Vec::new();
     let mut total = 0.0;
-    while total < p.time_limit_s {
+    while total < p.time_limit_s || lens.len() < 2 * kinds {
         let len = p.interval_s * rng.gen_range(0.5..1.5);
         lens.push(len);
         total += len;
