@@ -76,7 +76,7 @@ pub fn label(mode: Mode, offset_ms: f64) -> String {
 pub fn offset_at(mode: Mode, offset_ms: f64, elapsed_ms: f64) -> f64 {
     match mode {
         Mode::Bump => offset_ms,
-        Mode::Strobe if (elapsed_ms as u64 / STROBE_MS) % 2 == 0 => offset_ms,
+        Mode::Strobe if (elapsed_ms as u64 / STROBE_MS).is_multiple_of(2) => offset_ms,
         Mode::Strobe => -offset_ms,
         Mode::Skew => offset_ms * elapsed_ms / 1000.0,
     }

@@ -5,15 +5,17 @@ use serde::Deserialize;
 use workloads::Workload;
 
 /// The fault kinds the nemesis knows (`--nemesis a,b,c`).
-pub const FAULT_KINDS: &[&str] = &["partition", "pause", "kill"];
+pub const FAULT_KINDS: &[&str] = &["partition", "pause", "kill", "clock"];
 
-/// The seeded bugs of `paxos-node` (docs/seeded-bugs.md); `lease-read` exists only in multi.
+/// The seeded bugs of `paxos-node` (docs/seeded-bugs.md); `lease-read` and `clock-lease` exist
+/// only in multi.
 pub const BUGS: &[&str] = &[
     "volatile-acceptor",
     "ignore-promised-value",
     "accept-below-promise",
     "local-read",
     "lease-read",
+    "clock-lease",
 ];
 
 /// The harness's default cluster size, used to judge whether a fault can happen at all.
