@@ -16,7 +16,7 @@ use crate::schedule::clock::{offset_at, Mode};
 use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Where Debian and other distributions put the library.
@@ -49,6 +49,8 @@ pub struct Clocks {
     dir: PathBuf,
     /// The task rewriting a strobing or skewed window's offsets.
     driver: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// A window set some clock wrong and it was not reset yet.
+    off: AtomicBool,
 }
 
 impl Clocks {
@@ -65,6 +67,7 @@ impl Clocks {
             lib,
             dir,
             driver: Mutex::new(None),
+            off: AtomicBool::new(false),
         };
         for id in ids {
             clocks.set(id, 0.0)?;
@@ -101,6 +104,7 @@ impl Clocks {
     /// rewrites the offset until [`Clocks::reset`].
     pub fn start(self: &std::sync::Arc<Self>, nodes: &[String], mode: Mode, offset_ms: f64) {
         self.stop_driver();
+        self.off.store(true, Ordering::SeqCst);
         for id in nodes {
             if let Err(e) = self.set(id, offset_at(mode, offset_ms, 0.0)) {
                 tracing::error!("{e:#}");
@@ -130,9 +134,15 @@ impl Clocks {
         }
     }
 
+    /// Whether a clock window is in force.
+    pub fn is_off(&self) -> bool {
+        self.off.load(Ordering::SeqCst)
+    }
+
     /// Sets every clock in `ids` right again.
     pub fn reset(&self, ids: &[String]) {
         self.stop_driver();
+        self.off.store(false, Ordering::SeqCst);
         for id in ids {
             if let Err(e) = self.set(id, 0.0) {
                 tracing::error!("{e:#}");

@@ -599,13 +599,7 @@ pub async fn heal(ctx: &RunContext, faults: &Faults) -> Result<()> {
             stop_packet(ctx, &f);
         }
     }
-    if ctx
-        .active_faults
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .any(|f| f.starts_with("clock "))
-    {
+    if faults.clocks.as_ref().is_some_and(|c| c.is_off()) {
         stop_clock(ctx, faults, &ctx.cluster.ids()).await;
     }
     let (mut paused, mut killed) = (Vec::new(), Vec::new());
