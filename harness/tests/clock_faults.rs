@@ -201,3 +201,66 @@ fn clock_control_files_go_with_the_run_and_after_a_sigkill_with_harness_clean() 
     assert!(text.contains("removed the clock control files"), "{text}");
     let _ = std::fs::remove_dir_all(&store);
 }
+
+/// Over many seeds, clock windows come in all three modes, either way, within their bounds; a
+/// schedule.json with a clock window reads back the same, and an offset beyond the bound is
+/// refused naming the window.
+#[test]
+fn clock_windows_draw_every_mode_either_way_within_bounds() {
+    let ids: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+    let kinds: Kinds = "clock".parse().unwrap();
+    let targets = Targets::default();
+    let mut seen = std::collections::BTreeSet::new();
+    for seed in 0..60 {
+        let s = generate(&Plan {
+            seed,
+            nodes: &ids,
+            kinds: &kinds,
+            targets: &targets,
+            interval_s: 2.0,
+            time_limit_s: 30.0,
+        })
+        .unwrap();
+        for w in &s.windows {
+            let Fault::Clock {
+                mode,
+                offset_ms,
+                nodes,
+                ..
+            } = &w.fault
+            else {
+                panic!("not a clock window: {w:?}");
+            };
+            assert!(!nodes.is_empty());
+            let max = if *mode == Mode::Skew { 500.0 } else { 10_000.0 };
+            assert!(
+                offset_ms.abs() <= max && offset_ms.abs() >= max / 5.0,
+                "{w:?}"
+            );
+            seen.insert((format!("{mode:?}"), *offset_ms > 0.0));
+        }
+    }
+    assert_eq!(seen.len(), 6, "every mode, forward and back: {seen:?}");
+
+    let store = scratch("clock-schedule-json");
+    let s = generate(&Plan {
+        seed: 1,
+        nodes: &ids,
+        kinds: &kinds,
+        targets: &targets,
+        interval_s: 2.0,
+        time_limit_s: 10.0,
+    })
+    .unwrap();
+    let path = store.join("schedule.json");
+    s.save(&path).unwrap();
+    assert_eq!(harness::schedule::Schedule::load(&path).unwrap(), s);
+    let mut bad = s.clone();
+    if let Fault::Clock { offset_ms, .. } = &mut bad.windows[0].fault {
+        *offset_ms = 1e12;
+    }
+    bad.save(&path).unwrap();
+    let e = harness::schedule::Schedule::load(&path).unwrap_err();
+    assert!(e.contains("window 0") && e.contains("offset_ms"), "{e}");
+    let _ = std::fs::remove_dir_all(&store);
+}
