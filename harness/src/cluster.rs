@@ -237,6 +237,8 @@ pub struct NodeSpec {
     pub log_path: PathBuf,
     /// With `--net netns`: the namespace file the node runs in (entered between fork and exec).
     pub netns: Option<PathBuf>,
+    /// Set in the node's environment (e.g. the clock faults' preload).
+    pub env: Vec<(String, std::ffi::OsString)>,
 }
 
 /// Everything needed to launch a cluster, computed before launch.
@@ -285,6 +287,7 @@ impl ClusterPlan {
                 data_dir: run_dir.join("nodes").join(&id),
                 log_path: run_dir.join("nodes").join(format!("{id}.log")),
                 netns: None,
+                env: Vec::new(),
                 id,
             });
             held.push((l, c));
@@ -509,6 +512,7 @@ impl Cluster {
         let mut cmd = Command::new(&self.plan.bin);
         cmd.args(self.plan.argv(i))
             .env(crate::reaper::ENV, self.tag(i))
+            .envs(spec.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

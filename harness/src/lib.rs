@@ -33,6 +33,7 @@ macro_rules! errln {
 pub mod bench;
 pub mod check_cmd;
 pub mod client;
+pub mod clock;
 pub mod cluster;
 pub mod duration;
 pub mod error;

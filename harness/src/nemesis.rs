@@ -3,11 +3,13 @@
 //! restart), records every start and stop in the history, and heals everything for the final
 //! phase. `--replay RUN_DIR` reruns a stored run with its configuration, seed and schedule.
 //! With `--net netns`, partitions and the packet faults (`loss`, `dup`, `rate`) are kernel rules
-//! inside the nodes' namespaces ([`crate::net::nft`], [`crate::net::packet`]).
+//! inside the nodes' namespaces ([`crate::net::nft`], [`crate::net::packet`]). Clock faults go
+//! through libfaketime control files ([`crate::clock`]).
 //!
 //! Each fault step runs in a task of its own under a lock, so aborting the schedule at the end of
 //! the main phase never leaves a step half done: [`heal`] waits for it, then undoes what is left.
 
+use crate::clock::Clocks;
 use crate::cluster::{ClusterPlan, NodeState};
 use crate::net::netns::NetNs;
 use crate::net::nft::Firewall;
@@ -15,7 +17,7 @@ use crate::net::packet::PacketFaults;
 use crate::proxy::{NetOptions, Network, PartitionMode};
 use crate::run_context::RunContext;
 use crate::schedule::packet::{self, Amounts};
-use crate::schedule::{self, cut_links, Fault, Kinds, Schedule, Targets};
+use crate::schedule::{self, cut_links, Fault, FaultKind, Kinds, Schedule, Targets};
 use anyhow::{anyhow, bail, Context, Result};
 use clap::Parser;
 use serde::{Deserialize, Serialize};
@@ -32,12 +34,16 @@ use std::time::Duration;
 #[serde(default)]
 pub struct NemesisArgs {
     /// Faults to inject: a comma-separated list of partition, pause, kill, power-cut (a kill
-    /// that loses unsynced writes; needs FUSE), and with --net netns loss, dup, rate (packet
-    /// faults); or none.
+    /// that loses unsynced writes; needs FUSE), clock (wall clocks bumped, strobed or skewed;
+    /// needs libfaketime), and with --net netns loss, dup, rate (packet faults); or none. Every
+    /// kind listed gets a window before any kind repeats, and each kind's targets take turns the
+    /// same way.
     #[arg(long, default_value = "partition,pause,kill", value_name = "FAULTS")]
     pub nemesis: Kinds,
     /// Average length of each quiet and each faulty period, in seconds (3: a 30 s run gets
-    /// about five faults).
+    /// about five faults). When the periods drawn would leave a kind without a window, the
+    /// first ones are shortened (to no less than half the interval); a --time-limit below
+    /// kinds × interval cannot fit every kind and is refused, naming the shortest that fits.
     #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
     pub nemesis_interval: f64,
     /// Whom faults hit. Partitions use one, majority, majorities-ring, bridge; pause and kill use
@@ -60,6 +66,11 @@ pub struct NemesisArgs {
     #[arg(long, default_value_t = 1000.0, value_name = "KBIT")]
     #[serde(skip_serializing_if = "is_default_rate")]
     pub nemesis_rate: f64,
+    /// The largest clock bump or strobe, in seconds: each clock window jumps by a quarter to all
+    /// of it, forward or back (a skew gains or loses up to 500 ms per second).
+    #[arg(long, default_value_t = 10.0, value_name = "SECONDS")]
+    #[serde(skip_serializing_if = "is_default_clock")]
+    pub nemesis_clock_offset: f64,
     /// What a cut does to open connections: silent (like iptables DROP) or reset (RST at once).
     #[arg(long, value_enum, default_value_t = PartitionMode::Silent)]
     pub partition_mode: PartitionMode,
@@ -87,6 +98,10 @@ fn is_default_dup(v: &f64) -> bool {
 
 fn is_default_rate(v: &f64) -> bool {
     *v == Amounts::default().rate_kbit
+}
+
+fn is_default_clock(v: &f64) -> bool {
+    *v == Amounts::default().clock_offset_s
 }
 
 #[derive(Parser)]
@@ -124,6 +139,7 @@ impl NemesisArgs {
             loss_pct: self.nemesis_loss,
             dup_pct: self.nemesis_dup,
             rate_kbit: self.nemesis_rate,
+            clock_offset_s: self.nemesis_clock_offset,
         }
     }
 }
@@ -135,6 +151,8 @@ pub struct Faults {
     pub netns: Option<Arc<Firewall>>,
     /// With `--net netns`: the scheduled packet faults.
     pub packets: Option<Arc<PacketFaults>>,
+    /// With `--nemesis clock`: the nodes' clock control files.
+    pub clocks: Option<Arc<Clocks>>,
     pub schedule: Schedule,
     /// Held by each fault step and by the heal, so they never interleave.
     busy: tokio::sync::Mutex<()>,
@@ -272,6 +290,7 @@ pub async fn prepare(
         crate::power::check()?;
         plan.power_cut = true;
     }
+    let clocks = clock_files(&schedule, plan)?;
     schedule
         .save(&run_dir.join("schedule.json"))
         .map_err(|e| anyhow!(e))?;
@@ -287,12 +306,30 @@ pub async fn prepare(
     Ok(Faults {
         net,
         packets: netns.clone().map(|ns| Arc::new(PacketFaults::new(ns))),
+        clocks,
         netns: netns.map(|ns| Arc::new(Firewall::new(ns, n.partition_mode))),
         schedule,
         busy: tokio::sync::Mutex::new(()),
         healed: AtomicBool::new(false),
         cut: Default::default(),
     })
+}
+
+/// With clock windows in the schedule: every node's clock control file, named in its environment.
+fn clock_files(schedule: &Schedule, plan: &mut ClusterPlan) -> Result<Option<Arc<Clocks>>> {
+    if !schedule
+        .windows
+        .iter()
+        .any(|w| w.fault.kind() == FaultKind::Clock)
+    {
+        return Ok(None);
+    }
+    let ids: Vec<String> = plan.nodes.iter().map(|s| s.id.clone()).collect();
+    let clocks = Clocks::new(&ids)?;
+    for spec in &mut plan.nodes {
+        spec.env.extend(clocks.env(&spec.id));
+    }
+    Ok(Some(Arc::new(clocks)))
 }
 
 /// Carries out the schedule, relative to the history's time zero. Abort it at the end of the
@@ -342,6 +379,17 @@ async fn aim_at_leader(ctx: &RunContext, fault: Fault) -> Fault {
         f @ (Fault::Loss { .. } | Fault::Dup { .. } | Fault::Rate { .. }) => {
             packet::aim_at(f, &leader, &ctx.cluster.ids())
         }
+        Fault::Clock {
+            target,
+            mode,
+            offset_ms,
+            ..
+        } => Fault::Clock {
+            target,
+            nodes: vec![leader],
+            mode,
+            offset_ms,
+        },
     }
 }
 
@@ -438,6 +486,7 @@ async fn apply(ctx: &RunContext, faults: &Faults, fault: &Fault) {
                 json!({"target": target, "nodes": nodes, "kbit": kbit}),
             );
         }
+        Fault::Clock { .. } => start_clock(ctx, faults, fault).await,
     }
     active(ctx).insert(fault.describe());
 }
@@ -461,8 +510,59 @@ async fn undo(ctx: &RunContext, faults: &Faults, fault: &Fault) {
             faults.set_packet(None).await;
             stop_packet(ctx, fault);
         }
+        Fault::Clock { nodes, .. } => stop_clock(ctx, faults, nodes).await,
     }
     active(ctx).remove(&fault.describe());
+}
+
+/// Sets the clocks of a clock window and records it, with the offset each node then reports
+/// (`clock_ms` in its `stats`, when it has one) against the harness's own clock.
+async fn start_clock(ctx: &RunContext, faults: &Faults, fault: &Fault) {
+    let Fault::Clock {
+        target,
+        nodes,
+        mode,
+        offset_ms,
+    } = fault
+    else {
+        return;
+    };
+    let Some(clocks) = &faults.clocks else {
+        tracing::error!("clock faults need the clock control files made at launch");
+        return;
+    };
+    clocks.start(nodes, *mode, *offset_ms);
+    let mut seen = serde_json::Map::new();
+    for id in nodes {
+        if let Some(off) = observed_offset(ctx, id).await {
+            seen.insert(id.clone(), json!(off));
+        }
+    }
+    ctx.history.record_nemesis(
+        "start-clock",
+        json!({"target": target, "nodes": nodes, "mode": mode, "offset_ms": offset_ms,
+               "label": schedule::clock::label(*mode, *offset_ms), "observed_offset_ms": seen}),
+    );
+}
+
+/// How far node `id`'s wall clock (`clock_ms` in its `stats`) is from the harness's, in ms.
+async fn observed_offset(ctx: &RunContext, id: &str) -> Option<i64> {
+    let i = index(ctx, id)?;
+    let addr = ctx.cluster.plan.nodes[i].client;
+    let stats = crate::client::fetch_stats(addr, Duration::from_millis(300)).await?;
+    let clock = stats.get("clock_ms")?.as_f64()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?
+        .as_millis() as f64;
+    Some((clock - now).round() as i64)
+}
+
+async fn stop_clock(ctx: &RunContext, faults: &Faults, nodes: &[String]) {
+    if let Some(clocks) = &faults.clocks {
+        clocks.reset(nodes);
+    }
+    ctx.history.record_nemesis("stop-clock", json!(nodes));
 }
 
 fn stop_packet(ctx: &RunContext, fault: &Fault) {
@@ -557,6 +657,9 @@ pub async fn heal(ctx: &RunContext, faults: &Faults) -> Result<()> {
         }
     }
     power_back(ctx, faults).await;
+    if faults.clocks.as_ref().is_some_and(|c| c.is_off()) {
+        stop_clock(ctx, faults, &ctx.cluster.ids()).await;
+    }
     let (mut paused, mut killed) = (Vec::new(), Vec::new());
     for (i, id) in ctx.cluster.ids().into_iter().enumerate() {
         match ctx.cluster.state(i).await {

@@ -241,7 +241,8 @@ pub(crate) fn harness_alive(id: &str) -> bool {
 }
 
 /// Kills every process tagged by a harness that no longer runs (one that was SIGKILLed: its
-/// nodes died with it, but not what they had daemonized). One line per process killed.
+/// nodes died with it, but not what they had daemonized), and removes its clock control files.
+/// One line per process killed or folder removed.
 pub fn clean_dead() -> Vec<String> {
     let mut said = Vec::new();
     let mut pids = Vec::new();
@@ -271,6 +272,7 @@ pub fn clean_dead() -> Vec<String> {
         pids.push(p.pid);
     }
     kill_and_reap(pids, &BTreeSet::new());
+    said.extend(crate::clock::clean_dead());
     said
 }
 

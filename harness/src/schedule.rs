@@ -4,13 +4,15 @@
 //!
 //! Partition topologies use Jepsen's names and shapes. A grudge maps each node to the nodes it
 //! does not hear from; node `x` not hearing from `y` cuts the directed link `y→x` (see
-//! [`cut_links`]). Packet faults (`loss`, `dup`, `rate`; netns mode only) are in [`packet`].
+//! [`cut_links`]). Packet faults (`loss`, `dup`, `rate`; netns mode only) are in [`packet`],
+//! clock faults in [`clock`], and how windows are drawn so that they cover every kind in [`draw`].
 
+pub mod clock;
+pub mod draw;
 pub mod packet;
 
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -35,6 +37,8 @@ pub enum FaultKind {
     Rate,
     /// SIGKILL and every write not yet synced lost (a FUSE layer), later restart.
     PowerCut,
+    /// Some nodes' wall clocks set wrong: bumped, strobing or skewed (see [`clock`]).
+    Clock,
 }
 
 impl FaultKind {
@@ -42,6 +46,9 @@ impl FaultKind {
     pub const ALL: [FaultKind; 3] = [FaultKind::Partition, FaultKind::Pause, FaultKind::Kill];
     /// The packet faults: kernel rules, so `--net netns` only (the proxies carry streams).
     pub const PACKET: [FaultKind; 3] = [FaultKind::Loss, FaultKind::Dup, FaultKind::Rate];
+    /// The kinds a node's own process feels, beyond [`FaultKind::ALL`]; each needs a mechanism
+    /// the machine may lack (libfaketime, FUSE).
+    pub const NODE: [FaultKind; 2] = [FaultKind::Clock, FaultKind::PowerCut];
 
     pub fn is_packet(self) -> bool {
         FaultKind::PACKET.contains(&self)
@@ -56,6 +63,7 @@ impl FaultKind {
             FaultKind::Dup => "dup",
             FaultKind::Rate => "rate",
             FaultKind::PowerCut => "power-cut",
+            FaultKind::Clock => "clock",
         }
     }
 
@@ -64,7 +72,11 @@ impl FaultKind {
         use Target::*;
         match self {
             FaultKind::Partition => matches!(t, One | Leader | Majority | MajoritiesRing | Bridge),
-            FaultKind::Pause | FaultKind::Kill | FaultKind::Rate | FaultKind::PowerCut => {
+            FaultKind::Pause
+            | FaultKind::Kill
+            | FaultKind::Rate
+            | FaultKind::PowerCut
+            | FaultKind::Clock => {
                 matches!(t, One | Leader | Minority | Majority | All)
             }
             // Node sets (the links to and from them) and the link topologies.
@@ -130,7 +142,7 @@ impl fmt::Display for FaultKind {
 }
 
 /// The faults of `--nemesis`: a comma-separated list of `partition`, `pause`, `kill`, `loss`,
-/// `dup`, `rate`, or `none`.
+/// `dup`, `rate`, `clock`, or `none`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Kinds(pub Vec<FaultKind>);
@@ -146,12 +158,12 @@ impl FromStr for Kinds {
             let k = FaultKind::ALL
                 .into_iter()
                 .chain(FaultKind::PACKET)
-                .chain([FaultKind::PowerCut])
+                .chain(FaultKind::NODE)
                 .find(|k| k.name() == part)
                 .ok_or_else(|| {
                     format!(
                         "unknown fault '{part}': expected partition, pause, kill, loss, dup, \
-                         rate, power-cut or none"
+                         rate, power-cut, clock or none"
                     )
                 })?;
             if !out.contains(&k) {
@@ -342,6 +354,13 @@ pub enum Fault {
         target: Target,
         nodes: Vec<String>,
     },
+    /// Each node's wall clock off by `offset_ms` in the way `mode` says (see [`clock::Mode`]).
+    Clock {
+        target: Target,
+        nodes: Vec<String>,
+        mode: clock::Mode,
+        offset_ms: f64,
+    },
 }
 
 impl Fault {
@@ -354,6 +373,7 @@ impl Fault {
             Fault::Dup { .. } => FaultKind::Dup,
             Fault::Rate { .. } => FaultKind::Rate,
             Fault::PowerCut { .. } => FaultKind::PowerCut,
+            Fault::Clock { .. } => FaultKind::Clock,
         }
     }
 
@@ -367,6 +387,7 @@ impl Fault {
             | Fault::Dup { target, .. }
             | Fault::Rate { target, .. }
             | Fault::PowerCut { target, .. } => *target,
+            Fault::Clock { target, .. } => *target,
         }
     }
 
@@ -389,6 +410,16 @@ impl Fault {
             }
             Fault::Rate { nodes, kbit, .. } => format!("rate {kbit} kbit/s {}", nodes.join(",")),
             Fault::PowerCut { nodes, .. } => format!("power-cut {}", nodes.join(",")),
+            Fault::Clock {
+                nodes,
+                mode,
+                offset_ms,
+                ..
+            } => format!(
+                "clock {} {}",
+                clock::label(*mode, *offset_ms),
+                nodes.join(",")
+            ),
         }
     }
 }
@@ -475,8 +506,8 @@ pub fn validate(kinds: &Kinds, targets: &Targets, interval_s: f64) -> Result<(),
 }
 
 /// Materializes the schedule: quiet and faulty periods alternate, starting quiet, each lasting
-/// `interval × U(0.5, 1.5)` seconds; each faulty period gets a random kind and a random target
-/// applicable to it. Windows end by `time_limit`. Deterministic in the seed.
+/// `interval × U(0.5, 1.5)` seconds; every kind gets a window before any repeats, and each kind's
+/// targets take turns (see [`draw`]). Windows end by `time_limit`. Deterministic in the seed.
 pub fn generate(p: &Plan) -> Result<Schedule, String> {
     generate_with(p, &packet::Amounts::default())
 }
@@ -485,45 +516,10 @@ pub fn generate(p: &Plan) -> Result<Schedule, String> {
 pub fn generate_with(p: &Plan, amounts: &packet::Amounts) -> Result<Schedule, String> {
     validate(p.kinds, p.targets, p.interval_s)?;
     check_periods(p.kinds, p.time_limit_s, p.interval_s)?;
+    draw::check_fit(p, amounts)?;
     // A stream of its own, so the clients' use of the seed does not shift the faults.
     let mut rng = StdRng::seed_from_u64(p.seed ^ 0x6e65_6d65_7369_7321);
-    let mut windows = Vec::new();
-    let mut t = 0.0;
-    let mut faulty = false;
-    let limit = p.time_limit_s;
-    while !p.kinds.0.is_empty() && t < limit {
-        let len = p.interval_s * rng.gen_range(0.5..1.5);
-        if faulty && limit - t >= 0.1 {
-            let mut order = p.nodes.to_vec();
-            order.shuffle(&mut rng);
-            // Only faults that do something on this cluster (a one-node cluster has no links
-            // and no minority); kinds are equally likely, then targets.
-            let options: Vec<Vec<Fault>> = p
-                .kinds
-                .0
-                .iter()
-                .map(|k| {
-                    p.targets
-                        .0
-                        .iter()
-                        .filter(|t| k.applicable(**t))
-                        .filter_map(|t| make_fault(*k, *t, &order, amounts))
-                        .collect::<Vec<_>>()
-                })
-                .filter(|fs| !fs.is_empty())
-                .collect();
-            if let Some(faults) = options.choose(&mut rng) {
-                let fault = faults.choose(&mut rng).expect("not empty").clone();
-                windows.push(Window {
-                    start_s: millis(t),
-                    stop_s: millis((t + len).min(limit)),
-                    fault,
-                });
-            }
-        }
-        t += len;
-        faulty = !faulty;
-    }
+    let windows = draw::windows(p, amounts, &mut rng);
     Ok(Schedule {
         seed: p.seed,
         nodes: p.nodes.to_vec(),
@@ -536,7 +532,7 @@ pub fn generate_with(p: &Plan, amounts: &packet::Amounts) -> Result<Schedule, St
 }
 
 /// The fault of `kind` on `target` over `order`, or `None` if it would hit nothing.
-fn make_fault(
+pub(crate) fn make_fault(
     kind: FaultKind,
     target: Target,
     order: &[String],
@@ -562,6 +558,7 @@ fn make_fault(
         FaultKind::Loss | FaultKind::Dup | FaultKind::Rate => {
             return packet::make_fault(kind, target, order, amounts)
         }
+        FaultKind::Clock => clock::make_fault(target, order)?,
     };
     Some(fault)
 }
@@ -605,6 +602,7 @@ impl Schedule {
                 | Fault::Kill { nodes: ns, .. }
                 | Fault::Rate { nodes: ns, .. }
                 | Fault::PowerCut { nodes: ns, .. } => ns.iter().collect(),
+                Fault::Clock { nodes: ns, .. } => ns.iter().collect(),
                 Fault::Loss { links, .. } | Fault::Dup { links, .. } => {
                     links.iter().flat_map(|(a, b)| [a, b]).collect()
                 }
@@ -625,6 +623,7 @@ impl Schedule {
                 ));
             }
             packet::check_amount(&w.fault).map_err(|e| format!("window {i}: {e}"))?;
+            clock::check_amount(&w.fault).map_err(|e| format!("window {i}: {e}"))?;
         }
         Ok(())
     }

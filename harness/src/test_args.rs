@@ -145,9 +145,28 @@ impl TestArgs {
             self.nemesis.nemesis_interval,
         )
         .map_err(anyhow::Error::msg)?;
+        self.check_fit().map_err(anyhow::Error::msg)?;
         self.net.validate()?;
         self.net.check_nemesis(&self.nemesis.nemesis)?;
         store::check_test_name(&self.test_name())
+    }
+
+    /// The time limit fits a window of every fault kind (a replayed schedule is taken as it is).
+    fn check_fit(&self) -> Result<(), String> {
+        let n = &self.nemesis;
+        if n.replay.is_some() {
+            return Ok(());
+        }
+        let ids: Vec<String> = (1..=self.nodes).map(|i| format!("n{i}")).collect();
+        let plan = schedule::Plan {
+            seed: 0,
+            nodes: &ids,
+            kinds: &n.nemesis,
+            targets: &n.nemesis_targets,
+            interval_s: n.nemesis_interval,
+            time_limit_s: self.time_limit,
+        };
+        schedule::draw::check_fit(&plan, &n.amounts())
     }
 
     /// Every duration option, checked against the one bound of [`crate::duration`].

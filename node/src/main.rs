@@ -30,7 +30,7 @@ struct Args {
     #[arg(long, value_enum, default_value = "multi")]
     variant: VariantArg,
     /// Turn on a seeded bug (repeatable): volatile-acceptor, ignore-promised-value,
-    /// accept-below-promise, local-read, lease-read, unsynced-wal.
+    /// accept-below-promise, local-read, lease-read, unsynced-wal, clock-lease.
     #[arg(long = "bug", value_parser = parse_bug)]
     bugs: Vec<String>,
     /// Timer tick in milliseconds (timeouts are counted in ticks).
@@ -120,6 +120,7 @@ fn main() {
             snapshot_every: args.snapshot_every.max(1),
             pipeline_min: args.pipeline_min,
             thrifty: args.thrifty,
+            tick_ms: args.tick_ms.max(1),
             ..Timing::default()
         },
     };

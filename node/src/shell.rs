@@ -226,6 +226,7 @@ async fn core_loop(
         }
         st.batches += 1;
         st.inputs += batch.len() as u64;
+        core.set_wall_ms(wall_ms());
         for ev in batch.drain(..) {
             match ev {
                 Event::Tick => core.step(Input::Tick),
@@ -264,6 +265,13 @@ async fn core_loop(
         .map_err(|_| anyhow::anyhow!("disk thread panicked"))?
 }
 
+/// The wall clock, in ms since the epoch (what a clock fault sets wrong).
+fn wall_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 fn stats_line(core: &Core, d: &DiskStats, st: &ShellStats, msg_id: &Json) -> String {
     let mut s: serde_json::Map<String, Json> = core
         .stats()
@@ -280,6 +288,7 @@ fn stats_line(core: &Core, d: &DiskStats, st: &ShellStats, msg_id: &Json) -> Str
     s.insert("inputs".into(), st.inputs.into());
     s.insert("client_requests".into(), st.client_requests.into());
     s.insert("peer_drops".into(), st.peer_drops.load(Relaxed).into());
+    s.insert("clock_ms".into(), wall_ms().into());
     let body = json!({"type": "stats_ok", "in_reply_to": msg_id, "stats": s});
     body.to_string() + "\n"
 }

@@ -208,7 +208,25 @@ impl Space {
         n.nemesis_targets.0.sort();
         n.nemesis.0.sort();
         self.fit_windows(a);
+        self.fit_interval(a);
         self.shorten_op_timeout(a, rng);
+    }
+
+    /// A free interval too long for one window of every kind in the run is lowered to the
+    /// longest that fits (the test would refuse it).
+    fn fit_interval(&self, a: &mut TestArgs) {
+        let kinds = a.nemesis.nemesis.0.len().max(1) as f64;
+        if !self.free.contains(&Dim::Interval) || kinds * a.nemesis.nemesis_interval <= a.time_limit
+        {
+            return;
+        }
+        if let Some(v) = INTERVAL
+            .into_iter()
+            .rev()
+            .find(|v| kinds * v <= a.time_limit)
+        {
+            a.nemesis.nemesis_interval = v;
+        }
     }
 
     /// Free interval and time limit made to fit the faults: leader faults get windows longer than

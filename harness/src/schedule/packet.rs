@@ -11,12 +11,14 @@ use super::{cut_links, target_nodes, topology_grudge, Fault, FaultKind, Link, Ta
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 
-/// How hard packet faults hit: `--nemesis-loss`, `--nemesis-dup`, `--nemesis-rate`.
+/// How hard faults hit: `--nemesis-loss`, `--nemesis-dup`, `--nemesis-rate`, `--nemesis-clock-offset`.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Amounts {
     pub loss_pct: f64,
     pub dup_pct: f64,
     pub rate_kbit: f64,
+    /// The largest clock bump or strobe, in seconds (`--nemesis-clock-offset`).
+    pub clock_offset_s: f64,
 }
 
 impl Default for Amounts {
@@ -26,6 +28,7 @@ impl Default for Amounts {
             loss_pct: 20.0,
             dup_pct: 20.0,
             rate_kbit: 1000.0,
+            clock_offset_s: 10.0,
         }
     }
 }
@@ -58,7 +61,8 @@ impl Amounts {
     pub fn validate(&self) -> Result<(), String> {
         check_pct("--nemesis-loss", self.loss_pct)?;
         check_pct("--nemesis-dup", self.dup_pct)?;
-        check_kbit("--nemesis-rate", self.rate_kbit)
+        check_kbit("--nemesis-rate", self.rate_kbit)?;
+        super::clock::check_offset("--nemesis-clock-offset", self.clock_offset_s)
     }
 }
 

@@ -234,6 +234,7 @@ fn packet_faults_hit_the_links_or_nodes_of_their_target() {
         loss_pct: 35.0,
         dup_pct: 5.0,
         rate_kbit: 640.0,
+        ..Default::default()
     };
     let t = Targets::default();
     let mut seen = BTreeSet::new();

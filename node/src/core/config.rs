@@ -24,16 +24,19 @@ pub struct Bugs {
     /// The WAL is written but never fdatasynced: replies go out while the records are only in
     /// the page cache (the storage layer reads this one, not the core).
     pub unsynced_wal: bool,
+    /// The multi leader answers reads locally while its lease holds by its wall clock.
+    pub clock_lease: bool,
 }
 
 impl Bugs {
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "volatile-acceptor",
         "ignore-promised-value",
         "accept-below-promise",
         "local-read",
         "lease-read",
         "unsynced-wal",
+        "clock-lease",
     ];
 
     /// Turns on the bug called `name`; the error lists the known names.
@@ -45,6 +48,7 @@ impl Bugs {
             "local-read" => &mut self.local_read,
             "lease-read" => &mut self.lease_read,
             "unsynced-wal" => &mut self.unsynced_wal,
+            "clock-lease" => &mut self.clock_lease,
             _ => {
                 return Err(format!(
                     "unknown bug '{name}' (known: {})",
@@ -76,6 +80,8 @@ pub struct Timing {
     pub catchup: u64,
     /// How long the (buggy) lease is believed to hold.
     pub lease: u64,
+    /// The tick's length in ms, for the (buggy) lease timed by the wall clock.
+    pub tick_ms: u64,
     /// Take a snapshot and truncate the log every this many applied slots.
     pub snapshot_every: u64,
     /// Decided slots kept behind a snapshot to serve catch-up cheaply.
@@ -109,6 +115,7 @@ impl Default for Timing {
             backoff: 1,
             catchup: 10,
             lease: 40,
+            tick_ms: 5,
             snapshot_every: 1000,
             keep_tail: 200,
             window: 16,

@@ -68,6 +68,9 @@ struct Node {
     cfg: Config,
     rng: SmallRng,
     now: u64,
+    /// The wall clock in ms since the epoch, as the shell last read it (0: never); read only by
+    /// the seeded `clock-lease` bug.
+    wall_ms: u64,
     /// The highest round seen: a new ballot goes above it.
     max_round: u64,
     acc: Acceptor,
@@ -106,6 +109,7 @@ impl Core {
         let node = Node {
             rng,
             now: 0,
+            wall_ms: 0,
             max_round: acc.max_round(),
             acc,
             learner: Learner::new(app),
@@ -121,6 +125,11 @@ impl Core {
     /// Shows `o` what the core does from now on.
     pub fn observe(&mut self, o: Box<dyn Observer>) {
         self.node.observer = Some(o);
+    }
+
+    /// The wall clock now, in ms since the epoch (the shell reads it before each batch).
+    pub fn set_wall_ms(&mut self, ms: u64) {
+        self.node.wall_ms = ms;
     }
 
     /// Handles one input. Call [`Core::end_batch`] after a batch of inputs.

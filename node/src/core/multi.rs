@@ -1,7 +1,7 @@
 //! Multi-Paxos: an elected leader runs phase 1 once for every slot from a point on, then only
 //! phase 2, several slots in flight at once, each a batch of commands. Followers forward their
 //! commands to the leader and hold off elections while they hear from it. The leader's
-//! heartbeats also keep a lease, read only by the seeded `lease-read` bug.
+//! heartbeats also keep a lease, read only by the seeded `lease-read` and `clock-lease` bugs.
 
 use super::quorum::Votes;
 use super::{Node, To};
@@ -28,6 +28,10 @@ pub struct MultiProposer {
     /// The last heartbeat's send tick and who acknowledged it.
     hb_acks: (u64, Votes),
     lease_start: u64,
+    /// The wall clock when the last heartbeat was sent, and the latest such time a majority
+    /// acknowledged: the `clock-lease` bug's lease runs from it.
+    hb_wall: u64,
+    lease_wall: u64,
 }
 
 struct Proposal {
@@ -68,6 +72,8 @@ impl MultiProposer {
             last_hb: 0,
             hb_acks: (0, Votes::NONE),
             lease_start: 0,
+            hb_wall: 0,
+            lease_wall: 0,
         }
     }
 
@@ -82,6 +88,14 @@ impl MultiProposer {
     /// Whether the (tick-counted, hence buggy) lease holds.
     pub(super) fn lease_holds(&self, n: &Node) -> bool {
         self.is_leader() && self.lease_start > 0 && n.now < self.lease_start + n.cfg.timing.lease
+    }
+
+    /// Whether the lease timed by the wall clock holds. Right while clocks are: a follower waits
+    /// at least as long after the heartbeat before it stands for election. But a clock that
+    /// jumped ahead stamps the lease in the future, and one that runs slow stretches it.
+    pub(super) fn clock_lease_holds(&self, n: &Node) -> bool {
+        let lease_ms = n.cfg.timing.lease * n.cfg.timing.tick_ms;
+        self.is_leader() && self.lease_wall > 0 && n.wall_ms < self.lease_wall + lease_ms
     }
 
     pub(super) fn submit(&mut self, cmd: Command) {
@@ -173,6 +187,7 @@ impl MultiProposer {
     fn send_heartbeat(&mut self, n: &mut Node) {
         self.last_hb = n.now;
         self.hb_acks = (n.now, Votes::of(n.cfg.me));
+        self.hb_wall = n.wall_ms;
         let m = Msg::Heartbeat {
             ballot: self.my_ballot,
             commit: n.learner.app.applied,
@@ -197,6 +212,7 @@ impl MultiProposer {
         self.hb_acks.1.add(from);
         if self.hb_acks.1.is_majority(n.cfg.n) {
             self.lease_start = self.lease_start.max(sent);
+            self.lease_wall = self.lease_wall.max(self.hb_wall);
         }
     }
 
@@ -243,6 +259,7 @@ impl MultiProposer {
         self.proposals.clear();
         self.queue.clear();
         self.lease_start = 0;
+        self.lease_wall = 0;
         if self.leader == Some(n.cfg.me) {
             self.leader = None;
         }

@@ -34,6 +34,13 @@ impl Proposer {
         }
     }
 
+    pub(super) fn clock_lease_holds(&self, n: &Node) -> bool {
+        match self {
+            Proposer::Basic(_) => false,
+            Proposer::Multi(m) => m.clock_lease_holds(n),
+        }
+    }
+
     pub(super) fn submit(&mut self, n: &mut Node, cmd: Command) {
         match self {
             // Basic runs one round at a time, for the oldest pending command.
@@ -148,5 +155,9 @@ impl Proposer {
 
 /// Whether a read may be answered from the local state (only the seeded read bugs say so).
 pub(super) fn reads_locally(p: &Proposer, n: &Node, op: &Op) -> bool {
-    op.is_read() && (n.cfg.bugs.local_read || (n.cfg.bugs.lease_read && p.lease_holds(n)))
+    let bugs = &n.cfg.bugs;
+    op.is_read()
+        && (bugs.local_read
+            || (bugs.lease_read && p.lease_holds(n))
+            || (bugs.clock_lease && p.clock_lease_holds(n)))
 }

@@ -31,6 +31,17 @@ fn targets(kind: &str, start: bool, v: &serde_json::Value) -> Option<Vec<String>
             .and_then(|t| t.as_str())
             .map(|t| vec![t.to_string()]);
     }
+    if kind == "clock" && start {
+        // A clock window is labelled by how it sets the clock and whose: `bump +2500 ms n1`.
+        let label = v.get("label").and_then(|l| l.as_str())?;
+        let nodes: Vec<&str> = v
+            .get("nodes")?
+            .as_array()?
+            .iter()
+            .filter_map(|n| n.as_str())
+            .collect();
+        return Some(vec![format!("{label} {}", nodes.join(","))]);
+    }
     if kind != "pause" && kind != "kill" && kind != "power-cut" {
         return None;
     }

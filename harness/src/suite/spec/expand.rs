@@ -104,11 +104,12 @@ pub fn expand(
                     ),
                 ));
             }
-            if b == "lease-read" && variants.contains(&Variant::Basic) {
+            if (b == "lease-read" || b == "clock-lease") && variants.contains(&Variant::Basic) {
                 return Err(err(
                     "bugs",
-                    "\"lease-read\" exists only in the multi variant, but variants include \"basic\""
-                        .into(),
+                    format!(
+                        "\"{b}\" exists only in the multi variant, but variants include \"basic\""
+                    ),
                 ));
             }
         }

@@ -4,7 +4,8 @@ use crate::options::Variant;
 use serde::Deserialize;
 use workloads::Workload;
 
-/// The seeded bugs of `paxos-node` (docs/seeded-bugs.md); `lease-read` exists only in multi.
+/// The seeded bugs of `paxos-node` (docs/seeded-bugs.md); `lease-read` and `clock-lease` exist
+/// only in multi.
 pub const BUGS: &[&str] = &[
     "volatile-acceptor",
     "ignore-promised-value",
@@ -12,6 +13,7 @@ pub const BUGS: &[&str] = &[
     "local-read",
     "lease-read",
     "unsynced-wal",
+    "clock-lease",
 ];
 
 /// The harness's default cluster size, used to judge whether a fault can happen at all.

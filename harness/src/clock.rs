@@ -1,0 +1,187 @@
+//! Clock faults on real node processes, through libfaketime (Debian package `faketime`): with
+//! `--nemesis clock` every node starts with `LD_PRELOAD` naming the library and
+//! `FAKETIME_TIMESTAMP_FILE` naming a control file of its own, which holds the node's clock offset
+//! in seconds (`+2.500`) and which the library re-reads on every clock call
+//! (`FAKETIME_NO_CACHE`). Only the wall clock (`CLOCK_REALTIME`, `gettimeofday`, `time`) is
+//! faked: `FAKETIME_DONT_FAKE_MONOTONIC` keeps the monotonic clock, so timers and the node's
+//! tick keep their pace. Strobes and skews are offsets rewritten every [`STEP_MS`] (libfaketime's
+//! own rate modifier misbehaves when changed at run time).
+//!
+//! The control files live in a temporary folder `harness-clock-HARNESS-N` that is removed when the
+//! run ends; one left by a harness that was killed is removed by the next run or `harness
+//! clean` ([`clean_dead`]). Only processes that read the clock through the dynamically linked
+//! C library are reached: a statically linked binary (most Go programs) ignores `LD_PRELOAD`.
+
+use crate::schedule::clock::{offset_at, Mode};
+use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Where Debian and other distributions put the library.
+const LIBRARY: [&str; 3] = [
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/faketime/libfaketime.so.1",
+];
+
+/// How often a strobing or skewed clock's offset is rewritten.
+pub const STEP_MS: u64 = 20;
+
+const DIR_PREFIX: &str = "harness-clock-";
+
+/// The library, or an error that says how to install it.
+pub fn library() -> Result<PathBuf> {
+    match LIBRARY.iter().map(Path::new).find(|p| p.is_file()) {
+        Some(p) => Ok(p.to_path_buf()),
+        None => bail!(
+            "--nemesis clock needs libfaketime (Debian package `faketime`, or run scripts/setup); \
+             not found at {}",
+            LIBRARY.join(", ")
+        ),
+    }
+}
+
+/// The run's clock control files, one per node; the folder goes when this is dropped.
+pub struct Clocks {
+    lib: PathBuf,
+    dir: PathBuf,
+    /// The task rewriting a strobing or skewed window's offsets.
+    driver: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// A window set some clock wrong and it was not reset yet.
+    off: AtomicBool,
+}
+
+impl Clocks {
+    /// Makes the folder and a control file at offset 0 for each of `ids`.
+    pub fn new(ids: &[String]) -> Result<Clocks> {
+        let lib = library()?;
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let me = crate::reaper::harness_id();
+        let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{me}-{n}"));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot make the clock folder {}", dir.display()))?;
+        let clocks = Clocks {
+            lib,
+            dir,
+            driver: Mutex::new(None),
+            off: AtomicBool::new(false),
+        };
+        for id in ids {
+            clocks.set(id, 0.0)?;
+        }
+        Ok(clocks)
+    }
+
+    fn file(&self, id: &str) -> PathBuf {
+        self.dir.join(format!("{id}.rc"))
+    }
+
+    /// What node `id` is started with.
+    pub fn env(&self, id: &str) -> Vec<(String, OsString)> {
+        vec![
+            ("LD_PRELOAD".into(), self.lib.clone().into()),
+            ("FAKETIME_TIMESTAMP_FILE".into(), self.file(id).into()),
+            ("FAKETIME_NO_CACHE".into(), "1".into()),
+            ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
+            ("FAKETIME_DONT_RESET".into(), "1".into()),
+        ]
+    }
+
+    /// Sets node `id`'s clock `offset_ms` off the true time; written whole (a rename), so the
+    /// library never reads half a line.
+    pub fn set(&self, id: &str, offset_ms: f64) -> Result<()> {
+        let path = self.file(id);
+        let tmp = self.dir.join(format!("{id}.rc.tmp"));
+        std::fs::write(&tmp, format!("{:+.3}\n", offset_ms / 1000.0))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .with_context(|| format!("cannot write the clock control file {}", path.display()))
+    }
+
+    /// Puts a clock fault in force on `nodes`: a bump at once, a strobe or skew by a task that
+    /// rewrites the offset until [`Clocks::reset`].
+    pub fn start(self: &std::sync::Arc<Self>, nodes: &[String], mode: Mode, offset_ms: f64) {
+        self.stop_driver();
+        self.off.store(true, Ordering::SeqCst);
+        for id in nodes {
+            if let Err(e) = self.set(id, offset_at(mode, offset_ms, 0.0)) {
+                tracing::error!("{e:#}");
+            }
+        }
+        if mode == Mode::Bump {
+            return;
+        }
+        let (me, nodes) = (self.clone(), nodes.to_vec());
+        let task = tokio::spawn(async move {
+            let begun = tokio::time::Instant::now();
+            let mut iv = tokio::time::interval(std::time::Duration::from_millis(STEP_MS));
+            loop {
+                iv.tick().await;
+                let elapsed = begun.elapsed().as_secs_f64() * 1000.0;
+                for id in &nodes {
+                    let _ = me.set(id, offset_at(mode, offset_ms, elapsed));
+                }
+            }
+        });
+        *self.driver.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    fn stop_driver(&self) {
+        if let Some(t) = self.driver.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            t.abort();
+        }
+    }
+
+    /// Whether a clock window is in force.
+    pub fn is_off(&self) -> bool {
+        self.off.load(Ordering::SeqCst)
+    }
+
+    /// Sets every clock in `ids` right again.
+    pub fn reset(&self, ids: &[String]) {
+        self.stop_driver();
+        self.off.store(false, Ordering::SeqCst);
+        for id in ids {
+            if let Err(e) = self.set(id, 0.0) {
+                tracing::error!("{e:#}");
+            }
+        }
+    }
+}
+
+impl Drop for Clocks {
+    fn drop(&mut self) {
+        self.stop_driver();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Removes the clock folders of harnesses that are no longer running; says which.
+pub fn clean_dead() -> Vec<String> {
+    let tmp = std::env::temp_dir();
+    let Ok(entries) = std::fs::read_dir(&tmp) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((id, _)) = name
+            .strip_prefix(DIR_PREFIX)
+            .and_then(|rest| rest.rsplit_once('-'))
+        else {
+            continue;
+        };
+        if crate::reaper::harness_alive(id) {
+            continue;
+        }
+        if std::fs::remove_dir_all(e.path()).is_ok() {
+            out.push(format!(
+                "removed the clock control files {}, left by a harness that died",
+                e.path().display()
+            ));
+        }
+    }
+    out
+}
