@@ -235,7 +235,13 @@ async fn run_in(
 
     let launch = Cluster::launch(plan);
     let cluster = tokio::select! {
-        c = launch => Arc::new(c?),
+        // The signal handler stops the nodes itself, so a node may be seen dying of it before
+        // the interrupt wakes this task: that is the interrupt too, not a node failure.
+        c = launch => match c {
+            Ok(c) => Arc::new(c),
+            Err(_) if cluster::interrupted() => bail!("interrupted while starting nodes"),
+            Err(e) => return Err(e),
+        },
         _ = cluster::wait_interrupt() => bail!("interrupted while starting nodes"),
     };
 
