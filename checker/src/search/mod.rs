@@ -67,6 +67,8 @@ pub fn search<P: PartModel>(
     let mut longest = Longest::default();
     let mut meter = Meter::new(budget);
     let (mut at, mut fresh) = (Cursor::start(&list), true);
+    // Whether a blind crashed op placed at this node could only be followed by blind ops.
+    let mut blind_next = false;
     loop {
         if let Some(reason) = meter.tick(seen.compared, || seen.bytes() + path.bytes()) {
             let deepest = longest.progress;
@@ -81,6 +83,7 @@ pub fn search<P: PartModel>(
             Look::Candidate(e) => {
                 let op = &ops[op_of(e)].op;
                 let pruned = overwrites_crashed(part, &path, op)
+                    || (at.pending && blind_next && part.is_blind(op))
                     || later_twin(&classes, ops, &path, at)
                     || twin_waits(&classes, &path, at);
                 let next = if pruned {
@@ -107,6 +110,7 @@ pub fn search<P: PartModel>(
                     longest.stuck(&path, op_of(r));
                 }
                 at = at.to_pending(&list);
+                blind_next = only_blind_follows(part, ops, &list, &path, at);
             }
             Look::Exhausted => {
                 let Some(undone) = path.unlift(&mut list) else {
@@ -120,6 +124,11 @@ pub fn search<P: PartModel>(
                     return (result, seen.states);
                 };
                 longest.popped(path.depth());
+                if undone.pending {
+                    // Back at the parent's crashed candidates: its look-ahead, not the child's.
+                    blind_next =
+                        only_blind_follows(part, ops, &list, &path, undone.to_pending(&list));
+                }
                 at = undone.skip(&list);
             }
         }
@@ -145,6 +154,25 @@ fn legal_read<P: PartModel>(
 /// happened") reaches the same states, so this order need not be tried.
 fn overwrites_crashed<P: PartModel>(part: &P, path: &Path<P::State>, op: &P::Op) -> bool {
     path.ends_crashed() && part.is_blind(op)
+}
+
+/// Pruning, a look-ahead of `overwrites_crashed`: a blind crashed op placed at a node where
+/// every candidate (the returned ones before the first return, and the crashed ones called
+/// before it) is blind too has no child: placing it changes neither list but the pending one,
+/// so the next node's candidates are these same ops (less itself), and each of them is blind
+/// right after a crashed op. (No read-only op is among them, so `legal_read` forces none.) The
+/// node is not even entered, which saves its cache entry. Not when every returned op is
+/// linearized: the path may end there, and an enumeration (`done` returning false) wants the
+/// state it ends in.
+fn only_blind_follows<P: PartModel>(
+    part: &P,
+    ops: &[Timed<P::Op>],
+    list: &Entries,
+    path: &Path<P::State>,
+    pending: Cursor,
+) -> bool {
+    let blind = |e: Entry| part.is_blind(&ops[op_of(e)].op);
+    !path.complete() && list.leading_calls().all(blind) && pending.candidates(list).all(blind)
 }
 
 /// Pruning: a never-returned op `c` is linearized only right before a returned op it enables
