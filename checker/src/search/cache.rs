@@ -53,6 +53,24 @@ impl Seen {
     }
 }
 
+/// Caches above this size are freed on a thread of their own: freeing millions of entries can
+/// take longer than a second, and the verdict (or the `unknown` at its time limit) should not
+/// wait for it.
+const FREE_ASIDE: usize = 64 << 20;
+
+impl Seen {
+    /// Frees the cache; a large one on a thread of its own (see [`FREE_ASIDE`]).
+    pub(super) fn free(self) {
+        if self.bytes() < FREE_ASIDE {
+            return;
+        }
+        // If no thread can be started, the closure (and with it the cache) is dropped here.
+        let _ = std::thread::Builder::new()
+            .name("free-cache".into())
+            .spawn(move || drop(self));
+    }
+}
+
 /// The minimal count sets seen for one key, none a subset of another, stored back to back:
 /// each as a header `[len, total, mask]` (the number of classes, the sum of the counts, a bit
 /// per class modulo 32) and then `len` pairs `class, count`. A set `q` can only be a subset of

@@ -58,12 +58,27 @@ pub fn search<P: PartModel>(
 ) -> (Search, u64) {
     let returned = ops.iter().filter(|t| t.ret.is_some()).count();
     let classes = Classes::new(part, ops);
-    let mut path = Path::new(part.init(), classes.class.clone(), returned);
+    let path = Path::new(part.init(), classes.class.clone(), returned);
     if path.complete() && done(&path.state) {
         return (Search::Linearizable, 0);
     }
-    let mut list = Entries::new(ops);
     let mut seen = Seen::default();
+    let result = run(part, ops, budget, done, &classes, path, &mut seen);
+    seen.free();
+    result
+}
+
+/// The search loop of [`search`], from the root `path`, recording nodes in `seen`.
+fn run<P: PartModel>(
+    part: &P,
+    ops: &[Timed<P::Op>],
+    budget: &Budget,
+    done: &mut dyn FnMut(&P::State) -> bool,
+    classes: &Classes,
+    mut path: Path<P::State>,
+    seen: &mut Seen,
+) -> (Search, u64) {
+    let mut list = Entries::new(ops);
     let mut longest = Longest::default();
     let mut meter = Meter::new(budget);
     let (mut at, mut fresh) = (Cursor::start(&list), true);
@@ -84,8 +99,8 @@ pub fn search<P: PartModel>(
                 let op = &ops[op_of(e)].op;
                 let pruned = overwrites_crashed(part, &path, op)
                     || (at.pending && blind_next && part.is_blind(op))
-                    || later_twin(&classes, ops, &path, at)
-                    || twin_waits(&classes, &path, at);
+                    || later_twin(classes, ops, &path, at)
+                    || twin_waits(classes, &path, at);
                 let next = if pruned {
                     None
                 } else {
@@ -95,7 +110,7 @@ pub fn search<P: PartModel>(
                     next.filter(|n| at.pending || !commutes_with_crashed(part, ops, &path, op, n));
                 let depth = path.depth();
                 // `lift` refuses a node the cache has seen (Lowe's rule).
-                if next.is_some_and(|next| path.lift(&mut list, &mut seen, at, next)) {
+                if next.is_some_and(|next| path.lift(&mut list, seen, at, next)) {
                     longest.pushed(depth, op_of(e));
                     if path.complete() && done(&path.state) {
                         return (Search::Linearizable, seen.states);
