@@ -104,7 +104,8 @@ impl Header {
 
 impl Antichain {
     fn bytes(&self) -> usize {
-        24 + 4 * self.0.capacity()
+        // The vector itself is counted with the map it sits in.
+        4 * self.0.capacity()
     }
 
     /// The stored sets: each header and its pairs as a flat slice.
