@@ -187,7 +187,12 @@ fn only_blind_follows<P: PartModel>(
     pending: Cursor,
 ) -> bool {
     let blind = |e: Entry| part.is_blind(&ops[op_of(e)].op);
-    !path.complete() && list.leading_calls().all(blind) && pending.candidates(list).all(blind)
+    let mut crashed = pending.candidates(list).peekable();
+    // Without a crashed candidate there is nothing to prune: skip the scan.
+    crashed.peek().is_some()
+        && !path.complete()
+        && crashed.all(blind)
+        && list.leading_calls().all(blind)
 }
 
 /// Pruning: a never-returned op `c` is linearized only right before a returned op it enables
