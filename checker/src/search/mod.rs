@@ -8,10 +8,11 @@
 //! they were called before that first return. The cache (`cache`, keyed as in `hash`) skips
 //! nodes already explored.
 //!
-//! Four more pruning rules, each a function below with its argument, keep histories with many
-//! concurrent ops, crashed ops and reads cheap: `legal_read`, `overwrites_crashed`,
-//! `later_twin` and `twin_waits`. The last two work on classes of interchangeable ops
-//! (`classes`), so the search branches on what ops do, not on which process did them.
+//! More pruning rules, each a function below with its argument, keep histories with many
+//! concurrent ops, crashed ops and reads cheap: `legal_read`, `overwrites_crashed` (and its
+//! look-ahead `only_blind_follows`), `commutes_with_crashed`, `later_twin` and `twin_waits`.
+//! The last two work on classes of interchangeable ops (`classes`), so the search branches on
+//! what ops do, not on which process did them.
 
 mod budget;
 mod cache;
