@@ -4,17 +4,17 @@ use super::hash::KeyHasher;
 use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasherDefault;
 
-/// Crashed ops used, as (class, how many), sorted by class.
-type Counts = Box<[(u32, u32)]>;
-
 /// Lowe's cache, keyed by a hash of the returned ops linearized and the state. Never-returned
 /// ops are kept out of the hash, as counts per class: a node that used at least as many of
 /// every class as an already seen node (same key) is dominated, since the extra ones could also
 /// be left out for ever (and the ones used are the first of their class, so more is a superset).
+///
+/// The count sets of one key live in one flat vector (see [`Antichain`]): a visit scans it
+/// without chasing a pointer per set, and most sets are ruled out by their header alone.
 #[derive(Default)]
 pub(super) struct Seen {
     plain: HashSet<u128, BuildHasherDefault<KeyHasher>>,
-    with_pending: HashMap<u128, Vec<Counts>, BuildHasherDefault<KeyHasher>>,
+    with_pending: HashMap<u128, Antichain, BuildHasherDefault<KeyHasher>>,
     pending_bytes: usize,
     /// Distinct nodes recorded.
     pub(super) states: u64,
@@ -24,23 +24,25 @@ pub(super) struct Seen {
 }
 
 impl Seen {
-    /// Records a node; false if it (or a node dominating it) was seen before.
+    /// Records a node; false if it (or a node dominating it) was seen before. `pending`: the
+    /// crashed ops used, as (class, how many), sorted by class.
     pub(super) fn visit(&mut self, key: u128, pending: &[(u32, u32)]) -> bool {
         if self.plain.contains(&key) {
             return false;
         }
         if pending.is_empty() {
             self.plain.insert(key);
-            self.with_pending.remove(&key);
+            if let Some(gone) = self.with_pending.remove(&key) {
+                self.pending_bytes -= gone.bytes();
+            }
         } else {
             let sets = self.with_pending.entry(key).or_default();
-            self.compared += sets.len() as u64;
-            if sets.iter().any(|q| is_subset(q, pending)) {
+            let before = sets.bytes();
+            let added = sets.add(pending, &mut self.compared);
+            self.pending_bytes = self.pending_bytes + sets.bytes() - before;
+            if !added {
                 return false;
             }
-            sets.retain(|q| !is_subset(pending, q));
-            sets.push(pending.into());
-            self.pending_bytes += 24 + 8 * pending.len();
         }
         self.states += 1;
         true
@@ -51,8 +53,145 @@ impl Seen {
     }
 }
 
-/// Whether class counts `a` are each at most `b`'s (both sorted by class).
-fn is_subset(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
+/// Caches above this size are freed on a thread of their own: freeing millions of entries can
+/// take longer than a second, and the verdict (or the `unknown` at its time limit) should not
+/// wait for it.
+const FREE_ASIDE: usize = 64 << 20;
+
+impl Seen {
+    /// Frees the cache; a large one on a thread of its own (see [`FREE_ASIDE`]).
+    pub(super) fn free(self) {
+        if self.bytes() < FREE_ASIDE {
+            return;
+        }
+        // If no thread can be started, the closure (and with it the cache) is dropped here.
+        let _ = std::thread::Builder::new()
+            .name("free-cache".into())
+            .spawn(move || drop(self));
+    }
+}
+
+/// The minimal count sets seen for one key, none a subset of another, stored back to back:
+/// each as a header `[len, total, mask]` (the number of classes, the sum of the counts, a bit
+/// per class modulo 32) and then `len` pairs `class, count`. A set `q` can only be a subset of
+/// `p` (every class of `q` in `p` with at least its count) if `q` has no more classes, no larger
+/// total and no class bit `p` lacks; the header checks those before the pairs are read.
+#[derive(Default)]
+pub(super) struct Antichain(Vec<u32>);
+
+const HEADER: usize = 3;
+
+struct Header {
+    len: u32,
+    total: u32,
+    mask: u32,
+}
+
+fn header(set: &[(u32, u32)]) -> Header {
+    Header {
+        len: set.len() as u32,
+        total: set.iter().map(|x| x.1).sum(),
+        mask: set.iter().fold(0, |m, x| m | 1 << (x.0 % 32)),
+    }
+}
+
+impl Header {
+    /// Whether a set with this header may be a subset of one with header `p`.
+    fn may_be_within(&self, p: &Header) -> bool {
+        self.len <= p.len && self.total <= p.total && self.mask & !p.mask == 0
+    }
+}
+
+impl Antichain {
+    fn bytes(&self) -> usize {
+        // The vector itself is counted with the map it sits in.
+        4 * self.0.capacity()
+    }
+
+    /// The stored sets: each header and its pairs as a flat slice.
+    fn sets(&self) -> impl Iterator<Item = (Header, &[u32])> + '_ {
+        let mut rest = &self.0[..];
+        std::iter::from_fn(move || {
+            let (h, tail) = rest.split_first_chunk::<HEADER>()?;
+            let (pairs, tail) = tail.split_at(2 * h[0] as usize);
+            rest = tail;
+            let h = Header {
+                len: h[0],
+                total: h[1],
+                mask: h[2],
+            };
+            Some((h, pairs))
+        })
+    }
+
+    /// Adds `set` unless a stored set is within it (then false); drops the stored sets `set` is
+    /// within. Counts the sets compared in `compared`.
+    fn add(&mut self, set: &[(u32, u32)], compared: &mut u64) -> bool {
+        let h = header(set);
+        let mut dominated_any = false;
+        for (q, pairs) in self.sets() {
+            *compared += 1;
+            if q.may_be_within(&h) && is_subset(pairs, set) {
+                return false;
+            }
+            dominated_any |= h.may_be_within(&q) && is_subset_rev(set, pairs);
+        }
+        if dominated_any {
+            self.drop_within(set, &h);
+        }
+        self.0.extend([h.len, h.total, h.mask]);
+        self.0.extend(set.iter().flat_map(|x| [x.0, x.1]));
+        true
+    }
+
+    /// Removes the stored sets that `set` (header `h`) is a subset of, keeping the others.
+    fn drop_within(&mut self, set: &[(u32, u32)], h: &Header) {
+        let mut kept = Vec::with_capacity(self.0.len());
+        for (q, pairs) in self.sets() {
+            if !(h.may_be_within(&q) && is_subset_rev(set, pairs)) {
+                kept.extend([q.len, q.total, q.mask]);
+                kept.extend_from_slice(pairs);
+            }
+        }
+        self.0 = kept;
+    }
+}
+
+/// Whether the counts `a` (flat `class, count` pairs) are each at most `b`'s (both sorted by
+/// class).
+fn is_subset(a: &[u32], b: &[(u32, u32)]) -> bool {
     let mut b = b.iter();
-    a.iter().all(|x| b.any(|y| y.0 == x.0 && y.1 >= x.1))
+    a.chunks_exact(2)
+        .all(|x| b.any(|y| y.0 == x[0] && y.1 >= x[1]))
+}
+
+/// Whether the counts `a` are each at most `b`'s (flat pairs; both sorted by class).
+fn is_subset_rev(a: &[(u32, u32)], b: &[u32]) -> bool {
+    let mut b = b.chunks_exact(2);
+    a.iter().all(|x| b.any(|y| y[0] == x.0 && y[1] >= x.1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_set_within_a_stored_one_replaces_it_and_a_superset_is_refused() {
+        let mut c = Antichain::default();
+        let mut n = 0;
+        assert!(c.add(&[(1, 2), (3, 1)], &mut n));
+        assert!(c.add(&[(2, 1)], &mut n));
+        // Not comparable with either: kept beside them.
+        assert!(c.add(&[(1, 1), (4, 1)], &mut n));
+        // A superset of a stored set is dominated.
+        assert!(!c.add(&[(1, 3), (3, 1)], &mut n));
+        assert!(!c.add(&[(2, 1), (5, 7)], &mut n));
+        // A subset of two stored sets replaces both.
+        assert!(c.add(&[(1, 1)], &mut n));
+        let left: Vec<Vec<u32>> = c.sets().map(|(_, p)| p.to_vec()).collect();
+        assert_eq!(left, vec![vec![2, 1], vec![1, 1]]);
+        // Class 33 shares class 1's mask bit: the pairs still decide.
+        assert!(c.add(&[(33, 1)], &mut n));
+        assert!(!c.add(&[(1, 5)], &mut n));
+    }
 }

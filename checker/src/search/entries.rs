@@ -188,6 +188,14 @@ impl Cursor {
         }
     }
 
+    /// The pending candidates from this cursor on (its entry included): the never-returned
+    /// ops called before the node's first return.
+    pub(super) fn candidates<'a>(&self, list: &'a Entries) -> impl Iterator<Item = Entry> + 'a {
+        let bound = self.bound;
+        std::iter::successors(Some(self.entry), |&c| Some(list.next(c)))
+            .take_while(move |&c| c != list.pending && list.pos[c as usize] < bound)
+    }
+
     /// Past the current candidate (it failed, or everything after it was explored).
     #[inline]
     pub(super) fn skip(self, list: &Entries) -> Self {

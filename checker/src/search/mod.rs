@@ -8,10 +8,11 @@
 //! they were called before that first return. The cache (`cache`, keyed as in `hash`) skips
 //! nodes already explored.
 //!
-//! Four more pruning rules, each a function below with its argument, keep histories with many
-//! concurrent ops, crashed ops and reads cheap: `legal_read`, `overwrites_crashed`,
-//! `later_twin` and `twin_waits`. The last two work on classes of interchangeable ops
-//! (`classes`), so the search branches on what ops do, not on which process did them.
+//! More pruning rules, each a function below with its argument, keep histories with many
+//! concurrent ops, crashed ops and reads cheap: `legal_read`, `overwrites_crashed` (and its
+//! look-ahead `only_blind_follows`), `commutes_with_crashed`, `later_twin` and `twin_waits`.
+//! The last two work on classes of interchangeable ops (`classes`), so the search branches on
+//! what ops do, not on which process did them.
 
 mod budget;
 mod cache;
@@ -58,15 +59,32 @@ pub fn search<P: PartModel>(
 ) -> (Search, u64) {
     let returned = ops.iter().filter(|t| t.ret.is_some()).count();
     let classes = Classes::new(part, ops);
-    let mut path = Path::new(part.init(), classes.class.clone(), returned);
+    let path = Path::new(part.init(), classes.class.clone(), returned);
     if path.complete() && done(&path.state) {
         return (Search::Linearizable, 0);
     }
-    let mut list = Entries::new(ops);
     let mut seen = Seen::default();
+    let result = run(part, ops, budget, done, &classes, path, &mut seen);
+    seen.free();
+    result
+}
+
+/// The search loop of [`search`], from the root `path`, recording nodes in `seen`.
+fn run<P: PartModel>(
+    part: &P,
+    ops: &[Timed<P::Op>],
+    budget: &Budget,
+    done: &mut dyn FnMut(&P::State) -> bool,
+    classes: &Classes,
+    mut path: Path<P::State>,
+    seen: &mut Seen,
+) -> (Search, u64) {
+    let mut list = Entries::new(ops);
     let mut longest = Longest::default();
     let mut meter = Meter::new(budget);
     let (mut at, mut fresh) = (Cursor::start(&list), true);
+    // Whether a blind crashed op placed at this node could only be followed by blind ops.
+    let mut blind_next = false;
     loop {
         if let Some(reason) = meter.tick(seen.compared, || seen.bytes() + path.bytes()) {
             let deepest = longest.progress;
@@ -81,8 +99,9 @@ pub fn search<P: PartModel>(
             Look::Candidate(e) => {
                 let op = &ops[op_of(e)].op;
                 let pruned = overwrites_crashed(part, &path, op)
-                    || later_twin(&classes, ops, &path, at)
-                    || twin_waits(&classes, &path, at);
+                    || (at.pending && blind_next && part.is_blind(op))
+                    || later_twin(classes, ops, &path, at)
+                    || twin_waits(classes, &path, at);
                 let next = if pruned {
                     None
                 } else {
@@ -92,7 +111,7 @@ pub fn search<P: PartModel>(
                     next.filter(|n| at.pending || !commutes_with_crashed(part, ops, &path, op, n));
                 let depth = path.depth();
                 // `lift` refuses a node the cache has seen (Lowe's rule).
-                if next.is_some_and(|next| path.lift(&mut list, &mut seen, at, next)) {
+                if next.is_some_and(|next| path.lift(&mut list, seen, at, next)) {
                     longest.pushed(depth, op_of(e));
                     if path.complete() && done(&path.state) {
                         return (Search::Linearizable, seen.states);
@@ -107,6 +126,7 @@ pub fn search<P: PartModel>(
                     longest.stuck(&path, op_of(r));
                 }
                 at = at.to_pending(&list);
+                blind_next = only_blind_follows(part, ops, &list, &path, at);
             }
             Look::Exhausted => {
                 let Some(undone) = path.unlift(&mut list) else {
@@ -120,6 +140,11 @@ pub fn search<P: PartModel>(
                     return (result, seen.states);
                 };
                 longest.popped(path.depth());
+                if undone.pending {
+                    // Back at the parent's crashed candidates: its look-ahead, not the child's.
+                    blind_next =
+                        only_blind_follows(part, ops, &list, &path, undone.to_pending(&list));
+                }
                 at = undone.skip(&list);
             }
         }
@@ -145,6 +170,30 @@ fn legal_read<P: PartModel>(
 /// happened") reaches the same states, so this order need not be tried.
 fn overwrites_crashed<P: PartModel>(part: &P, path: &Path<P::State>, op: &P::Op) -> bool {
     path.ends_crashed() && part.is_blind(op)
+}
+
+/// Pruning, a look-ahead of `overwrites_crashed`: a blind crashed op placed at a node where
+/// every candidate (the returned ones before the first return, and the crashed ones called
+/// before it) is blind too has no child: placing it changes neither list but the pending one,
+/// so the next node's candidates are these same ops (less itself), and each of them is blind
+/// right after a crashed op. (No read-only op is among them, so `legal_read` forces none.) The
+/// node is not even entered, which saves its cache entry. Not when every returned op is
+/// linearized: the path may end there, and an enumeration (`done` returning false) wants the
+/// state it ends in.
+fn only_blind_follows<P: PartModel>(
+    part: &P,
+    ops: &[Timed<P::Op>],
+    list: &Entries,
+    path: &Path<P::State>,
+    pending: Cursor,
+) -> bool {
+    let blind = |e: Entry| part.is_blind(&ops[op_of(e)].op);
+    let mut crashed = pending.candidates(list).peekable();
+    // Without a crashed candidate there is nothing to prune: skip the scan.
+    crashed.peek().is_some()
+        && !path.complete()
+        && crashed.all(blind)
+        && list.leading_calls().all(blind)
 }
 
 /// Pruning: a never-returned op `c` is linearized only right before a returned op it enables

@@ -167,18 +167,35 @@ impl PartModel for RegisterPart {
     }
 
     /// A stale read: a read (or cas) of `v` invoked after a write of another value returned, where
-    /// that write was invoked after every write of `v` had returned (none crashed). Every order
-    /// puts all writes of `v` before that write and it before the read, so the read cannot see
-    /// `v`. Crashed ops elsewhere do not matter, so this settles histories the search cannot.
+    /// that write was invoked after every write of `v` invoked before the read returned had
+    /// returned (none of those crashed). Every order puts the read after that write, and the
+    /// read needs a write of `v` between the two; but a write of `v` invoked after the read
+    /// returned comes after the read, and the others come before that write. So the read cannot
+    /// see `v`. Crashed ops elsewhere do not matter, so this settles histories the search cannot.
     fn certainly_blocked(&self, ops: &[Timed<RegOp>]) -> Option<(usize, Vec<usize>)> {
-        // The position every write of a value returned before (usize::MAX: one never returned).
-        let mut settled = vec![0usize; self.values.len()];
+        // Per value, its writes as (call, the position every write of the value called so far
+        // returned before; usize::MAX: one never returned), in call order.
+        let mut by_value: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.values.len()];
         for t in ops {
             if let RegOp::Write(v) | RegOp::Cas(_, v) = t.op {
-                let s = &mut settled[v as usize];
-                *s = (*s).max(t.ret.map_or(usize::MAX, |r| r + 1));
+                by_value[v as usize].push((t.call, t.ret.map_or(usize::MAX, |r| r + 1)));
             }
         }
+        for w in &mut by_value {
+            w.sort_unstable();
+            let mut latest = 0;
+            for x in w.iter_mut() {
+                latest = latest.max(x.1);
+                x.1 = latest;
+            }
+        }
+        // Where the writes of `v` that could precede an op returning at `ret` had all returned.
+        let settled = |v: u32, ret: usize| {
+            let w = &by_value[v as usize];
+            w[..w.partition_point(|x| x.0 < ret)]
+                .last()
+                .map_or(0, |x| x.1)
+        };
         let mut writes: Vec<(usize, usize, u32, usize)> = ops
             .iter()
             .enumerate()
@@ -219,13 +236,16 @@ impl PartModel for RegisterPart {
             } else {
                 other
             };
-            x.filter(|&(c, _, _)| c >= settled[v as usize])
+            let ret = ops[r].ret.expect("only returned reads");
+            x.filter(|&(c, _, _)| c >= settled(v, ret))
                 .map(|x| (x.2, r, v))
         })?;
-        // The witness: every write of `v`, the later write, and the read, in history order.
+        // The witness: every write of `v` invoked before the read returned, the later write,
+        // and the read, in history order.
+        let ret = ops[r].ret.expect("only returned reads");
         let mut witness: Vec<usize> = (0..ops.len())
             .filter(|&i| matches!(ops[i].op, RegOp::Write(u) | RegOp::Cas(_, u) if u == v))
-            .filter(|&i| i != r)
+            .filter(|&i| i != r && ops[i].call < ret)
             .chain([x, r])
             .collect();
         witness.sort_by_key(|&i| ops[i].call);
@@ -272,6 +292,30 @@ mod tests {
         assert_eq!(p.impossible(&ops), None);
         let ops = [t(RegOp::Read(2), 0, 3), t(RegOp::Write(2), 4, 5)];
         assert!(p.impossible(&ops).unwrap().1.contains("no write of 2"));
+    }
+
+    #[test]
+    fn a_stale_read_is_found_when_its_value_is_written_again_later() {
+        let p = RegisterPart {
+            values: (0..5).map(Value::from).collect(),
+            init: 0,
+        };
+        let t = |op, call, ret| Timed { op, call, ret };
+        // Write 4, then write 0, then a read of 4; 4 is written again (once crashed) only
+        // after the read returned, so no order lets the read see it.
+        let ops = [
+            t(RegOp::Write(4), 0, Some(1)),
+            t(RegOp::Write(0), 2, Some(3)),
+            t(RegOp::Read(4), 4, Some(5)),
+            t(RegOp::Write(4), 6, Some(7)),
+            t(RegOp::Write(4), 8, None),
+        ];
+        assert_eq!(p.certainly_blocked(&ops), Some((2, vec![0, 1, 2])));
+        // A write of 4 invoked before the read returned could be what it saw.
+        let mut open = ops.clone();
+        open[3].call = 3;
+        open.sort_by_key(|t| t.call);
+        assert_eq!(p.certainly_blocked(&open), None);
     }
 
     #[test]
