@@ -145,9 +145,10 @@ impl TestArgs {
             self.nemesis.nemesis_interval,
         )
         .map_err(anyhow::Error::msg)?;
-        self.check_fit().map_err(anyhow::Error::msg)?;
+        // A kind this network mode cannot inject is the first thing to say, before timing.
         self.net.validate()?;
         self.net.check_nemesis(&self.nemesis.nemesis)?;
+        self.check_fit().map_err(anyhow::Error::msg)?;
         store::check_test_name(&self.test_name())
     }
 
