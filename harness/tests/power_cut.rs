@@ -175,7 +175,13 @@ fn a_plain_kill_keeps_unsynced_writes_as_the_page_cache_does() {
 fn without_fuse_power_cut_is_refused_and_other_faults_still_run() {
     let store = scratch("pc-nofuse");
     let missing = store.join("no-such-fuse-device");
-    let mut cmd = tiny_test(&store, "correct", &["--nemesis", "power-cut,kill"]);
+    // Two kinds fit the tiny test's 1.5 s only with short periods.
+    let fast = ["--nemesis-interval", "0.5"];
+    let mut cmd = tiny_test(
+        &store,
+        "correct",
+        &["--nemesis", "power-cut,kill", fast[0], fast[1]],
+    );
     cmd.env("JEPSEN_FUSE_DEVICE", &missing);
     let out = run(cmd);
     assert_eq!(out.status.code(), Some(2));
@@ -185,7 +191,7 @@ fn without_fuse_power_cut_is_refused_and_other_faults_still_run() {
     let mut cmd = tiny_test(
         &store,
         "correct",
-        &["--nemesis", "kill,pause", "--no-check"],
+        &["--nemesis", "kill,pause", "--no-check", fast[0], fast[1]],
     );
     cmd.env("JEPSEN_FUSE_DEVICE", &missing);
     assert_eq!(

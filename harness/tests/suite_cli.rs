@@ -301,13 +301,18 @@ fn the_etcd_suite_runs_etcd_node_in_netns_mode() {
         .lines()
         .filter(|l| l.contains("harness test"))
         .collect();
-    assert_eq!(runs.len(), 24, "{stdout}");
+    assert_eq!(runs.len(), 30, "{stdout}");
     assert!(
         runs.iter()
             .all(|l| l.contains("--node-bin target/release/etcd-node") && l.contains("--net netns")),
         "{stdout}"
     );
     assert!(runs.iter().any(|l| l.contains("--net-loss 10")), "{stdout}");
+    assert!(
+        runs.iter()
+            .any(|l| l.contains("--nemesis loss,dup,rate") && l.contains("--nemesis-loss 30")),
+        "{stdout}"
+    );
 }
 
 /// The run names `--list` prints, with the given extra flags.
