@@ -1,85 +1,18 @@
-//! Property tests of the linearizability search, with a small register model defined here (the
-//! product's models live in `workloads`): histories linearizable by construction check valid, one
+//! Property tests of the linearizability search, with the small register model of tests/common
+//! (the product's models live in `workloads`): histories linearizable by construction check valid, one
 //! impossible read makes them invalid, and a slow exact reference search agrees with the fast one
 //! on thousands of small random histories.
 
 use checker::history::{Event, EventType, Process};
 use checker::linearizability::check_events;
-use checker::model::{Model, Operation, Outcome, PartModel};
 use checker::{CheckOptions, Verdict};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-// ---------------------------------------------------------------- a register model for tests
-
-struct Reg;
-struct RegPart;
-
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Op {
-    Read(Option<i64>),
-    Write(i64),
-    Cas(i64, i64),
-    CasFailed(i64),
-}
-
-impl Model for Reg {
-    type Part = RegPart;
-    fn part_of(&self, op: &Operation) -> Result<String, String> {
-        Ok(op.key.clone().unwrap_or_default())
-    }
-    fn build(&self, ops: &[&Operation]) -> Result<(RegPart, Vec<Option<Op>>), String> {
-        let ops = ops.iter().map(|o| {
-            let cas = || (o.input[0].as_i64().unwrap(), o.input[1].as_i64().unwrap());
-            match (o.f.as_str(), o.outcome, o.error.as_deref()) {
-                ("read", Outcome::Ok, _) => Some(Op::Read(o.output.as_i64())),
-                ("write", Outcome::Ok | Outcome::Info, _) => {
-                    Some(Op::Write(o.input.as_i64().unwrap()))
-                }
-                ("cas", Outcome::Ok | Outcome::Info, _) => Some(Op::Cas(cas().0, cas().1)),
-                ("cas", Outcome::Fail, Some("precondition-failed")) => Some(Op::CasFailed(cas().0)),
-                _ => None,
-            }
-        });
-        Ok((RegPart, ops.collect()))
-    }
-}
-
-impl PartModel for RegPart {
-    type Op = Op;
-    type State = Option<i64>;
-    fn init(&self) -> Option<i64> {
-        None
-    }
-    fn step(&self, s: &Option<i64>, op: &Op) -> Option<Option<i64>> {
-        step(*s, *op)
-    }
-    fn is_blind(&self, op: &Op) -> bool {
-        matches!(op, Op::Write(_))
-    }
-    fn interchangeable(&self, a: &Op, b: &Op) -> bool {
-        a == b
-    }
-    fn is_read_only(&self, op: &Op) -> bool {
-        matches!(op, Op::Read(_) | Op::CasFailed(_))
-    }
-    fn show_state(&self, s: &Option<i64>) -> String {
-        format!("{s:?}")
-    }
-    fn state_json(&self, s: &Option<i64>) -> Value {
-        json!(s)
-    }
-}
-
-fn step(s: Option<i64>, op: Op) -> Option<Option<i64>> {
-    match op {
-        Op::Read(v) => (v == s).then_some(s),
-        Op::Write(v) => Some(Some(v)),
-        Op::Cas(a, b) => (s == Some(a)).then_some(Some(b)),
-        Op::CasFailed(a) => (s != Some(a)).then_some(s),
-    }
-}
+// The register model shared with the frontier tests and bench (tests/common).
+mod common;
+use common::{step, Op, Reg};
 
 // ---------------------------------------------------------------- random histories
 
