@@ -90,23 +90,25 @@ fn nemesis_fs(run: &Path) -> Vec<String> {
         .collect()
 }
 
+/// A 3 s run of the logging node with a window of `kind` every 0.4 s, unchecked.
+fn short_run(store: &Path, node: &Path, kind: &str) -> std::process::Output {
+    let args = [
+        "--nemesis",
+        kind,
+        "--nemesis-interval",
+        "0.4",
+        "--time-limit",
+        "3",
+        "--no-check",
+    ];
+    run(test_cmd(store, node, &args))
+}
+
 #[test]
 fn after_each_power_cut_the_node_sees_exactly_what_it_synced() {
     let store = scratch("pc-synced");
     let (node, seen) = logging_node(&store);
-    let out = run(test_cmd(
-        &store,
-        &node,
-        &[
-            "--nemesis",
-            "power-cut",
-            "--nemesis-interval",
-            "0.4",
-            "--time-limit",
-            "3",
-            "--no-check",
-        ],
-    ));
+    let out = short_run(&store, &node, "power-cut");
     assert_eq!(out.status.code(), UNCHECKED, "{}", stderr(&out));
     let run_dir = latest(&store);
     let fs = nemesis_fs(&run_dir);
@@ -148,19 +150,7 @@ fn after_each_power_cut_the_node_sees_exactly_what_it_synced() {
 fn a_plain_kill_keeps_unsynced_writes_as_the_page_cache_does() {
     let store = scratch("pc-kill");
     let (node, seen) = logging_node(&store);
-    let out = run(test_cmd(
-        &store,
-        &node,
-        &[
-            "--nemesis",
-            "kill",
-            "--nemesis-interval",
-            "0.4",
-            "--time-limit",
-            "3",
-            "--no-check",
-        ],
-    ));
+    let out = short_run(&store, &node, "kill");
     assert_eq!(out.status.code(), UNCHECKED, "{}", stderr(&out));
     let blocks = starts(&seen);
     assert!(blocks.len() >= 2, "at least one restart: {blocks:?}");
