@@ -54,6 +54,12 @@ pub struct NemesisArgs {
         value_name = "TARGETS"
     )]
     pub nemesis_targets: Targets,
+    /// This run's turn among runs of the same faults: its first round of targets starts at the
+    /// N-th target listed in --nemesis-targets (in that order, not shuffled), so runs with turns
+    /// 0, 1, 2, ... cover every target before any repeats. A suite sets it for each of its runs.
+    #[arg(long, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nemesis_turn: Option<u32>,
     /// Percent of packets a `loss` window drops on each link it hits.
     #[arg(long, default_value_t = 20.0, value_name = "PCT")]
     #[serde(skip_serializing_if = "is_default_loss")]
@@ -268,6 +274,7 @@ pub async fn prepare(
                 targets: &n.nemesis_targets,
                 interval_s: n.nemesis_interval,
                 time_limit_s,
+                turn: n.nemesis_turn,
             },
             &n.amounts(),
         )

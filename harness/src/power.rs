@@ -139,6 +139,7 @@ mod tests {
             targets: &"all".parse::<Targets>().unwrap(),
             interval_s: 1.0,
             time_limit_s: 10.0,
+            turn: None,
         })
         .unwrap();
         assert!(!s.windows.is_empty());

@@ -454,6 +454,8 @@ pub struct Plan<'a> {
     pub targets: &'a Targets,
     pub interval_s: f64,
     pub time_limit_s: f64,
+    /// This run's turn among a suite's runs of the same faults (`--nemesis-turn`), if any.
+    pub turn: Option<u32>,
 }
 
 /// The shortest `--nemesis-interval`: periods last `interval × U(0.5, 1.5)` and times are kept

@@ -166,6 +166,7 @@ impl TestArgs {
             targets: &n.nemesis_targets,
             interval_s: n.nemesis_interval,
             time_limit_s: self.time_limit,
+            turn: n.nemesis_turn,
         };
         schedule::draw::check_fit(&plan, &n.amounts())
     }

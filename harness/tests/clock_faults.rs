@@ -30,6 +30,7 @@ fn seed_with_a_bump() -> u64 {
                 targets: &targets,
                 interval_s: INTERVAL,
                 time_limit_s: TIME_LIMIT,
+                turn: None,
             })
             .unwrap();
             s.windows.iter().any(|w| {
@@ -219,6 +220,7 @@ fn clock_windows_draw_every_mode_either_way_within_bounds() {
             targets: &targets,
             interval_s: 2.0,
             time_limit_s: 30.0,
+            turn: None,
         })
         .unwrap();
         for w in &s.windows {
@@ -250,6 +252,7 @@ fn clock_windows_draw_every_mode_either_way_within_bounds() {
         targets: &targets,
         interval_s: 2.0,
         time_limit_s: 10.0,
+        turn: None,
     })
     .unwrap();
     let path = store.join("schedule.json");

@@ -24,6 +24,7 @@ fn schedule(ns: &[String], kinds: &str, seed: u64, interval_s: f64, limit_s: f64
         targets: &Targets::default(),
         interval_s,
         time_limit_s: limit_s,
+        turn: None,
     })
     .unwrap()
 }
@@ -70,6 +71,7 @@ fn every_kind_comes_before_any_repeats_over_many_seeds() {
                         targets: &Targets::default(),
                         interval_s: interval,
                         time_limit_s: 1.0,
+                        turn: None,
                     },
                     &Amounts::default(),
                 );
@@ -153,6 +155,7 @@ fn a_time_limit_too_short_for_every_kind_is_refused_by_the_library() {
             targets: &Targets::default(),
             interval_s: 5.0,
             time_limit_s: 14.0,
+            turn: None,
         },
         &Amounts::default(),
     )

@@ -194,6 +194,9 @@ pub fn test_argv(a: &TestArgs) -> Vec<String> {
     put("--nemesis", n.nemesis.to_string());
     put("--nemesis-interval", n.nemesis_interval.to_string());
     put("--nemesis-targets", n.nemesis_targets.to_string());
+    if let Some(t) = n.nemesis_turn {
+        put("--nemesis-turn", t.to_string());
+    }
     put(
         "--partition-mode",
         format!("{:?}", n.partition_mode).to_lowercase(),

@@ -382,6 +382,7 @@ mod tests {
             targets: &n.nemesis_targets,
             interval_s: 2.0,
             time_limit_s: 20.0,
+            turn: None,
         })
         .unwrap();
         write_replay_dir(&dir, &c, &sched).unwrap();

@@ -2,6 +2,11 @@
 //! gets a window before any kind repeats, and each kind's targets come round in turn the same way
 //! (shuffled bags, refilled when empty). Seeded, so `--replay` and reruns repeat it.
 //!
+//! Over a suite, the runs of one entry and fault set take turns too: run `j` of them is given
+//! `--nemesis-turn j`, and its first round of targets starts at the `j`-th target in the order
+//! listed, so the first windows of consecutive runs cover every target before any repeats, even
+//! when each run has room for only one window per kind.
+//!
 //! Quiet and faulty periods alternate, starting quiet, each `interval × U(0.5, 1.5)` long. When the
 //! first `2 × kinds` periods drawn would overrun the time limit, they are shortened towards half
 //! the interval (never below it), so every kind still gets its window; a time limit below
@@ -80,6 +85,14 @@ impl<T: Copy> Bag<T> {
         }
     }
 
+    /// A bag whose first round is `all` in order, starting at `turn` (then shuffled rounds).
+    fn turned(all: Vec<T>, turn: u32) -> Self {
+        let mut left = all.clone();
+        left.rotate_left(turn as usize % all.len().max(1));
+        left.reverse();
+        Bag { all, left }
+    }
+
     fn next(&mut self, rng: &mut StdRng) -> T {
         if self.left.is_empty() {
             self.left = self.all.clone();
@@ -121,8 +134,13 @@ pub fn windows(p: &Plan, amounts: &Amounts, rng: &mut StdRng) -> Vec<Window> {
         return Vec::new();
     }
     let mut kind_bag = Bag::new((0..kinds.len()).collect());
-    let mut target_bags: Vec<Bag<Target>> =
-        kinds.iter().map(|(_, ts)| Bag::new(ts.clone())).collect();
+    let mut target_bags: Vec<Bag<Target>> = kinds
+        .iter()
+        .map(|(_, ts)| match p.turn {
+            Some(j) => Bag::turned(ts.clone(), j),
+            None => Bag::new(ts.clone()),
+        })
+        .collect();
     let lens = periods(p, kinds.len(), rng);
     let limit = p.time_limit_s;
     let mut windows = Vec::new();

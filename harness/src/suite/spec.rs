@@ -445,4 +445,59 @@ check_time_limit = 45
         }
         assert!(found > 0, "no suite files found in {}", dir.display());
     }
+
+    /// The first windows of an entry's runs take its targets in turn: four seeds with room for
+    /// one pause each cover the four pause targets, in every variant; a fault-free run has no
+    /// turn on its command line.
+    #[test]
+    fn runs_of_one_fault_set_take_the_targets_in_turn() {
+        use crate::schedule::{generate, Plan, Target};
+        let s = p(r#"
+[suite]
+name = "turns"
+
+[[test]]
+name = "t"
+nodes = 5
+time_limit = 2
+nemesis_interval = 2
+seeds = [11, 12, 13, 14]
+variants = ["basic", "multi"]
+faults = ["pause", "none"]
+"#)
+        .unwrap();
+        let ids: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+        let mut first = std::collections::BTreeMap::<Variant, Vec<Target>>::new();
+        for run in &s.runs {
+            let argv = run.harness_args(Path::new("/tmp/store"));
+            let a = crate::test_args::TestArgs::from_argv(argv).unwrap();
+            let n = &a.nemesis;
+            if run.faults.is_empty() {
+                assert_eq!(n.nemesis_turn, None, "{}", run.name);
+                continue;
+            }
+            let sched = generate(&Plan {
+                seed: run.seed,
+                nodes: &ids,
+                kinds: &n.nemesis,
+                targets: &n.nemesis_targets,
+                interval_s: n.nemesis_interval,
+                time_limit_s: a.time_limit,
+                turn: n.nemesis_turn,
+            })
+            .unwrap();
+            assert_eq!(sched.windows.len(), 1, "{}: {:?}", run.name, sched.windows);
+            first
+                .entry(run.variant)
+                .or_default()
+                .push(sched.windows[0].fault.target());
+        }
+        let want = [Target::One, Target::Minority, Target::Majority, Target::All];
+        for (variant, mut got) in first {
+            got.sort();
+            let mut want = want.to_vec();
+            want.sort();
+            assert_eq!(got, want, "{variant:?}: every pause target once");
+        }
+    }
 }

@@ -124,9 +124,10 @@ pub fn expand(
     }
 
     let mut runs = Vec::new();
+    let mut turns = vec![0u32; parsed_faults.len()];
     for &variant in &variants {
         for &workload in &workloads {
-            for kinds in &parsed_faults {
+            for (set, kinds) in parsed_faults.iter().enumerate() {
                 for &seed in &seeds {
                     for repeat in 1..=repeats {
                         let fault_slug = if kinds.is_empty() {
@@ -150,6 +151,7 @@ pub fn expand(
                             faults: kinds.clone(),
                             seed,
                             repeat,
+                            turn: turns[set],
                             expect,
                             bugs: bugs.clone(),
                             nodes,
@@ -170,6 +172,7 @@ pub fn expand(
                             harness_args: pick(&e.harness_args, &d.harness_args)
                                 .unwrap_or_default(),
                         });
+                        turns[set] += 1;
                     }
                 }
             }

@@ -18,6 +18,9 @@ pub struct RunSpec {
     pub seed: u64,
     /// 1-based repeat number.
     pub repeat: u32,
+    /// Its place among the entry's runs of the same fault set (`--nemesis-turn`), so their
+    /// first windows take the targets in turn.
+    pub turn: u32,
     pub expect: Expect,
     pub bugs: Vec<String>,
     pub nodes: Option<u32>,
@@ -84,6 +87,9 @@ impl RunSpec {
         }
         if !self.nemesis_targets.is_empty() {
             push("--nemesis-targets", self.nemesis_targets.join(","));
+        }
+        if !self.faults.is_empty() {
+            push("--nemesis-turn", self.turn.to_string());
         }
         if let Some(m) = &self.partition_mode {
             push("--partition-mode", m.clone());
