@@ -267,3 +267,49 @@ fn clock_windows_draw_every_mode_either_way_within_bounds() {
     assert!(e.contains("window 0") && e.contains("offset_ms"), "{e}");
     let _ = std::fs::remove_dir_all(&store);
 }
+
+/// Without libfaketime a run with clock windows is refused before any node starts; the other
+/// faults still run. (The library is installed here, so the test points `JEPSEN_FAKETIME_LIB`
+/// at a missing file, as a machine without the package would look.)
+#[test]
+fn without_libfaketime_clock_is_refused_and_other_faults_still_run() {
+    let store = scratch("clock-nolib");
+    let missing = store.join("no-such-libfaketime.so.1");
+    let mut cmd = clock_test(&store, 3, &[]);
+    cmd.env("JEPSEN_FAKETIME_LIB", &missing);
+    let out = run(cmd);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("--nemesis clock needs libfaketime"), "{text}");
+    assert!(text.contains(&missing.display().to_string()), "{text}");
+    // No node was started: the run folder has no node logs.
+    let nodes = latest(&store).join("nodes");
+    let started: Vec<_> = std::fs::read_dir(&nodes)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(started.is_empty(), "{started:?}");
+    let mut cmd = Command::new(harness());
+    cmd.args([
+        "test",
+        "--nodes",
+        "3",
+        "--nemesis",
+        "pause,kill",
+        "--no-check",
+    ])
+    .args([
+        "--nemesis-interval",
+        "1",
+        "--time-limit",
+        "3",
+        "--recovery-time",
+        "1",
+    ])
+    .arg("--store")
+    .arg(&store)
+    .env("JEPSEN_FAKETIME_LIB", &missing);
+    let out = run(cmd);
+    // 3: ran, history not checked (--no-check).
+    assert_eq!(out.status.code(), Some(3), "{}", all_output(&out));
+    let _ = std::fs::remove_dir_all(&store);
+}
