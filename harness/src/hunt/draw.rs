@@ -6,7 +6,8 @@
 //! Two thirds of the fault draws are *focused* instead (see [`FOCUS`]): one fault kind on the targets that
 //! take away what the cluster relies on (most or all of its acceptors at once, or its leader). A
 //! plain swarm draw reaches those only through several coin flips at once, and then the schedule
-//! spends most windows on milder targets. The op timeout is mostly drawn below the shortest fault
+//! spends most windows on milder targets. The regions come from a bag, each as often as its weight
+//! before any repeats, so a short hunt gets every one. The op timeout is mostly drawn below the shortest fault
 //! window, so clients give up on a stuck node while the fault still holds and ask again.
 
 use crate::options::Variant;
@@ -17,6 +18,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
 use workloads::Workload;
 
 /// One thing a configuration can vary; its clap id (the `TestArgs` field it sets) tells whether
@@ -93,6 +95,10 @@ pub struct Space {
     min_nodes: usize,
     max_nodes: usize,
     max_run_time: f64,
+    /// The focus regions still due in this round (indices into [`FOCUS`], each as many times as
+    /// its weight): like the schedule's bags, every region comes up before any repeats, so a
+    /// short hunt is not left without, say, a leader pause by a run of bad luck.
+    focus_bag: Arc<Mutex<Vec<usize>>>,
 }
 
 const CONCURRENCY: [usize; 5] = [2, 4, 8, 16, 32];
@@ -149,6 +155,7 @@ impl Space {
             min_nodes,
             max_nodes,
             max_run_time,
+            focus_bag: Arc::default(),
         }
     }
 
@@ -277,14 +284,12 @@ impl Space {
         let n = &mut a.nemesis;
         let kinds_free = self.free.contains(&Dim::Kinds);
         let targets_free = self.free.contains(&Dim::Targets);
-        let focus: Vec<_> = FOCUS
-            .iter()
-            .filter(|(k, _, _)| kinds_free || n.nemesis.0.contains(k))
-            .collect();
-        if targets_free && !focus.is_empty() && rng.gen_bool(FOCUS_SHARE) {
-            let (kind, targets, _) = focus.choose_weighted(rng, |f| f.2).unwrap();
+        let allowed = |i: &usize| kinds_free || n.nemesis.0.contains(&FOCUS[*i].0);
+        let any_focus = (0..FOCUS.len()).any(|i| allowed(&i));
+        if targets_free && any_focus && rng.gen_bool(FOCUS_SHARE) {
+            let (kind, targets, _) = FOCUS[self.next_focus(allowed, rng)];
             if kinds_free {
-                n.nemesis = Kinds(vec![*kind]);
+                n.nemesis = Kinds(vec![kind]);
             }
             n.nemesis_targets = Targets(targets.to_vec());
             return;
@@ -294,6 +299,23 @@ impl Space {
         }
         if targets_free {
             n.nemesis_targets = Targets(subset(&Target::ALL, rng));
+        }
+    }
+
+    /// The next allowed focus region from the bag, refilled (weights as multiplicities,
+    /// shuffled) when it holds none.
+    fn next_focus(&self, allowed: impl Fn(&usize) -> bool, rng: &mut StdRng) -> usize {
+        let mut bag = self.focus_bag.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(at) = bag.iter().rposition(&allowed) {
+                return bag.remove(at);
+            }
+            *bag = FOCUS
+                .iter()
+                .enumerate()
+                .flat_map(|(i, f)| std::iter::repeat_n(i, f.2 as usize))
+                .collect();
+            bag.shuffle(rng);
         }
     }
 
@@ -420,8 +442,9 @@ mod tests {
 
     #[test]
     fn drawing_is_deterministic_for_a_seed() {
-        let s = space(&[], TestArgs::default());
+        // A fresh space each time: its focus bag is part of the hunt's state.
         let draw = |seed| {
+            let s = space(&[], TestArgs::default());
             let mut rng = StdRng::seed_from_u64(seed);
             let a: Vec<_> = (0..5).map(|_| json(&s.draw(&mut rng))).collect();
             let first = s.draw(&mut rng);
@@ -471,6 +494,36 @@ mod tests {
             pause_leader * 25 > draws,
             "pause leader: {pause_leader}/{draws}"
         );
+    }
+
+    #[test]
+    fn every_focus_region_comes_up_by_its_weight_before_any_repeats() {
+        let s = space(&[], TestArgs::default());
+        let mut rng = StdRng::seed_from_u64(9);
+        let round: usize = FOCUS.iter().map(|f| f.2 as usize).sum();
+        for _ in 0..3 {
+            let mut count = vec![0u32; FOCUS.len()];
+            for _ in 0..round {
+                count[s.next_focus(|_| true, &mut rng)] += 1;
+            }
+            let weights: Vec<u32> = FOCUS.iter().map(|f| f.2).collect();
+            assert_eq!(count, weights);
+        }
+        // Only the kill regions allowed (the user typed --nemesis kill): they take turns alone.
+        let kill = |i: &usize| FOCUS[*i].0 == FaultKind::Kill;
+        let kills: u32 = FOCUS
+            .iter()
+            .filter(|f| f.0 == FaultKind::Kill)
+            .map(|f| f.2)
+            .sum();
+        let mut count = vec![0u32; FOCUS.len()];
+        for _ in 0..2 * kills {
+            count[s.next_focus(kill, &mut rng)] += 1;
+        }
+        for (i, f) in FOCUS.iter().enumerate() {
+            let want = if f.0 == FaultKind::Kill { 2 * f.2 } else { 0 };
+            assert_eq!(count[i], want, "{f:?}");
+        }
     }
 
     #[test]
