@@ -214,6 +214,23 @@ fn shrinking_keeps_a_configuration_that_still_fails() {
         s["config"]["node_args"],
         serde_json::json!(["--bug", "local-read"])
     );
+    // Only the keys involved: the failing key's events, invalid on their own.
+    let keys = &s["keys"];
+    let key = keys["keys"][0].as_str().expect("a failing key");
+    assert_eq!(keys["verdict"], "invalid", "{keys:#}");
+    let text = std::fs::read_to_string(keys["history"].as_str().unwrap()).unwrap();
+    let mut ops = 0;
+    for line in text.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        if e["process"] != "nemesis" {
+            assert_eq!(e["key"], key, "{line}");
+            ops += 1;
+        }
+    }
+    assert!(
+        ops > 0 && keys["events"].as_u64() < keys["events_before"].as_u64(),
+        "{keys:#}"
+    );
     let h = read_json(&dir.join("hunt.json"));
     assert_eq!(h["shrink"]["rate"], s["rate"]);
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -27,4 +27,4 @@ mod run_page;
 pub mod suite_compare;
 pub mod trend_page;
 
-pub use run_page::{write_run_report, Written};
+pub use run_page::{key_history_file, write_run_report, Written};

@@ -394,7 +394,7 @@ fn fit(c: &mut TestArgs, left: f64, time_fixed: bool) -> bool {
     true
 }
 
-fn verdict_name(v: Verdict) -> &'static str {
+pub(super) fn verdict_name(v: Verdict) -> &'static str {
     match v {
         Verdict::Valid => "valid",
         Verdict::Invalid => "invalid",

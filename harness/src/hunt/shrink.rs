@@ -7,6 +7,8 @@
 //! 2. fewer fault windows: the failing run's schedule.json, edited (halves, then quarters, ...,
 //!    then single windows left out, as in delta debugging) and run with `--replay`.
 //! 3. a shorter run: the main phase cut to just after the last window, then halved.
+//! 4. only the keys involved: the failing key's events (and the nemesis's) from the last failing
+//!    run, checked again on their own, so the history to read is one key's, not the run's.
 //!
 //! Options the user typed are left alone. The result is rerun `--reruns` times for its
 //! reproduction rate (if it reproduces in none, shrinking backs off once to the configuration
@@ -109,6 +111,7 @@ pub fn shrink(
             failed = s.reruns(args.reruns);
         }
     }
+    let keys = involved_keys(&s.cur_run, &dir.join("final"));
     let rate = format!("{failed}/{}", args.reruns);
     crate::outln!("harness hunt: shrunk configuration (reproduced {rate}):\n  {command}");
     let out = json!({
@@ -120,6 +123,7 @@ pub fn shrink(
         "reruns": args.reruns,
         "windows_before": windows_before,
         "windows_after": windows(&s.cur_run).len(),
+        "keys": keys,
         "config": s.cur,
         "steps": s.steps,
         "time_s": t0.elapsed().as_secs_f64(),
@@ -129,6 +133,51 @@ pub fn shrink(
         crate::errln!("harness hunt: cannot write shrink.json: {e}");
     }
     out
+}
+
+/// Step 4: the failing key of `run_dir`'s check, its events (with the nemesis's, as the report
+/// wrote them to `history-key-K.jsonl`) copied to `final/history-involved.jsonl`, and that
+/// history checked again alone. Null for the single register (one key: nothing to cut).
+fn involved_keys(run_dir: &Path, final_dir: &Path) -> Value {
+    let results: Value = std::fs::read_to_string(run_dir.join("results.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let Some(key) = results["check"]["counterexample"]["key"].as_str() else {
+        return Value::Null;
+    };
+    let total = results["events"].as_u64();
+    let from = run_dir.join(report::key_history_file(key));
+    let to = final_dir.join("history-involved.jsonl");
+    if let Err(e) = std::fs::create_dir_all(final_dir).and_then(|_| std::fs::copy(&from, &to)) {
+        return json!({"keys": [key], "error": format!("cannot copy {}: {e}", from.display())});
+    }
+    let verdict = recheck(&to);
+    let events = std::fs::read_to_string(&to).map_or(0, |t| t.lines().count());
+    crate::errln!(
+        "harness hunt: shrink: only key {key}: {events} events of {}, {verdict} on their own ({})",
+        total.map_or("?".into(), |t| t.to_string()),
+        to.display()
+    );
+    json!({"keys": [key], "history": to, "events": events, "events_before": total,
+           "verdict": verdict})
+}
+
+/// The verdict of a history file on its own (its model from its contents).
+fn recheck(path: &Path) -> String {
+    let opts = checker::formats::ImportOptions::default();
+    let h = match checker::formats::import_file(path, None, &opts) {
+        Ok(h) => h,
+        Err(e) => return format!("unreadable: {e}"),
+    };
+    let budget = checker::CheckOptions {
+        time_limit: Some(Duration::from_secs(30)),
+        ..Default::default()
+    };
+    match workloads::models::check_with(h.model, &h.init, &h.events, &budget) {
+        Ok(r) => super::verdict_name(r.verdict).to_string(),
+        Err(e) => format!("error: {e}"),
+    }
 }
 
 fn windows(run_dir: &Path) -> Vec<crate::schedule::Window> {

@@ -130,6 +130,23 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
+/// The file [`write_key_history`] writes for `key`: `history-key-<key>.jsonl`, with characters
+/// a file name should not hold replaced.
+pub fn key_history_file(key: &str) -> String {
+    let safe: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(60)
+        .collect();
+    format!("history-key-{safe}.jsonl")
+}
+
 /// For an invalid run, writes the failing key's events to `history-key-<key>.jsonl` so the
 /// report can link the full key history. Returns the file name.
 fn write_key_history(run: &Run, dir: &Path) -> Result<Option<String>, String> {
@@ -142,18 +159,7 @@ fn write_key_history(run: &Run, dir: &Path) -> Result<Option<String>, String> {
     let Ok(history) = std::fs::File::open(dir.join("history.jsonl")) else {
         return Ok(None);
     };
-    let safe: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .take(60)
-        .collect();
-    let name = format!("history-key-{safe}.jsonl");
+    let name = key_history_file(key);
     #[derive(serde::Deserialize)]
     struct KeyOf<'a> {
         process: Value,
