@@ -149,7 +149,8 @@ async fn probe(
     r.user = user;
     let root = uid.trim() == "0";
 
-    let dir = format!("/tmp/harness-check-{}/{}", std::process::id(), s.spec.name);
+    let parent = format!("/tmp/harness-check-{}", std::process::id());
+    let dir = format!("{parent}/{}", s.spec.name);
     let remote_bin = format!(
         "{dir}/{}",
         bin.file_name().unwrap_or_default().to_string_lossy()
@@ -169,7 +170,12 @@ async fn probe(
         Ok(())
     }
     .await;
-    let _ = s.run(&format!("rm -rf {}", quote(&dir)), limit).await;
+    let rm = format!(
+        "rm -rf {}; rmdir {} 2>/dev/null; true",
+        quote(&dir),
+        quote(&parent)
+    );
+    let _ = s.run(&rm, limit).await;
     copied?;
     r.node = "runs".into();
 

@@ -4,6 +4,8 @@
 
 pub mod check;
 pub mod file;
+pub mod firewall;
+pub mod remote;
 pub mod ssh;
 
 use crate::SetupError;

@@ -1,0 +1,417 @@
+//! Nodes on SSH hosts, tested without remote machines: each host is a network namespace of its
+//! own running Debian's sshd on its address (needs root, `ip`, `nft`, `sshd`, `ssh`; scripts/setup
+//! installs them), and the harness connects with a key made for the test.
+
+mod cli_util;
+
+use cli_util::*;
+use harness::net::netns::NetNs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One test at a time: namespace creation removes dead runs' leftovers and takes a machine lock.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "harness-test", "-f"])
+        .arg(path)
+        .status()
+        .expect("run ssh-keygen")
+        .success();
+    assert!(ok, "ssh-keygen failed");
+}
+
+/// Namespace hosts, each with its own sshd; dropping it stops every sshd, removes the namespaces
+/// and the folder of keys and configs.
+struct SshBed {
+    dir: PathBuf,
+    sshd: Vec<Child>,
+    net: NetNs,
+}
+
+impl SshBed {
+    fn new(name: &str, n: usize) -> SshBed {
+        let ids: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+        let net = NetNs::create(&ids, None).expect("create the namespace hosts");
+        let dir = scratch(&format!("sshbed-{name}"));
+        let mut bed = SshBed {
+            dir,
+            sshd: Vec::new(),
+            net,
+        };
+        keygen(&bed.dir.join("key"));
+        keygen(&bed.dir.join("wrong_key"));
+        std::fs::create_dir_all("/run/sshd").expect("make /run/sshd");
+        std::fs::write(
+            bed.dir.join("ssh_config"),
+            format!(
+                "UserKnownHostsFile {}\nGlobalKnownHostsFile /dev/null\nLogLevel ERROR\n",
+                bed.dir.join("known_hosts").display()
+            ),
+        )
+        .unwrap();
+        for i in 0..n {
+            let child = bed.start_sshd(i);
+            bed.sshd.push(child);
+        }
+        for i in 0..n {
+            bed.wait_listening(i);
+        }
+        bed
+    }
+
+    fn start_sshd(&self, i: usize) -> Child {
+        let node = &self.net.nodes[i];
+        let d = self.dir.join(&node.id);
+        std::fs::create_dir_all(&d).unwrap();
+        keygen(&d.join("host_key"));
+        let config = format!(
+            "ListenAddress {addr}\nPort 22\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+             PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPidFile {pid}\n\
+             MaxSessions 100\nMaxStartups 100\n",
+            addr = node.addr,
+            hk = d.join("host_key").display(),
+            ak = self.dir.join("key.pub").display(),
+            pid = d.join("sshd.pid").display(),
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &node.ns,
+                "/usr/sbin/sshd",
+                "-D",
+                "-e",
+                "-f",
+            ])
+            .arg(d.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+            .spawn()
+            .expect("start sshd")
+    }
+
+    fn wait_listening(&self, i: usize) {
+        let addr = std::net::SocketAddr::from((self.net.nodes[i].addr, 22));
+        let up = wait_until(Duration::from_secs(10), || {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        });
+        assert!(
+            up,
+            "sshd of {} did not listen on {addr}",
+            self.net.nodes[i].id
+        );
+    }
+
+    /// A hosts file for every host; `extra` adds lines to host `i`'s table.
+    fn hosts_file(&self, name: &str, extra: &[(usize, &str)]) -> PathBuf {
+        let mut text = format!(
+            "ssh_config = \"{}\"\n",
+            self.dir.join("ssh_config").display()
+        );
+        for (i, node) in self.net.nodes.iter().enumerate() {
+            text.push_str(&format!(
+                "\n[[host]]\naddress = \"{}\"\nuser = \"root\"\n",
+                node.addr
+            ));
+            let own: Vec<&str> = extra.iter().filter(|(j, _)| *j == i).map(|e| e.1).collect();
+            if !own.iter().any(|l| l.starts_with("key")) {
+                text.push_str(&format!("key = \"{}\"\n", self.dir.join("key").display()));
+            }
+            for l in own {
+                text.push_str(l);
+                text.push('\n');
+            }
+        }
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn unused_addr(&self) -> std::net::Ipv4Addr {
+        self.net.subnet.addr(200)
+    }
+}
+
+/// Every process below `pid`, children first found first.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let p: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let ppid = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((p, ppid))
+        })
+        .collect();
+    let mut out = vec![];
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for (c, _) in parents.iter().filter(|(_, pp)| *pp == p) {
+            out.push(*c);
+            todo.push(*c);
+        }
+    }
+    out
+}
+
+impl Drop for SshBed {
+    fn drop(&mut self) {
+        // The sessions' sshd processes (and anything they started) first: once the listener is
+        // gone they would belong to init.
+        for c in &mut self.sshd {
+            for p in descendants(c.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn paxos_node() -> PathBuf {
+    build_paxos_node();
+    harness().parent().unwrap().join("paxos-node")
+}
+
+/// `harness hosts check FILE`, bounded (`wait_exit`): a hang fails the test instead of hanging
+/// it. Also returns how long it took, which the test prints.
+fn hosts_check(file: &Path, extra: &[&str]) -> (Option<i32>, String, Duration) {
+    let node = paxos_node();
+    let t = Instant::now();
+    let mut child = Command::new(harness())
+        .args(["hosts", "check", "--timeout", "2", "--node-bin"])
+        .arg(node)
+        .args(extra)
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = wait_exit(&mut child);
+    let out = child.wait_with_output().unwrap();
+    let text = all_output(&out);
+    eprintln!("--- hosts check exit {code:?} in {:?}\n{text}", t.elapsed());
+    (code, text, t.elapsed())
+}
+
+#[test]
+fn hosts_check_passes_on_good_hosts() {
+    let _one = serial();
+    let bed = SshBed::new("good", 3);
+    let (code, out, _) = hosts_check(&bed.hosts_file("hosts.toml", &[]), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    for n in ["n1", "n2", "n3"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(n))
+            .expect("a row per host");
+        assert!(line.contains("root") && line.contains("runs"), "{line}");
+        assert!(line.ends_with("ok"), "{line}");
+    }
+    assert!(out.contains("all 3 hosts ready"), "{out}");
+    let left: Vec<_> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("harness-check-")
+        })
+        .collect();
+    assert!(left.is_empty(), "the check left its copies: {left:?}");
+}
+
+#[test]
+fn hosts_check_names_the_host_and_the_problem() {
+    let _one = serial();
+    let bed = SshBed::new("bad", 3);
+    let unreachable = format!("address = \"{}\"", bed.unused_addr());
+    let wrong_key = format!("key = \"{}\"", bed.dir.join("wrong_key").display());
+    // A second `address` in a table would be a duplicate key: the unreachable host's file is
+    // the same file with one address replaced.
+    let file = bed.hosts_file("wrong-key.toml", &[(1, &wrong_key)]);
+    let (code, out, _) = hosts_check(&file, &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("host n2 (") && out.contains("Permission denied"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("host n1 (") && !out.contains("host n3 ("),
+        "{out}"
+    );
+
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        &format!("address = \"{}\"", bed.net.nodes[2].addr),
+        &unreachable,
+        1,
+    );
+    let file = bed.dir.join("unreachable.toml");
+    std::fs::write(&file, text).unwrap();
+    let (code, out, _) = hosts_check(&file, &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("host n3 (") && out.contains("cannot connect"),
+        "{out}"
+    );
+}
+
+#[test]
+fn hosts_check_refuses_an_unknown_key_with_its_line() {
+    let dir = scratch("ssh-unknown-key");
+    let file = dir.join("hosts.toml");
+    std::fs::write(
+        &file,
+        "[[host]]\naddress = \"10.0.0.1\"\n\n[[host]]\naddress = \"10.0.0.2\"\nsudoo = true\n",
+    )
+    .unwrap();
+    let (code, out, _) = hosts_check(&file, &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains(&format!("{}:6:1:", file.display())), "{out}");
+    assert!(out.contains("unknown field `sudoo`"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Processes whose command line names a remote folder of the run in `dir` (the namespace hosts
+/// share this machine's process table, so pgrep sees the nodes).
+fn remote_procs(dir: &Path) -> Vec<String> {
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let out = Command::new("pgrep")
+        .args(["-a", "-f", &format!("harness-remote-{run}/")])
+        .output()
+        .expect("run pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// `harness test --hosts FILE` on the bed's 3 hosts, with all three remote fault kinds.
+fn hosts_test(file: &Path, store: &Path, time_limit: &str, extra: &[&str]) -> Command {
+    let mut cmd = Command::new(harness());
+    cmd.arg("test")
+        .arg("--hosts")
+        .arg(file)
+        .arg("--node-bin")
+        .arg(paxos_node())
+        .args([
+            "--nodes",
+            "3",
+            "--time-limit",
+            time_limit,
+            "--recovery-time",
+            "1",
+        ])
+        .args([
+            "--nemesis",
+            "partition,pause,kill",
+            "--nemesis-interval",
+            "1",
+        ])
+        .args(["--seed", "1", "--concurrency", "3", "--quiet", "--store"])
+        .arg(store)
+        .args(extra);
+    cmd
+}
+
+#[test]
+fn a_run_on_three_ssh_hosts_is_valid_and_leaves_nothing() {
+    let _one = serial();
+    let bed = SshBed::new("run", 3);
+    let store = scratch("ssh-run");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let mut child = hosts_test(&file, &store, "4", &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = wait_exit(&mut child);
+    let dir = latest(&store);
+    let log = std::fs::read_to_string(dir.join("harness.log")).unwrap();
+    eprintln!("{log}");
+    assert_eq!(code, Some(0), "verdict valid (exit 0)");
+    let results = read_json(&dir.join("results.json"));
+    assert_eq!(results["verdict"], "valid");
+    assert!(results["counts"]["ok"].as_u64().unwrap() > 0);
+
+    // Every node listened on its host's address, and the nemesis reached them there.
+    let test = read_json(&dir.join("test.json"));
+    for (i, node) in bed.net.nodes.iter().enumerate() {
+        let argv = test["node_argv"][format!("n{}", i + 1)].to_string();
+        assert!(argv.contains(&format!("{}:", node.addr)), "{argv}");
+    }
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    for f in ["kill", "start", "start-partition", "pause"] {
+        assert!(
+            history.contains(&format!("\"f\":\"{f}\"")),
+            "no {f} in the history"
+        );
+    }
+    assert!(!log.contains("partition rules failed"), "nft failed");
+    assert!(log.contains("killed on its host"), "kill went to the host");
+    // The history checks again on its own, and every node's log came back.
+    let check = harness_on(&["check"], &[&dir.join("history.jsonl")]);
+    assert!(check.status.success(), "{}", all_output(&check));
+    for id in ["n1", "n2", "n3"] {
+        let node_log = dir.join("nodes").join(format!("{id}.log"));
+        let len = std::fs::metadata(&node_log).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "{} fetched", node_log.display());
+    }
+    assert_eq!(remote_procs(&dir), Vec::<String>::new(), "left running");
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(!Path::new(&format!("/tmp/harness-remote-{run}")).exists());
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn sigkill_of_the_harness_stops_every_remote_node() {
+    let _one = serial();
+    let bed = SshBed::new("sigkill", 3);
+    let store = scratch("ssh-sigkill");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let mut child = hosts_test(&file, &store, "60", &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = wait_ready(&store, 3, Duration::from_secs(60));
+    let is_node = |l: &&String| {
+        l.split_whitespace()
+            .nth(1)
+            .is_some_and(|c| c.ends_with("/paxos-node"))
+    };
+    assert_eq!(
+        remote_procs(&dir).iter().filter(is_node).count(),
+        3,
+        "{:?}",
+        remote_procs(&dir)
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    let gone = wait_until(Duration::from_secs(20), || remote_procs(&dir).is_empty());
+    assert!(gone, "outlived the harness: {:?}", remote_procs(&dir));
+    // The hosts' folders stay (as a crashed local run's data does); this test removes them.
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    std::fs::remove_dir_all(&store).unwrap();
+}
