@@ -4,6 +4,7 @@
 
 mod cli_util;
 
+use cli_util::run as run_cmd;
 use cli_util::*;
 use harness::net::netns::NetNs;
 use std::path::{Path, PathBuf};
@@ -306,8 +307,16 @@ fn remote_procs(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-/// `harness test --hosts FILE` on the bed's 3 hosts, with all three remote fault kinds.
-fn hosts_test(file: &Path, store: &Path, time_limit: &str, extra: &[&str]) -> Command {
+/// Every fault kind `--hosts` supports.
+const ALL: &str = "partition,pause,kill";
+
+/// With 3 nodes and 10 s at an interval of 1 s, this seed's schedule has a pause (0.7 s), a kill
+/// (3.1 s) and a partition (4.2 s): each starts seconds before the end, so its remote steps land
+/// within the run even on a loaded machine (each takes a few hundred ms over SSH).
+const SEED: &str = "2";
+
+/// `harness test --hosts FILE` on the bed's 3 hosts.
+fn hosts_test(file: &Path, store: &Path, time_limit: &str, nemesis: &str) -> Command {
     let mut cmd = Command::new(harness());
     cmd.arg("test")
         .arg("--hosts")
@@ -322,15 +331,9 @@ fn hosts_test(file: &Path, store: &Path, time_limit: &str, extra: &[&str]) -> Co
             "--recovery-time",
             "1",
         ])
-        .args([
-            "--nemesis",
-            "partition,pause,kill",
-            "--nemesis-interval",
-            "1",
-        ])
-        .args(["--seed", "1", "--concurrency", "3", "--quiet", "--store"])
-        .arg(store)
-        .args(extra);
+        .args(["--nemesis", nemesis, "--nemesis-interval", "1"])
+        .args(["--seed", SEED, "--concurrency", "3", "--quiet", "--store"])
+        .arg(store);
     cmd
 }
 
@@ -340,7 +343,7 @@ fn a_run_on_three_ssh_hosts_is_valid_and_leaves_nothing() {
     let bed = SshBed::new("run", 3);
     let store = scratch("ssh-run");
     let file = bed.hosts_file("hosts.toml", &[]);
-    let mut child = hosts_test(&file, &store, "4", &[])
+    let mut child = hosts_test(&file, &store, "10", ALL)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -380,6 +383,29 @@ fn a_run_on_three_ssh_hosts_is_valid_and_leaves_nothing() {
     assert_eq!(remote_procs(&dir), Vec::<String>::new(), "left running");
     let run = dir.file_name().unwrap().to_string_lossy().into_owned();
     assert!(!Path::new(&format!("/tmp/harness-remote-{run}")).exists());
+
+    // A local run of the same seed draws the same schedule, and the two compare.
+    let local_store = scratch("ssh-run-local");
+    let mut local = Command::new(harness());
+    local
+        .arg("test")
+        .arg("--node-bin")
+        .arg(paxos_node())
+        .args(["--nodes", "3", "--time-limit", "10", "--recovery-time", "1"])
+        .args(["--nemesis", ALL, "--nemesis-interval", "1", "--seed", SEED])
+        .args(["--concurrency", "3", "--quiet", "--store"])
+        .arg(&local_store);
+    assert_eq!(run_cmd(local).status.code(), Some(0));
+    let local_dir = latest(&local_store);
+    assert_eq!(
+        read_json(&local_dir.join("schedule.json")),
+        read_json(&dir.join("schedule.json"))
+    );
+    let page = local_store.join("compare");
+    let cmp = harness_on(&["compare", "--out"], &[&page, &local_dir, &dir]);
+    assert!(cmp.status.success(), "{}", all_output(&cmp));
+    assert!(page.join("index.html").is_file());
+    std::fs::remove_dir_all(&local_store).unwrap();
     std::fs::remove_dir_all(&store).unwrap();
 }
 
@@ -389,12 +415,12 @@ fn sigkill_of_the_harness_stops_every_remote_node() {
     let bed = SshBed::new("sigkill", 3);
     let store = scratch("ssh-sigkill");
     let file = bed.hosts_file("hosts.toml", &[]);
-    let mut child = hosts_test(&file, &store, "60", &[])
+    let mut child = hosts_test(&file, &store, "60", ALL)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let dir = wait_ready(&store, 3, Duration::from_secs(60));
+    let dir = wait_ready(&store, 3, Duration::from_secs(120));
     let is_node = |l: &&String| {
         l.split_whitespace()
             .nth(1)
@@ -408,9 +434,104 @@ fn sigkill_of_the_harness_stops_every_remote_node() {
     );
     child.kill().unwrap();
     let _ = child.wait();
-    let gone = wait_until(Duration::from_secs(20), || remote_procs(&dir).is_empty());
+    let gone = wait_until(Duration::from_secs(30), || remote_procs(&dir).is_empty());
     assert!(gone, "outlived the harness: {:?}", remote_procs(&dir));
     // The hosts' folders stay (as a crashed local run's data does); this test removes them.
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn ctrl_c_of_the_harness_stops_every_remote_node_and_fetches_the_logs() {
+    let _one = serial();
+    let bed = SshBed::new("sigint", 3);
+    let store = scratch("ssh-sigint");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let mut child = hosts_test(&file, &store, "60", ALL)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = wait_ready(&store, 3, Duration::from_secs(120));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(wait_exit(&mut child), Some(130));
+    assert!(
+        wait_until(Duration::from_secs(30), || remote_procs(&dir).is_empty()),
+        "outlived the harness: {:?}",
+        remote_procs(&dir)
+    );
+    let results = read_json(&dir.join("results.json"));
+    assert_eq!(results["interrupted"], true);
+    for id in ["n1", "n2", "n3"] {
+        let node_log = dir.join("nodes").join(format!("{id}.log"));
+        assert!(node_log.is_file(), "{} fetched", node_log.display());
+    }
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn leave_running_keeps_the_nodes_up_and_says_how_to_stop_them() {
+    let _one = serial();
+    let bed = SshBed::new("leave", 3);
+    let store = scratch("ssh-leave");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let mut cmd = hosts_test(&file, &store, "1.5", "none");
+    cmd.arg("--leave-running");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let dir = latest(&store);
+    let err = stderr(&out);
+    let stops: Vec<&str> = err.lines().filter(|l| l.contains("left running")).collect();
+    assert_eq!(stops.len(), 3, "{err}");
+    // Still serving on every host after the harness ended.
+    for node in &bed.net.nodes {
+        let addr = std::net::SocketAddr::from((node.addr, 7401));
+        assert!(
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok(),
+            "{} is down",
+            node.id
+        );
+    }
+    // The printed command stops each (run here through the same ssh config and key).
+    for (line, node) in stops.iter().zip(&bed.net.nodes) {
+        let remote = line
+            .split("ssh ")
+            .nth(1)
+            .unwrap()
+            .split_once(' ')
+            .unwrap()
+            .1;
+        let remote = remote.trim().trim_matches('\'');
+        let ok = Command::new("ssh")
+            .arg("-F")
+            .arg(bed.dir.join("ssh_config"))
+            .arg("-i")
+            .arg(bed.dir.join("key"))
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+            ])
+            .arg(format!("root@{}", node.addr))
+            .arg(remote)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{remote} on {}", node.id);
+    }
+    assert!(
+        wait_until(Duration::from_secs(30), || remote_procs(&dir).is_empty()),
+        "still running: {:?}",
+        remote_procs(&dir)
+    );
     let run = dir.file_name().unwrap().to_string_lossy().into_owned();
     let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
     std::fs::remove_dir_all(&store).unwrap();

@@ -329,7 +329,7 @@ impl RemoteHosts {
                 if let Some(pg) = pgids[i] {
                     crate::errln!(
                         "harness: node n{} left running on host {} ({}), process group {pg}, in {}; \
-                         stop it with: ssh {} 'kill -- -{pg}'",
+                         stop it with: ssh {} 'kill -s TERM -- -{pg}'",
                         i + 1,
                         h.spec.name,
                         h.spec.address,
