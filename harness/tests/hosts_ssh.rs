@@ -200,7 +200,7 @@ fn hosts_check(file: &Path, extra: &[&str]) -> (Option<i32>, String, Duration) {
     let node = paxos_node();
     let t = Instant::now();
     let mut child = Command::new(harness())
-        .args(["hosts", "check", "--timeout", "2", "--node-bin"])
+        .args(["hosts", "check", "--timeout", "10", "--node-bin"])
         .arg(node)
         .args(extra)
         .arg(file)
@@ -275,6 +275,47 @@ fn hosts_check_names_the_host_and_the_problem() {
         out.contains("host n3 (") && out.contains("cannot connect"),
         "{out}"
     );
+
+    // `harness test --hosts` refuses an unreachable host before any node starts, naming it, and
+    // the hosts it did reach keep nothing.
+    let good = bed.hosts_file("good.toml", &[]);
+    let text = std::fs::read_to_string(&good).unwrap().replacen(
+        &format!("address = \"{}\"", bed.net.nodes[2].addr),
+        &unreachable,
+        1,
+    );
+    let file = bed.dir.join("one-unreachable.toml");
+    std::fs::write(&file, text).unwrap();
+    let store = scratch("ssh-bad-run");
+    let mut child = hosts_test(&file, &store, "3", ALL)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_exit(&mut child), Some(2));
+    let err = all_output(&child.wait_with_output().unwrap());
+    assert!(
+        err.contains("host n3 (") && err.contains("cannot connect"),
+        "{err}"
+    );
+    let run = latest(&store)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        !Path::new(&format!("/tmp/harness-remote-{run}")).exists(),
+        "the hosts that were reached keep the copy"
+    );
+    // A fault kind the hosts cannot take yet is refused by name.
+    let out = run_cmd(hosts_test(&good, &store, "3", "clock"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--nemesis clock is not supported with --hosts"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&store).unwrap();
 }
 
 #[test]

@@ -198,9 +198,10 @@ async fn probe(
         }
     }
 
-    let offset = clock_offset(s, limit).await?;
+    let (offset, rtt) = clock_offset(s, limit).await?;
     r.clock_ms = Some(offset);
-    if offset.abs() > args.max_clock_offset {
+    // The remote reading fell somewhere in the round trip: only what is beyond half of it counts.
+    if offset.abs() - rtt / 2.0 > args.max_clock_offset {
         bail!(
             "the clock is {offset:+.0} ms off this machine's (more than --max-clock-offset {} ms)",
             args.max_clock_offset
@@ -234,8 +235,9 @@ async fn privileges(s: &Remote, root: bool, limit: Duration) -> Result<String> {
     Ok("none".into())
 }
 
-/// The host's clock minus this machine's, in ms, read halfway through the round trip.
-async fn clock_offset(s: &Remote, limit: Duration) -> Result<f64> {
+/// The host's clock minus this machine's, in ms, read halfway through the round trip; and the
+/// round trip, in ms.
+async fn clock_offset(s: &Remote, limit: Duration) -> Result<(f64, f64)> {
     let now = || {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -249,7 +251,7 @@ async fn clock_offset(s: &Remote, limit: Duration) -> Result<f64> {
         .trim()
         .parse()
         .map_err(|_| anyhow::anyhow!("`date +%s.%N` printed {:?}, not seconds", out.trim()))?;
-    Ok((remote - (t0 + t1) / 2.0) * 1000.0)
+    Ok(((remote - (t0 + t1) / 2.0) * 1000.0, (t1 - t0) * 1000.0))
 }
 
 /// Which of `ports` something listens on (TCP, v4 or v6), from /proc/net/tcp*.

@@ -159,12 +159,24 @@ pub async fn attach(
         .collect();
     let (mut hosts, mut addrs, mut dirs, mut sudo) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut failed = None;
     for t in tasks {
-        let (r, a, d, s) = t.await.map_err(|e| anyhow!("host setup panicked: {e}"))??;
-        hosts.push(r);
-        addrs.push(a);
-        dirs.push(d);
-        sudo.push(s);
+        match t.await.map_err(|e| anyhow!("host setup panicked: {e}")) {
+            Ok(Ok((r, a, d, s))) => {
+                hosts.push(r);
+                addrs.push(a);
+                dirs.push(d);
+                sudo.push(s);
+            }
+            Ok(Err(e)) | Err(e) => failed = failed.or(Some(e)),
+        }
+    }
+    if let Some(e) = failed {
+        // The hosts that were set up keep nothing of a run that will not start.
+        for (h, d) in hosts.iter().zip(&dirs) {
+            let _ = h.run(&remove_dir_script(d), STEP).await;
+        }
+        return Err(e);
     }
     for (spec, (addr, dir)) in plan.nodes.iter_mut().zip(addrs.iter().zip(&dirs)) {
         spec.listen = SocketAddr::from((*addr, super::PEER_PORT));
@@ -339,18 +351,22 @@ impl RemoteHosts {
                 }
                 continue;
             }
-            let parent = Path::new(&self.dirs[i])
-                .parent()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default();
-            let rm = format!(
-                "rm -rf {}; rmdir {} 2>/dev/null; true",
-                quote(&self.dirs[i]),
-                quote(&parent)
-            );
-            if let Err(e) = h.run(&rm, STEP).await {
+            if let Err(e) = h.run(&remove_dir_script(&self.dirs[i]), STEP).await {
                 tracing::warn!(host = %h.spec.name, "cannot remove {}: {e:#}", self.dirs[i]);
             }
         }
     }
+}
+
+/// Removes a host's run folder, and the run's parent folder once it is empty.
+fn remove_dir_script(dir: &str) -> String {
+    let parent = Path::new(dir)
+        .parent()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    format!(
+        "rm -rf {}; rmdir {} 2>/dev/null; true",
+        quote(dir),
+        quote(&parent)
+    )
 }
