@@ -577,3 +577,56 @@ fn leave_running_keeps_the_nodes_up_and_says_how_to_stop_them() {
     let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+#[test]
+fn a_host_that_drops_mid_run_is_a_crashed_node_not_a_hang() {
+    let _one = serial();
+    let bed = SshBed::new("drop", 3);
+    let store = scratch("ssh-drop");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let mut child = hosts_test(&file, &store, "8", "pause,kill")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = wait_ready(&store, 3, Duration::from_secs(120));
+    // Host n3 leaves the network: every packet to and from it is lost from now on.
+    let veth = format!("{}v3", bed.net.tag);
+    let down = Command::new("ip")
+        .args(["link", "set", &veth, "down"])
+        .status()
+        .unwrap();
+    assert!(down.success());
+    let mut code = None;
+    let ended = wait_until(Duration::from_secs(180), || match child.try_wait() {
+        Ok(Some(s)) => {
+            code = s.code();
+            true
+        }
+        _ => false,
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    assert!(ended, "the run hung after a host dropped");
+    let log = std::fs::read_to_string(dir.join("harness.log")).unwrap();
+    eprintln!("{log}");
+    assert!(matches!(code, Some(0 | 3)), "exit {code:?}");
+    let results = read_json(&dir.join("results.json"));
+    assert!(results["counts"]["ok"].as_u64().unwrap() > 0);
+    let check = harness_on(&["check"], &[&dir.join("history.jsonl")]);
+    assert!(check.status.success(), "{}", all_output(&check));
+    assert!(log.contains("host n3"), "the run says which host failed");
+    // Cut off from the harness, the node on n3 stops itself once the heartbeats stop.
+    let node_on_n3 = |l: &String| l.contains("/n3/paxos-node");
+    assert!(
+        wait_until(Duration::from_secs(60), || !remote_procs(&dir)
+            .iter()
+            .any(node_on_n3)),
+        "the node on the dropped host outlived the run: {:?}",
+        remote_procs(&dir)
+    );
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    std::fs::remove_dir_all(&store).unwrap();
+}

@@ -3,9 +3,10 @@
 //! fetched back into the run folder.
 //!
 //! The watchdog: each node runs under a small remote shell whose stdin is a pipe from the
-//! harness. When that pipe closes (the harness ended, however: even SIGKILL closes it), the shell
-//! SIGKILLs the node's group, so no node outlives the harness on any host. `--leave-running`
-//! starts nodes without it.
+//! harness, which writes a byte to it every [`HEARTBEAT`]. When that pipe closes (the harness
+//! ended, however: even SIGKILL closes it) or stays silent for [`SILENCE`] (the host lost the
+//! control machine), the shell SIGKILLs the node's group, so no node outlives the harness on any
+//! host. `--leave-running` starts nodes without it.
 
 use super::file::{self, HostSpec};
 use super::firewall::privilege_prefix;
@@ -21,6 +22,10 @@ use tokio::io::AsyncBufReadExt;
 
 /// Every setup command's deadline; copying the binary gets several.
 const STEP: Duration = Duration::from_secs(10);
+/// How often the harness tells each watchdog it is alive.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// How long a watchdog waits for a heartbeat before it stops its node, in seconds.
+pub const SILENCE: u32 = 30;
 
 /// The `--hosts` options of `harness test`.
 #[derive(clap::Args, Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -70,6 +75,16 @@ pub struct RemoteProc {
     child: Option<openssh::Child<Arc<openssh::Session>>>,
     /// The node's exit code (a signal is 128 + N), once the wrapper reported it.
     exit: Arc<Mutex<Option<i32>>>,
+    /// Writes the heartbeat; it owns the wrapper's stdin, so ending it closes the pipe.
+    heartbeat: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RemoteProc {
+    fn drop(&mut self) {
+        if let Some(h) = self.heartbeat.take() {
+            h.abort();
+        }
+    }
 }
 
 impl RemoteProc {
@@ -250,7 +265,10 @@ impl RemoteHosts {
                 true => format!(" {}nft delete table ip jepsen_cut;", self.sudo[i]),
                 false => String::new(),
             };
-            format!("{{ cat <&3 >/dev/null 2>&1; kill -s KILL -- -$pg;{unrule} }} >/dev/null 2>&1 &\nwd=$!\n")
+            format!(
+                "{{ while [ -n \"$(timeout {SILENCE} head -c 1 <&3)\" ]; do :; done; \
+                 kill -s KILL -- -$pg;{unrule} }} >/dev/null 2>&1 &\nwd=$!\n"
+            )
         };
         let script = format!(
             "exec 3<&0\ncd {dir} || exit 97\n{node}\npg=$!\necho \"pgid $pg\"\n{watchdog}wait $pg\ncode=$?\n{disarm}echo \"exit $code\"\n",
@@ -286,11 +304,21 @@ impl RemoteHosts {
                 }
             }
         });
+        let heartbeat = match (self.leave_running, child.stdin().take()) {
+            (false, Some(mut stdin)) => Some(tokio::spawn(async move {
+                use tokio::io::AsyncWriteExt;
+                while stdin.write_all(b".").await.is_ok() && stdin.flush().await.is_ok() {
+                    tokio::time::sleep(HEARTBEAT).await;
+                }
+            })),
+            _ => None,
+        };
         tracing::info!(node = i + 1, host = %host.spec.name, pgid, "node started on its host");
         Ok(RemoteProc {
             pgid,
             child: Some(child),
             exit,
+            heartbeat,
         })
     }
 
@@ -312,9 +340,13 @@ impl RemoteHosts {
                 tracing::warn!("{e:#}");
             }
         }
-        if let Some(mut child) = p.child.take() {
-            drop(child.stdin().take());
+        // The wrapper disarms its watchdog once the node is gone; only then may the pipe close,
+        // or the watchdog would take the close for a dead harness (and lift the partitions).
+        if let Some(child) = p.child.take() {
             let _ = tokio::time::timeout(STEP, child.wait()).await;
+        }
+        if let Some(h) = p.heartbeat.take() {
+            h.abort();
         }
     }
 

@@ -159,8 +159,8 @@ impl Remote {
         let spawn = cmd.spawn();
         tokio::time::timeout(Duration::from_secs(10), spawn)
             .await
-            .map_err(|_| anyhow!("starting `{}` did not end within 10 s", short(script)))?
-            .map_err(|e| anyhow!("`{}`: {}", short(script), error_text(&e)))
+            .map_err(|_| anyhow!("starting a remote shell did not end within 10 s"))?
+            .map_err(|e| anyhow!("cannot start a remote shell: {}", error_text(&e)))
     }
 
     /// Ends the master connection (waits at most `limit`).
