@@ -6,7 +6,8 @@
 //! [`test_args::TestArgs`], result [`test_cmd::RunOutcome`]); [`cluster::Cluster`] owns the node
 //! processes, [`proxy::Network`] the link proxies, [`nemesis`] carries out a
 //! [`schedule::Schedule`] of faults, [`client::Clients`] write the [`history::History`];
-//! [`suite`] runs a matrix of tests from a suite file, [`hunt`] many drawn ones. [`Cli`] and [`run`] are the command line;
+//! [`suite`] runs a matrix of tests from a suite file, [`hunt`] many drawn ones; [`hosts`] runs
+//! the nodes on other machines over SSH (`--hosts`, `harness hosts check`). [`Cli`] and [`run`] are the command line;
 //! `main` only maps their result to an exit code.
 
 use clap::{Parser, Subcommand};
