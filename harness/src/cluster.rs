@@ -254,6 +254,8 @@ pub struct ClusterPlan {
     pub ready_timeout: Duration,
     /// Every data dir is a power-cut layer ([`crate::power`]), for `--nemesis power-cut`.
     pub power_cut: bool,
+    /// With `--hosts`: node `i` runs on host `i` over SSH, not here.
+    pub remote: Option<std::sync::Arc<crate::hosts::remote::RemoteHosts>>,
 }
 
 /// A free loopback port for a node, held until the plan is built so one plan never gets the same
@@ -307,6 +309,7 @@ impl ClusterPlan {
             extra_args,
             ready_timeout: Duration::from_secs(20),
             power_cut: false,
+            remote: None,
         })
     }
 
@@ -358,6 +361,8 @@ struct NodeProc {
     state: NodeState,
     /// The tasks copying the node's stdout and stderr into its log.
     log_copies: Vec<tokio::task::JoinHandle<()>>,
+    /// With `--hosts`: the node on its host (then `child` and `pid` stay `None`).
+    remote: Option<crate::hosts::remote::RemoteProc>,
 }
 
 pub struct Cluster {
@@ -400,6 +405,7 @@ impl Cluster {
                         pid: None,
                         state: NodeState::Killed,
                         log_copies: Vec::new(),
+                        remote: None,
                     })
                 })
                 .collect(),
@@ -489,6 +495,13 @@ impl Cluster {
 
     async fn spawn(&self, i: usize) -> Result<()> {
         let spec = &self.plan.nodes[i];
+        if let Some(hosts) = &self.plan.remote {
+            let proc = hosts.start(i, &self.plan.argv(i)).await?;
+            let mut p = self.procs[i].lock().await;
+            p.remote = Some(proc);
+            p.state = NodeState::Running;
+            return Ok(());
+        }
         if let Some(disks) = &self.disks {
             disks
                 .mount(i, &spec.data_dir, &self.tag(i))
@@ -543,6 +556,7 @@ impl Cluster {
             pid,
             state: NodeState::Running,
             log_copies: copies.into_iter().flatten().collect(),
+            remote: None,
         };
         Ok(())
     }
@@ -553,6 +567,20 @@ impl Cluster {
         loop {
             {
                 let mut p = self.procs[i].lock().await;
+                if let Some(code) = p.remote.as_ref().and_then(|r| r.exit_code()) {
+                    p.state = NodeState::Killed;
+                    p.remote = None;
+                    drop(p);
+                    if let Some(hosts) = &self.plan.remote {
+                        hosts.fetch_logs().await;
+                    }
+                    bail!(
+                        "node {} exited during startup on its host (exit {code}); last lines of {}:\n{}",
+                        spec.id,
+                        spec.log_path.display(),
+                        log_tail(&spec.log_path, 15)
+                    );
+                }
                 if let Some(child) = p.child.as_mut() {
                     if let Ok(Some(status)) = child.try_wait() {
                         let pid = p.pid;
@@ -606,6 +634,10 @@ impl Cluster {
 
     async fn signal(&self, i: usize, sig: Signal) -> Result<()> {
         let p = self.procs[i].lock().await;
+        if let (Some(hosts), Some(r)) = (&self.plan.remote, &p.remote) {
+            let name = sig.as_str().trim_start_matches("SIG");
+            return hosts.signal(i, r, name).await;
+        }
         let pid = p
             .pid
             .ok_or_else(|| anyhow!("node {} is not running", self.plan.nodes[i].id))?;
@@ -641,6 +673,13 @@ impl Cluster {
     /// Returns the pid (and process group) it killed, if the node was running.
     async fn kill_node(&self, i: usize, sweep: bool) -> Option<i32> {
         let mut p = self.procs[i].lock().await;
+        if let (Some(hosts), Some(r)) = (&self.plan.remote, p.remote.take()) {
+            let pgid = r.pgid;
+            hosts.kill(i, r).await;
+            tracing::info!(node = %self.plan.nodes[i].id, pgid, "killed on its host (SIGKILL)");
+            p.state = NodeState::Killed;
+            return None;
+        }
         let killed = p.pid.take();
         if let Some(pid) = killed {
             let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
@@ -685,6 +724,9 @@ impl Cluster {
     /// Looks at what the nodes listen on a last time, then kills every node and everything
     /// the nodes started, and reaps them.
     pub async fn shutdown(&self) {
+        if let Some(hosts) = &self.plan.remote {
+            return self.shutdown_remote(hosts).await;
+        }
         self.check_listeners();
         let mut killed = Vec::new();
         for i in 0..self.len() {
@@ -697,11 +739,32 @@ impl Cluster {
         }
     }
 
+    /// With `--hosts`: every node killed (unless `--leave-running`), the logs fetched, the
+    /// hosts' folders removed.
+    async fn shutdown_remote(&self, hosts: &crate::hosts::remote::RemoteHosts) {
+        let mut pgids = Vec::new();
+        for i in 0..self.len() {
+            let mut p = self.procs[i].lock().await;
+            pgids.push(p.remote.as_ref().map(|r| r.pgid));
+            if hosts.leave_running() {
+                // Started without a watchdog: closing its session leaves the node running.
+                p.remote = None;
+            }
+            drop(p);
+            self.kill_node(i, false).await;
+        }
+        hosts.finish(&pgids).await;
+    }
+
     /// Exit status of node `i` if it has exited on its own (not killed by us, nor by the
     /// harness's signal handler or panic hook).
     pub async fn exited(&self, i: usize) -> Option<std::process::ExitStatus> {
         use std::os::unix::process::ExitStatusExt;
         let mut p = self.procs[i].lock().await;
+        if let Some(r) = &p.remote {
+            let code = r.exit_code()?;
+            return Some(std::process::ExitStatus::from_raw((code & 0xff) << 8));
+        }
         let pid = p.pid?;
         let status = p.child.as_mut()?.try_wait().ok()??;
         let ours = KILLED_BY_US

@@ -6,7 +6,8 @@
 //! [`test_args::TestArgs`], result [`test_cmd::RunOutcome`]); [`cluster::Cluster`] owns the node
 //! processes, [`proxy::Network`] the link proxies, [`nemesis`] carries out a
 //! [`schedule::Schedule`] of faults, [`client::Clients`] write the [`history::History`];
-//! [`suite`] runs a matrix of tests from a suite file, [`hunt`] many drawn ones. [`Cli`] and [`run`] are the command line;
+//! [`suite`] runs a matrix of tests from a suite file, [`hunt`] many drawn ones; [`hosts`] runs
+//! the nodes on other machines over SSH (`--hosts`, `harness hosts check`). [`Cli`] and [`run`] are the command line;
 //! `main` only maps their result to an exit code.
 
 use clap::{Parser, Subcommand};
@@ -38,6 +39,7 @@ pub mod cluster;
 pub mod duration;
 pub mod error;
 pub mod history;
+pub mod hosts;
 pub mod hunt;
 pub mod listen_check;
 pub mod nemesis;
@@ -96,6 +98,8 @@ pub enum Command {
     Trend(trend::TrendArgs),
     /// Browse a results store in a web browser: runs, suites, reports, comparisons, the trend.
     Serve(serve::ServeArgs),
+    /// Nodes on other machines over SSH: `hosts check FILE` verifies a hosts file's machines.
+    Hosts(hosts::HostsArgs),
     /// Remove the network namespaces, bridges and veths that dead runs left (`--net netns`).
     Clean(net::CleanArgs),
 }
@@ -123,6 +127,7 @@ pub fn run(cli: Cli) -> Result<u8, SetupError> {
         Command::Trend(a) => trend::run(a),
         Command::SuiteCompare(a) => suite_compare::run(a),
         Command::Serve(a) => serve::run(a),
+        Command::Hosts(a) => hosts::run(a),
     };
     // Whatever a node left running (a daemon it started) ends with the command.
     reaper::kill_all_descendants();

@@ -157,6 +157,8 @@ pub struct Faults {
     pub netns: Option<Arc<Firewall>>,
     /// With `--net netns`: the scheduled packet faults.
     pub packets: Option<Arc<PacketFaults>>,
+    /// With `--hosts`: the hosts' firewalls, where partitions are nftables rules.
+    pub hosts: Option<Arc<crate::hosts::firewall::HostFirewall>>,
     /// With `--nemesis clock`: the nodes' clock control files.
     pub clocks: Option<Arc<Clocks>>,
     pub schedule: Schedule,
@@ -172,6 +174,12 @@ impl Faults {
     /// Cuts exactly `links`: in the proxies, or as nftables rules with `--net netns` (run off
     /// the runtime's thread: nft takes milliseconds).
     async fn set_cut(&self, links: &std::collections::BTreeSet<schedule::Link>) {
+        if let Some(fw) = &self.hosts {
+            if let Err(e) = fw.set_cut(links).await {
+                tracing::error!("partition rules failed: {e:#}");
+            }
+            return;
+        }
         match &self.netns {
             Some(fw) => {
                 let (fw, links) = (fw.clone(), links.clone());
@@ -211,6 +219,9 @@ impl Faults {
     }
 
     fn cut_links(&self) -> std::collections::BTreeSet<schedule::Link> {
+        if let Some(fw) = &self.hosts {
+            return fw.cut_links();
+        }
         match &self.netns {
             Some(fw) => fw.cut_links(),
             None => self.net.cut_links(),
@@ -240,7 +251,9 @@ pub async fn prepare(
         .map(|s| (s.id.clone(), s.listen))
         .collect();
     let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
-    if netns.is_some() {
+    // In netns mode and on SSH hosts the nodes dial each other's real addresses.
+    let direct = netns.is_some() || plan.remote.is_some();
+    if direct {
         nodes.clear();
     }
     let opts = NetOptions {
@@ -250,7 +263,7 @@ pub async fn prepare(
         seed,
     };
     let net = Network::start_dedicated(&nodes, opts).context("cannot start the link proxies")?;
-    for ((from, to), addr) in plan.peer_addr.iter_mut().filter(|_| netns.is_none()) {
+    for ((from, to), addr) in plan.peer_addr.iter_mut().filter(|_| !direct) {
         *addr = net
             .proxy_addr(from, to)
             .ok_or_else(|| anyhow!("no proxy for link {from}->{to}"))?;
@@ -313,6 +326,13 @@ pub async fn prepare(
     Ok(Faults {
         net,
         packets: netns.clone().map(|ns| Arc::new(PacketFaults::new(ns))),
+        hosts: plan.remote.clone().map(|h| {
+            Arc::new(crate::hosts::firewall::HostFirewall::new(
+                h,
+                ids.clone(),
+                n.partition_mode,
+            ))
+        }),
         clocks,
         netns: netns.map(|ns| Arc::new(Firewall::new(ns, n.partition_mode))),
         schedule,

@@ -78,6 +78,9 @@ pub struct TestArgs {
     #[command(flatten)]
     #[serde(flatten)]
     pub net: crate::net::NetArgs,
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub hosts: crate::hosts::remote::HostsRunArgs,
     /// Arguments appended verbatim to every node's command line.
     #[arg(last = true, value_name = "NODE_ARGS")]
     pub node_args: Vec<String>,

@@ -202,6 +202,9 @@ async fn run_in(
     plan.ready_timeout = duration::secs(args.ready_timeout);
     let latency = (args.nemesis.net_latency, args.nemesis.net_jitter);
     let netns = crate::net::attach(&args.net, latency, &mut plan).await?;
+    plan.remote =
+        crate::hosts::remote::attach(&args.hosts, &args.nemesis.nemesis, args.net.net, &mut plan)
+            .await?;
     let faults = nemesis::prepare(
         &args.nemesis,
         args.time_limit,

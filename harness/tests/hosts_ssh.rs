@@ -1,0 +1,632 @@
+//! Nodes on SSH hosts, tested without remote machines: each host is a network namespace of its
+//! own running Debian's sshd on its address (needs root, `ip`, `nft`, `sshd`, `ssh`; scripts/setup
+//! installs them), and the harness connects with a key made for the test.
+
+mod cli_util;
+
+use cli_util::run as run_cmd;
+use cli_util::*;
+use harness::net::netns::NetNs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// One test at a time: namespace creation removes dead runs' leftovers and takes a machine lock.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn keygen(path: &Path) {
+    let ok = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "harness-test", "-f"])
+        .arg(path)
+        .status()
+        .expect("run ssh-keygen")
+        .success();
+    assert!(ok, "ssh-keygen failed");
+}
+
+/// Namespace hosts, each with its own sshd; dropping it stops every sshd, removes the namespaces
+/// and the folder of keys and configs.
+struct SshBed {
+    dir: PathBuf,
+    sshd: Vec<Child>,
+    net: NetNs,
+}
+
+impl SshBed {
+    fn new(name: &str, n: usize) -> SshBed {
+        let ids: Vec<String> = (1..=n).map(|i| format!("n{i}")).collect();
+        let net = NetNs::create(&ids, None).expect("create the namespace hosts");
+        let dir = scratch(&format!("sshbed-{name}"));
+        let mut bed = SshBed {
+            dir,
+            sshd: Vec::new(),
+            net,
+        };
+        keygen(&bed.dir.join("key"));
+        keygen(&bed.dir.join("wrong_key"));
+        std::fs::create_dir_all("/run/sshd").expect("make /run/sshd");
+        std::fs::write(
+            bed.dir.join("ssh_config"),
+            format!(
+                "UserKnownHostsFile {}\nGlobalKnownHostsFile /dev/null\nLogLevel ERROR\n",
+                bed.dir.join("known_hosts").display()
+            ),
+        )
+        .unwrap();
+        for i in 0..n {
+            let child = bed.start_sshd(i);
+            bed.sshd.push(child);
+        }
+        for i in 0..n {
+            bed.wait_listening(i);
+        }
+        bed
+    }
+
+    fn start_sshd(&self, i: usize) -> Child {
+        let node = &self.net.nodes[i];
+        let d = self.dir.join(&node.id);
+        std::fs::create_dir_all(&d).unwrap();
+        keygen(&d.join("host_key"));
+        let config = format!(
+            "ListenAddress {addr}\nPort 22\nHostKey {hk}\nAuthorizedKeysFile {ak}\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nPubkeyAuthentication yes\n\
+             PermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nPidFile {pid}\n\
+             MaxSessions 100\nMaxStartups 100\n",
+            addr = node.addr,
+            hk = d.join("host_key").display(),
+            ak = self.dir.join("key.pub").display(),
+            pid = d.join("sshd.pid").display(),
+        );
+        std::fs::write(d.join("sshd_config"), config).unwrap();
+        Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &node.ns,
+                "/usr/sbin/sshd",
+                "-D",
+                "-e",
+                "-f",
+            ])
+            .arg(d.join("sshd_config"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+            .spawn()
+            .expect("start sshd")
+    }
+
+    fn wait_listening(&self, i: usize) {
+        let addr = std::net::SocketAddr::from((self.net.nodes[i].addr, 22));
+        let up = wait_until(Duration::from_secs(10), || {
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+        });
+        assert!(
+            up,
+            "sshd of {} did not listen on {addr}",
+            self.net.nodes[i].id
+        );
+    }
+
+    /// A hosts file for every host; `extra` adds lines to host `i`'s table.
+    fn hosts_file(&self, name: &str, extra: &[(usize, &str)]) -> PathBuf {
+        let mut text = format!(
+            "ssh_config = \"{}\"\n",
+            self.dir.join("ssh_config").display()
+        );
+        for (i, node) in self.net.nodes.iter().enumerate() {
+            text.push_str(&format!(
+                "\n[[host]]\naddress = \"{}\"\nuser = \"root\"\n",
+                node.addr
+            ));
+            let own: Vec<&str> = extra.iter().filter(|(j, _)| *j == i).map(|e| e.1).collect();
+            if !own.iter().any(|l| l.starts_with("key")) {
+                text.push_str(&format!("key = \"{}\"\n", self.dir.join("key").display()));
+            }
+            for l in own {
+                text.push_str(l);
+                text.push('\n');
+            }
+        }
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn unused_addr(&self) -> std::net::Ipv4Addr {
+        self.net.subnet.addr(200)
+    }
+}
+
+/// Every process below `pid`, children first found first.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let p: u32 = e.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+            let ppid = stat
+                .rsplit(')')
+                .next()?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()?;
+            Some((p, ppid))
+        })
+        .collect();
+    let mut out = vec![];
+    let mut todo = vec![pid];
+    while let Some(p) = todo.pop() {
+        for (c, _) in parents.iter().filter(|(_, pp)| *pp == p) {
+            out.push(*c);
+            todo.push(*c);
+        }
+    }
+    out
+}
+
+impl Drop for SshBed {
+    fn drop(&mut self) {
+        // The sessions' sshd processes (and anything they started) first: once the listener is
+        // gone they would belong to init.
+        for c in &mut self.sshd {
+            for p in descendants(c.id()) {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(p as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn paxos_node() -> PathBuf {
+    build_paxos_node();
+    harness().parent().unwrap().join("paxos-node")
+}
+
+/// `harness hosts check FILE`, bounded (`wait_exit`): a hang fails the test instead of hanging
+/// it. Also returns how long it took, which the test prints.
+fn hosts_check(file: &Path, extra: &[&str]) -> (Option<i32>, String, Duration) {
+    let node = paxos_node();
+    let t = Instant::now();
+    let mut child = Command::new(harness())
+        .args(["hosts", "check", "--timeout", "10", "--node-bin"])
+        .arg(node)
+        .args(extra)
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = wait_exit(&mut child);
+    let out = child.wait_with_output().unwrap();
+    let text = all_output(&out);
+    eprintln!("--- hosts check exit {code:?} in {:?}\n{text}", t.elapsed());
+    (code, text, t.elapsed())
+}
+
+#[test]
+fn hosts_check_passes_on_good_hosts() {
+    let _one = serial();
+    let bed = SshBed::new("good", 3);
+    let (code, out, _) = hosts_check(&bed.hosts_file("hosts.toml", &[]), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    for n in ["n1", "n2", "n3"] {
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(n))
+            .expect("a row per host");
+        assert!(line.contains("root") && line.contains("runs"), "{line}");
+        assert!(line.ends_with("ok"), "{line}");
+    }
+    assert!(out.contains("all 3 hosts ready"), "{out}");
+    let left: Vec<_> = std::fs::read_dir("/tmp")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("harness-check-")
+        })
+        .collect();
+    assert!(left.is_empty(), "the check left its copies: {left:?}");
+}
+
+#[test]
+fn hosts_check_names_the_host_and_the_problem() {
+    let _one = serial();
+    let bed = SshBed::new("bad", 3);
+    let unreachable = format!("address = \"{}\"", bed.unused_addr());
+    let wrong_key = format!("key = \"{}\"", bed.dir.join("wrong_key").display());
+    // A second `address` in a table would be a duplicate key: the unreachable host's file is
+    // the same file with one address replaced.
+    let file = bed.hosts_file("wrong-key.toml", &[(1, &wrong_key)]);
+    let (code, out, _) = hosts_check(&file, &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("host n2 (") && out.contains("Permission denied"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("host n1 (") && !out.contains("host n3 ("),
+        "{out}"
+    );
+
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        &format!("address = \"{}\"", bed.net.nodes[2].addr),
+        &unreachable,
+        1,
+    );
+    let file = bed.dir.join("unreachable.toml");
+    std::fs::write(&file, text).unwrap();
+    let (code, out, _) = hosts_check(&file, &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("host n3 (") && out.contains("cannot connect"),
+        "{out}"
+    );
+
+    // `harness test --hosts` refuses an unreachable host before any node starts, naming it, and
+    // the hosts it did reach keep nothing.
+    let good = bed.hosts_file("good.toml", &[]);
+    let text = std::fs::read_to_string(&good).unwrap().replacen(
+        &format!("address = \"{}\"", bed.net.nodes[2].addr),
+        &unreachable,
+        1,
+    );
+    let file = bed.dir.join("one-unreachable.toml");
+    std::fs::write(&file, text).unwrap();
+    let store = scratch("ssh-bad-run");
+    let mut child = hosts_test(&file, &store, "3", ALL)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_exit(&mut child), Some(2));
+    let err = all_output(&child.wait_with_output().unwrap());
+    assert!(
+        err.contains("host n3 (") && err.contains("cannot connect"),
+        "{err}"
+    );
+    let run = latest(&store)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        !Path::new(&format!("/tmp/harness-remote-{run}")).exists(),
+        "the hosts that were reached keep the copy"
+    );
+    // A fault kind the hosts cannot take yet is refused by name.
+    let out = run_cmd(hosts_test(&good, &store, "3", "clock"));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("--nemesis clock is not supported with --hosts"),
+        "{}",
+        stderr(&out)
+    );
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn hosts_check_refuses_an_unknown_key_with_its_line() {
+    let dir = scratch("ssh-unknown-key");
+    let file = dir.join("hosts.toml");
+    std::fs::write(
+        &file,
+        "[[host]]\naddress = \"10.0.0.1\"\n\n[[host]]\naddress = \"10.0.0.2\"\nsudoo = true\n",
+    )
+    .unwrap();
+    let (code, out, _) = hosts_check(&file, &[]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains(&format!("{}:6:1:", file.display())), "{out}");
+    assert!(out.contains("unknown field `sudoo`"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Processes whose command line names a remote folder of the run in `dir` (the namespace hosts
+/// share this machine's process table, so pgrep sees the nodes).
+fn remote_procs(dir: &Path) -> Vec<String> {
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let out = Command::new("pgrep")
+        .args(["-a", "-f", &format!("harness-remote-{run}/")])
+        .output()
+        .expect("run pgrep");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(String::from)
+        .collect()
+}
+
+/// Every fault kind `--hosts` supports.
+const ALL: &str = "partition,pause,kill";
+
+/// With 3 nodes and 10 s at an interval of 1 s, this seed's schedule has a pause (0.7 s), a kill
+/// (3.1 s) and a partition (4.2 s): each starts seconds before the end, so its remote steps land
+/// within the run even on a loaded machine (each takes a few hundred ms over SSH).
+const SEED: &str = "2";
+
+/// `harness test --hosts FILE` on the bed's 3 hosts.
+fn hosts_test(file: &Path, store: &Path, time_limit: &str, nemesis: &str) -> Command {
+    let mut cmd = Command::new(harness());
+    cmd.arg("test")
+        .arg("--hosts")
+        .arg(file)
+        .arg("--node-bin")
+        .arg(paxos_node())
+        .args([
+            "--nodes",
+            "3",
+            "--time-limit",
+            time_limit,
+            "--recovery-time",
+            "1",
+        ])
+        .args(["--nemesis", nemesis, "--nemesis-interval", "1"])
+        .args(["--seed", SEED, "--concurrency", "3", "--quiet", "--store"])
+        .arg(store);
+    cmd
+}
+
+#[test]
+fn a_run_on_three_ssh_hosts_is_valid_and_leaves_nothing() {
+    let _one = serial();
+    let bed = SshBed::new("run", 3);
+    let store = scratch("ssh-run");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let mut child = hosts_test(&file, &store, "10", ALL)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = wait_exit(&mut child);
+    let dir = latest(&store);
+    let log = std::fs::read_to_string(dir.join("harness.log")).unwrap();
+    eprintln!("{log}");
+    assert_eq!(code, Some(0), "verdict valid (exit 0)");
+    let results = read_json(&dir.join("results.json"));
+    assert_eq!(results["verdict"], "valid");
+    assert!(results["counts"]["ok"].as_u64().unwrap() > 0);
+
+    // Every node listened on its host's address, and the nemesis reached them there.
+    let test = read_json(&dir.join("test.json"));
+    for (i, node) in bed.net.nodes.iter().enumerate() {
+        let argv = test["node_argv"][format!("n{}", i + 1)].to_string();
+        assert!(argv.contains(&format!("{}:", node.addr)), "{argv}");
+    }
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    for f in ["kill", "start", "start-partition", "pause"] {
+        assert!(
+            history.contains(&format!("\"f\":\"{f}\"")),
+            "no {f} in the history"
+        );
+    }
+    assert!(!log.contains("partition rules failed"), "nft failed");
+    assert!(log.contains("killed on its host"), "kill went to the host");
+    // The history checks again on its own, and every node's log came back.
+    let check = harness_on(&["check"], &[&dir.join("history.jsonl")]);
+    assert!(check.status.success(), "{}", all_output(&check));
+    for id in ["n1", "n2", "n3"] {
+        let node_log = dir.join("nodes").join(format!("{id}.log"));
+        let len = std::fs::metadata(&node_log).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "{} fetched", node_log.display());
+    }
+    assert_eq!(remote_procs(&dir), Vec::<String>::new(), "left running");
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(!Path::new(&format!("/tmp/harness-remote-{run}")).exists());
+
+    // A local run of the same seed draws the same schedule, and the two compare.
+    let local_store = scratch("ssh-run-local");
+    let mut local = Command::new(harness());
+    local
+        .arg("test")
+        .arg("--node-bin")
+        .arg(paxos_node())
+        .args(["--nodes", "3", "--time-limit", "10", "--recovery-time", "1"])
+        .args(["--nemesis", ALL, "--nemesis-interval", "1", "--seed", SEED])
+        .args(["--concurrency", "3", "--quiet", "--store"])
+        .arg(&local_store);
+    assert_eq!(run_cmd(local).status.code(), Some(0));
+    let local_dir = latest(&local_store);
+    assert_eq!(
+        read_json(&local_dir.join("schedule.json")),
+        read_json(&dir.join("schedule.json"))
+    );
+    let page = local_store.join("compare");
+    let cmp = harness_on(&["compare", "--out"], &[&page, &local_dir, &dir]);
+    assert!(cmp.status.success(), "{}", all_output(&cmp));
+    assert!(page.join("index.html").is_file());
+    std::fs::remove_dir_all(&local_store).unwrap();
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn sigkill_of_the_harness_stops_every_remote_node() {
+    let _one = serial();
+    let bed = SshBed::new("sigkill", 3);
+    let store = scratch("ssh-sigkill");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let mut child = hosts_test(&file, &store, "60", ALL)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = wait_ready(&store, 3, Duration::from_secs(120));
+    let is_node = |l: &&String| {
+        l.split_whitespace()
+            .nth(1)
+            .is_some_and(|c| c.ends_with("/paxos-node"))
+    };
+    assert_eq!(
+        remote_procs(&dir).iter().filter(is_node).count(),
+        3,
+        "{:?}",
+        remote_procs(&dir)
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    let gone = wait_until(Duration::from_secs(30), || remote_procs(&dir).is_empty());
+    assert!(gone, "outlived the harness: {:?}", remote_procs(&dir));
+    // The hosts' folders stay (as a crashed local run's data does); this test removes them.
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn ctrl_c_of_the_harness_stops_every_remote_node_and_fetches_the_logs() {
+    let _one = serial();
+    let bed = SshBed::new("sigint", 3);
+    let store = scratch("ssh-sigint");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let mut child = hosts_test(&file, &store, "60", ALL)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = wait_ready(&store, 3, Duration::from_secs(120));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert_eq!(wait_exit(&mut child), Some(130));
+    assert!(
+        wait_until(Duration::from_secs(30), || remote_procs(&dir).is_empty()),
+        "outlived the harness: {:?}",
+        remote_procs(&dir)
+    );
+    let results = read_json(&dir.join("results.json"));
+    assert_eq!(results["interrupted"], true);
+    for id in ["n1", "n2", "n3"] {
+        let node_log = dir.join("nodes").join(format!("{id}.log"));
+        assert!(node_log.is_file(), "{} fetched", node_log.display());
+    }
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn leave_running_keeps_the_nodes_up_and_says_how_to_stop_them() {
+    let _one = serial();
+    let bed = SshBed::new("leave", 3);
+    let store = scratch("ssh-leave");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let mut cmd = hosts_test(&file, &store, "1.5", "none");
+    cmd.arg("--leave-running");
+    let out = run(cmd);
+    assert_eq!(out.status.code(), Some(0));
+    let dir = latest(&store);
+    let err = stderr(&out);
+    let stops: Vec<&str> = err.lines().filter(|l| l.contains("left running")).collect();
+    assert_eq!(stops.len(), 3, "{err}");
+    // Still serving on every host after the harness ended.
+    for node in &bed.net.nodes {
+        let addr = std::net::SocketAddr::from((node.addr, 7401));
+        assert!(
+            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok(),
+            "{} is down",
+            node.id
+        );
+    }
+    // The printed command stops each (run here through the same ssh config and key).
+    for (line, node) in stops.iter().zip(&bed.net.nodes) {
+        let remote = line
+            .split("ssh ")
+            .nth(1)
+            .unwrap()
+            .split_once(' ')
+            .unwrap()
+            .1;
+        let remote = remote.trim().trim_matches('\'');
+        let ok = Command::new("ssh")
+            .arg("-F")
+            .arg(bed.dir.join("ssh_config"))
+            .arg("-i")
+            .arg(bed.dir.join("key"))
+            .args([
+                "-o",
+                "BatchMode=yes",
+                "-o",
+                "StrictHostKeyChecking=accept-new",
+            ])
+            .arg(format!("root@{}", node.addr))
+            .arg(remote)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "{remote} on {}", node.id);
+    }
+    assert!(
+        wait_until(Duration::from_secs(30), || remote_procs(&dir).is_empty()),
+        "still running: {:?}",
+        remote_procs(&dir)
+    );
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn a_host_that_drops_mid_run_is_a_crashed_node_not_a_hang() {
+    let _one = serial();
+    let bed = SshBed::new("drop", 3);
+    let store = scratch("ssh-drop");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let mut child = hosts_test(&file, &store, "8", "pause,kill")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = wait_ready(&store, 3, Duration::from_secs(120));
+    // Host n3 leaves the network: every packet to and from it is lost from now on.
+    let veth = format!("{}v3", bed.net.tag);
+    let down = Command::new("ip")
+        .args(["link", "set", &veth, "down"])
+        .status()
+        .unwrap();
+    assert!(down.success());
+    let mut code = None;
+    let ended = wait_until(Duration::from_secs(180), || match child.try_wait() {
+        Ok(Some(s)) => {
+            code = s.code();
+            true
+        }
+        _ => false,
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    assert!(ended, "the run hung after a host dropped");
+    let log = std::fs::read_to_string(dir.join("harness.log")).unwrap();
+    eprintln!("{log}");
+    assert!(matches!(code, Some(0 | 3)), "exit {code:?}");
+    let results = read_json(&dir.join("results.json"));
+    assert!(results["counts"]["ok"].as_u64().unwrap() > 0);
+    let check = harness_on(&["check"], &[&dir.join("history.jsonl")]);
+    assert!(check.status.success(), "{}", all_output(&check));
+    assert!(log.contains("host n3"), "the run says which host failed");
+    // Cut off from the harness, the node on n3 stops itself once the heartbeats stop.
+    let node_on_n3 = |l: &String| l.contains("/n3/paxos-node");
+    assert!(
+        wait_until(Duration::from_secs(60), || !remote_procs(&dir)
+            .iter()
+            .any(node_on_n3)),
+        "the node on the dropped host outlived the run: {:?}",
+        remote_procs(&dir)
+    );
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    std::fs::remove_dir_all(&store).unwrap();
+}
