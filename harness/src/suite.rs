@@ -49,6 +49,10 @@ pub struct SuiteArgs {
     /// Run every test of the suite in this network mode (`--net` of `harness test`).
     #[arg(long, value_enum, value_name = "MODE")]
     pub net: Option<crate::net::NetMode>,
+    /// Run every test of the suite on these SSH hosts (`--hosts` of `harness test`; each entry's
+    /// node count must equal the number of hosts).
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
     /// Run only the K-th of N disjoint slices of the matrix (for a CI job matrix; put the slices
     /// back together with `harness suite merge`). Run i of the expanded matrix (after --filter)
     /// is in shard i mod N + 1, the same on every machine for the same file.
@@ -195,10 +199,14 @@ pub fn run_suite(args: &SuiteArgs, runner: &dyn Runner) -> Result<u8, String> {
             matrix_runs,
         }
     });
-    if let Some(mode) = args.net {
-        for r in &mut suite.runs {
+    for r in &mut suite.runs {
+        if let Some(mode) = args.net {
             r.harness_args
                 .extend(["--net".into(), mode.as_str().into()]);
+        }
+        if let Some(file) = &args.hosts {
+            r.harness_args
+                .extend(["--hosts".into(), file.display().to_string()]);
         }
     }
     if args.list {
@@ -528,6 +536,7 @@ mod tests {
             filter: vec![],
             list: false,
             net: None,
+            hosts: None,
         };
         (root, args)
     }

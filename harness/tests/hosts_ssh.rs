@@ -630,3 +630,53 @@ fn a_host_that_drops_mid_run_is_a_crashed_node_not_a_hang() {
     let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
     std::fs::remove_dir_all(&store).unwrap();
 }
+
+/// The default suite (suites/smoke.toml: both variants, every fault kind, 3 nodes) on the bed's
+/// 3 hosts: every run valid, every run's faults reached the hosts, nothing left running.
+#[test]
+fn the_smoke_suite_runs_on_three_ssh_hosts() {
+    let _one = serial();
+    let bed = SshBed::new("suite", 3);
+    let store = scratch("ssh-suite");
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let smoke = Path::new(env!("CARGO_MANIFEST_DIR")).join("../suites/smoke.toml");
+    paxos_node();
+    let mut cmd = Command::new(harness());
+    cmd.arg("suite")
+        .arg(&smoke)
+        .arg("--hosts")
+        .arg(&file)
+        .arg("--store")
+        .arg(&store);
+    let out = run_cmd(cmd);
+    let text = all_output(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let summary = read_json(&store.join("smoke").join("latest").join("summary.json"));
+    let runs = summary["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 8, "{summary:#}");
+    assert_eq!(summary["counts"]["pass"], 8, "{summary:#}");
+    for r in runs {
+        let dir = store
+            .join("smoke")
+            .join("latest")
+            .join(r["run_dir"].as_str().unwrap());
+        let test = read_json(&dir.join("test.json"));
+        let argv = test["node_argv"]["n1"].to_string();
+        assert!(
+            argv.contains(&format!("{}:", bed.net.nodes[0].addr)),
+            "{argv}"
+        );
+        let log = std::fs::read_to_string(dir.join("harness.log")).unwrap();
+        assert!(!log.contains("partition rules failed"), "{}", dir.display());
+    }
+    let left = Command::new("pgrep")
+        .args(["-a", "-f", "harness-remote-"])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    std::fs::remove_dir_all(&store).unwrap();
+}

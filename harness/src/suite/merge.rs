@@ -255,6 +255,7 @@ mod tests {
             filter: vec![],
             list: false,
             net: None,
+            hosts: None,
             shard: Some(Shard { k, n }),
         }
     }
