@@ -456,6 +456,16 @@ fn active(ctx: &RunContext) -> std::sync::MutexGuard<'_, std::collections::BTree
     ctx.active_faults.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// A fault step that did not reach its node (a remote host that dropped, a node that would not
+/// restart): the run goes on, and the history says so (`fault-failed`), not only the log.
+fn step_failed(ctx: &RunContext, step: &str, id: &str, e: &anyhow::Error) {
+    tracing::warn!(node = %id, "{step} failed: {e:#}");
+    ctx.history.record_nemesis(
+        "fault-failed",
+        json!({"step": step, "node": id, "error": format!("{e:#}")}),
+    );
+}
+
 fn index(ctx: &RunContext, id: &str) -> Option<usize> {
     ctx.cluster.index_of(id)
 }
@@ -475,7 +485,7 @@ async fn apply(ctx: &RunContext, faults: &Faults, fault: &Fault) {
                 match index(ctx, id) {
                     Some(i) => match ctx.cluster.pause(i).await {
                         Ok(()) => done.push(id.clone()),
-                        Err(e) => tracing::warn!(node = %id, "pause failed: {e:#}"),
+                        Err(e) => step_failed(ctx, "pause", id, &e),
                     },
                     None => tracing::warn!(node = %id, "pause: no such node"),
                 }
@@ -488,7 +498,7 @@ async fn apply(ctx: &RunContext, faults: &Faults, fault: &Fault) {
                 if let Some(i) = index(ctx, id) {
                     match ctx.cluster.kill(i).await {
                         Ok(()) => done.push(id.clone()),
-                        Err(e) => tracing::warn!(node = %id, "kill failed: {e:#}"),
+                        Err(e) => step_failed(ctx, "kill", id, &e),
                     }
                 }
             }
@@ -629,7 +639,7 @@ async fn power_back(ctx: &RunContext, faults: &Faults) {
         if let Some(i) = index(ctx, id) {
             match ctx.cluster.restart(i).await {
                 Ok(()) => done.push(id.clone()),
-                Err(e) => tracing::error!(node = %id, "restart after the power cut failed: {e:#}"),
+                Err(e) => step_failed(ctx, "restart after the power cut", id, &e),
             }
         }
     }
@@ -643,7 +653,7 @@ async fn resume(ctx: &RunContext, ids: &[String]) {
         if let Some(i) = index(ctx, id) {
             match ctx.cluster.resume(i).await {
                 Ok(()) => done.push(id.clone()),
-                Err(e) => tracing::warn!(node = %id, "resume failed: {e:#}"),
+                Err(e) => step_failed(ctx, "resume", id, &e),
             }
         }
     }
@@ -656,7 +666,7 @@ async fn restart(ctx: &RunContext, ids: &[String]) {
         if let Some(i) = index(ctx, id) {
             match ctx.cluster.restart(i).await {
                 Ok(()) => done.push(id.clone()),
-                Err(e) => tracing::error!(node = %id, "restart failed: {e:#}"),
+                Err(e) => step_failed(ctx, "restart", id, &e),
             }
         }
     }

@@ -617,6 +617,14 @@ fn a_host_that_drops_mid_run_is_a_crashed_node_not_a_hang() {
     let check = harness_on(&["check"], &[&dir.join("history.jsonl")]);
     assert!(check.status.success(), "{}", all_output(&check));
     assert!(log.contains("host n3"), "the run says which host failed");
+    // Every fault step that could not reach n3 is in the history too, not only in the log.
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let steps_failed = log.matches("failed: host n3").count();
+    let recorded = history
+        .lines()
+        .filter(|l| l.contains("\"fault-failed\"") && l.contains("\"node\":\"n3\""))
+        .count();
+    assert_eq!(recorded, steps_failed, "fault-failed events for n3");
     // Cut off from the harness, the node on n3 stops itself once the heartbeats stop.
     let node_on_n3 = |l: &String| l.contains("/n3/paxos-node");
     assert!(
