@@ -447,10 +447,12 @@ impl MultiProposer {
         }
         // A chosen change is put in force at once: no-ops fill the slots up to it.
         let pad = self.queue.is_empty() && n.change_pending(self.next_slot);
-        if !(pad || !self.queue.is_empty())
+        let few = !self.proposals.is_empty() && self.queue.len() < n.cfg.timing.pipeline_min;
+        let wait = !pad && (self.queue.is_empty() || few);
+        // Never past the horizon: at most α slots in flight beyond what this leader applied.
+        if wait
             || self.proposals.len() >= n.cfg.timing.window
             || n.members_at(self.next_slot).is_none()
-            || (!pad && !self.proposals.is_empty() && self.queue.len() < n.cfg.timing.pipeline_min)
         {
             return false;
         }
