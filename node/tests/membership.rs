@@ -129,6 +129,8 @@ fn grow_and_shrink(variant: &str) {
     ] {
         let r = reconfigure(&mut admin, names);
         assert_eq!(r["type"], "reconfigure_ok", "{r}");
+        // `reconfigure_ok` means in force at the node that answered.
+        assert_eq!(stats(&mut admin)["members"], json!(members));
         for i in 0..5 {
             wait_stats(&cl, i, "in the new configuration", |s| {
                 s["members"] == json!(members)
@@ -203,6 +205,23 @@ fn grow_and_shrink(variant: &str) {
     // The restarted non-members do not disturb the members.
     cl.client(4).write("after", 7);
     assert_eq!(cl.client(3).read("after"), json!(7));
+
+    // Every node killed at once: the configuration comes back from the data directories (the
+    // log says it), though each node was started with `--members n1,n2,n3`.
+    for i in 0..5 {
+        cl.kill(i);
+    }
+    for i in 0..5 {
+        cl.launch(i);
+    }
+    // (A Basic Paxos node decides the log again only when it has a command to propose.)
+    assert_eq!(cl.client(2).read("after"), json!(7));
+    checked_read(&mut cl.client(3), &h, "n4 after a restart of all");
+    for i in 0..5 {
+        wait_stats(&cl, i, "back in the final configuration", |s| {
+            s["members"] == json!(bits(&[3, 4, 5]))
+        });
+    }
 }
 
 #[test]

@@ -20,6 +20,7 @@
 use super::config::Variant;
 use super::quorum::Votes;
 use super::Node;
+use crate::kv::OpResult;
 use crate::protocol::Slot;
 
 /// α: slots between the one where a configuration is chosen and the first one it governs.
@@ -122,6 +123,16 @@ impl Node {
         changes
             .last()
             .is_some_and(|(c, _)| c + self.alpha() > slot && slot < self.horizon())
+    }
+
+    /// Answers the configuration changes now in force (`reconfigure_ok` means in force: the
+    /// nodes it removes may then be stopped, the members it adds are voting).
+    pub(super) fn reply_in_force(&mut self) {
+        let applied = self.learner.app.applied;
+        let waiting = &mut self.clients.until_in_force;
+        for (tag, _) in waiting.extract_if(.., |(_, from)| *from <= applied) {
+            self.out.replies.push((tag, OpResult::Reconfigured));
+        }
     }
 
     /// Whether `members` (bits) is a configuration of this cluster: not empty, known nodes only.
