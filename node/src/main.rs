@@ -41,7 +41,8 @@ struct Args {
     /// Timer tick in milliseconds (timeouts are counted in ticks).
     #[arg(long, default_value_t = 5)]
     tick_ms: u64,
-    /// Multi-Paxos: slots in flight at once (fewer means bigger batches).
+    /// Multi-Paxos: slots in flight at once (fewer means bigger batches); never more than
+    /// α = 16 past the last applied slot, so that every slot's configuration is known.
     #[arg(long, default_value_t = Timing::default().window)]
     window: usize,
     /// Multi-Paxos: commands per slot at most.

@@ -7,6 +7,7 @@ use super::quorum::Votes;
 use super::{Node, To};
 use crate::kv::Command;
 use crate::protocol::{Ballot, Msg, Scope, Slot, Value};
+use rand::Rng;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -132,12 +133,11 @@ impl MultiProposer {
     // ----- timers -----
 
     pub(super) fn on_tick(&mut self, n: &mut Node) {
+        if !n.is_member() && !matches!(self.role, Role::Follower) {
+            // Removed, and the change is in force: the members elect a leader among them.
+            self.step_down(n);
+        }
         match &self.role {
-            Role::Leader if !n.is_member() => {
-                // Removed, and the change is in force: the members elect a leader among them.
-                self.step_down(n);
-                self.election_at = n.rand_election();
-            }
             Role::Leader => {
                 if n.now >= self.last_hb + n.cfg.timing.heartbeat {
                     self.send_heartbeat(n);
@@ -152,6 +152,12 @@ impl MultiProposer {
             // Only members stand for election; a node not (yet) one follows and catches up.
             Role::Follower if !n.is_member() => self.election_at = n.rand_election(),
             Role::Follower => {
+                if self.leader.is_some_and(|l| !n.members_now().contains(l)) {
+                    // The leader was removed: no need to wait for its heartbeats to stop.
+                    self.leader = None;
+                    let soon = n.rng.gen_range(0..=n.cfg.timing.heartbeat);
+                    self.election_at = self.election_at.min(n.now + soon);
+                }
                 if n.now >= self.election_at {
                     self.start_election(n);
                 }
