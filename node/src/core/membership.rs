@@ -144,6 +144,52 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::{Bugs, Config, Core, Input, Timing};
+    use crate::durable::Durable;
+    use crate::protocol::{Ballot, Msg};
+    use std::sync::Arc;
+
+    /// Node 2 of 3, outside the configuration {0, 1}, gets an accept: the `Accepted` answers it
+    /// sends (now or once its vote is durable).
+    fn votes_of_a_non_member(bugs: Bugs) -> usize {
+        let cfg = Config {
+            me: 2,
+            n: 3,
+            members: 0b011,
+            variant: Variant::Multi,
+            bugs,
+            incarnation: 1,
+            seed: 1,
+            timing: Timing::default(),
+        };
+        let mut c = Core::new(cfg, Durable::default());
+        let msg = Msg::Accept {
+            ballot: Ballot { round: 1, node: 1 },
+            slot: 0,
+            value: Arc::new(Vec::new()),
+            commit: 0,
+            decided: Vec::new(),
+            voters: 0,
+        };
+        c.step(Input::Peer { from: 1, msg });
+        c.end_batch();
+        let r = c.ready();
+        let later = r.disk.map(|d| d.after_this.msgs).unwrap_or_default();
+        r.now
+            .msgs
+            .iter()
+            .chain(later.iter())
+            .filter(|(_, m)| matches!(m, Msg::Accepted { .. }))
+            .count()
+    }
+
+    #[test]
+    fn a_non_member_does_not_vote_unless_the_bug_is_on() {
+        assert_eq!(votes_of_a_non_member(Bugs::default()), 0);
+        let mut bugs = Bugs::default();
+        bugs.enable("removed-vote").unwrap();
+        assert_eq!(votes_of_a_non_member(bugs), 1);
+    }
 
     fn set(nodes: &[usize]) -> Votes {
         let mut v = Votes::NONE;
