@@ -2,7 +2,8 @@
 //! counters: where to start when a seed fails (then `SIM_TRACE=1` for every event).
 //!
 //! `cargo run --release -p paxos-node --example debug_seed -- SEED [NODES] [basic|multi]`
-//! (defaults: 3 nodes, multi).
+//! (defaults: 3 nodes, multi). `DEBUG_MEMBERSHIP=1`: the run with membership changes instead
+//! (5 nodes, 3 members at start; NODES is then ignored).
 
 // The examples use part of the simulation's driver; the rest serves the simulation test.
 #[allow(dead_code)]
@@ -41,13 +42,22 @@ fn main() {
         eprintln!("debug_seed: {e}\nusage: debug_seed SEED [NODES] [basic|multi]");
         std::process::exit(2);
     });
-    let mut sim = Sim::new(seed, n, variant, Bugs::default(), true);
+    let mut sim = match std::env::var_os("DEBUG_MEMBERSHIP") {
+        Some(_) => Sim::with_members(seed, variant, 0b00111),
+        None => Sim::new(seed, n, variant, Bugs::default(), true),
+    };
     sim.run(sim.stop_clients_at + 1_000_000);
     for (i, c) in sim.nodes.iter().enumerate() {
         if let Some(c) = c {
             println!("node {i}: {}\n   {:?}", c.debug_state(), c.stats());
         }
     }
+    println!(
+        "ok after healing: {}; changes asked {}, ok {}",
+        sim.ok_count_after(sim.stop_faults_at),
+        sim.reconfigs_sent,
+        sim.reconfigs_ok
+    );
     if let Err(v) = sim.check() {
         println!("violation: {v}");
     }

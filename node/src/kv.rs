@@ -15,9 +15,23 @@ pub struct ReqId {
 /// A key-value operation as the client asked for it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Op {
-    Read { key: String },
-    Write { key: String, value: Json },
-    Cas { key: String, from: Json, to: Json },
+    Read {
+        key: String,
+    },
+    Write {
+        key: String,
+        value: Json,
+    },
+    Cas {
+        key: String,
+        from: Json,
+        to: Json,
+    },
+    /// A new configuration (bit `i` = node `i`), chosen in the log like any command; the core
+    /// decides from which slot it governs (`core::membership`).
+    Reconfigure {
+        members: u64,
+    },
 }
 
 impl Op {
@@ -41,6 +55,7 @@ pub enum OpResult {
     Read(Json),
     Write,
     Cas,
+    Reconfigured,
     /// Maelstrom error code and text.
     Error(u32, String),
 }
@@ -60,6 +75,9 @@ pub struct AppState {
     pub applied: u64,
     pub kv: HashMap<String, Json>,
     pub origins: HashMap<u64, OriginState>,
+    /// Configuration changes applied: (slot chosen, members bits), in slot order.
+    #[serde(default)]
+    pub changes: Vec<(u64, u64)>,
 }
 
 impl AppState {
@@ -94,6 +112,11 @@ impl AppState {
                 }
                 Some(v) => OpResult::Error(22, format!("expected {from}, found {v}")),
             },
+            Op::Reconfigure { members } => {
+                // Applied in slot `applied` (it counts up after the slot's commands).
+                self.changes.push((self.applied, *members));
+                OpResult::Reconfigured
+            }
         }
     }
 

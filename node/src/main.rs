@@ -23,6 +23,11 @@ struct Args {
     /// Every other node as id=addr, comma separated (empty for a one-node cluster).
     #[arg(long, default_value = "")]
     peers: String,
+    /// The nodes that are members at start, comma separated (default: this node and every
+    /// peer). The others start as non-members: they follow the log and vote once a
+    /// `reconfigure` adds them. Every node of a cluster must be given the same list.
+    #[arg(long)]
+    members: Option<String>,
     /// Directory for durable state (kept across restarts).
     #[arg(long)]
     data_dir: PathBuf,
@@ -30,13 +35,14 @@ struct Args {
     #[arg(long, value_enum, default_value = "multi")]
     variant: VariantArg,
     /// Turn on a seeded bug (repeatable): volatile-acceptor, ignore-promised-value,
-    /// accept-below-promise, local-read, lease-read, unsynced-wal, clock-lease.
+    /// accept-below-promise, local-read, lease-read, unsynced-wal, clock-lease, removed-vote.
     #[arg(long = "bug", value_parser = parse_bug)]
     bugs: Vec<String>,
     /// Timer tick in milliseconds (timeouts are counted in ticks).
     #[arg(long, default_value_t = 5)]
     tick_ms: u64,
-    /// Multi-Paxos: slots in flight at once (fewer means bigger batches).
+    /// Multi-Paxos: slots in flight at once (fewer means bigger batches); never more than
+    /// α = 16 past the last applied slot, so that every slot's configuration is known.
     #[arg(long, default_value_t = Timing::default().window)]
     window: usize,
     /// Multi-Paxos: commands per slot at most.
@@ -107,6 +113,13 @@ fn main() {
         listen: args.listen,
         client: args.client,
         peers,
+        members: args.members.map(|m| {
+            m.split(',')
+                .map(str::trim)
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .collect()
+        }),
         data_dir: args.data_dir,
         variant: match args.variant {
             VariantArg::Basic => Variant::Basic,

@@ -32,6 +32,8 @@ pub struct ShellConfig {
     pub listen: SocketAddr,
     pub client: SocketAddr,
     pub peers: Vec<(String, SocketAddr)>,
+    /// The configuration governing slot 0 (`--members`); `None`: every node.
+    pub members: Option<Vec<String>>,
     pub data_dir: PathBuf,
     pub variant: Variant,
     pub bugs: Bugs,
@@ -74,11 +76,23 @@ pub fn run(cfg: ShellConfig) -> Result<()> {
         );
     }
     let me = ids.iter().position(|i| *i == cfg.id).expect("pushed above");
+    let index_of: HashMap<String, usize> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| (id.clone(), i))
+        .collect();
+    let members = match &cfg.members {
+        None => 0,
+        Some(names) => {
+            members_bits(names, &index_of).map_err(|(_, e)| anyhow::anyhow!("--members: {e}"))?
+        }
+    };
     let (mut storage, durable, incarnation) = Storage::open(&cfg.data_dir)?;
     storage.skip_sync = cfg.bugs.unsynced_wal;
     let core_cfg = Config {
         me,
         n: ids.len(),
+        members,
         variant: cfg.variant,
         bugs: cfg.bugs,
         incarnation,
@@ -99,11 +113,6 @@ pub fn run(cfg: ShellConfig) -> Result<()> {
         .build()?;
     let (tx, rx) = mpsc::unbounded_channel::<Event>();
     let mut links: Vec<Option<mpsc::Sender<Arc<[u8]>>>> = vec![None; ids.len()];
-    let index_of: HashMap<String, usize> = ids
-        .iter()
-        .enumerate()
-        .map(|(i, id)| (id.clone(), i))
-        .collect();
     rt.block_on(async {
         let peer_listener = TcpListener::bind(cfg.listen)
             .await
@@ -130,7 +139,8 @@ pub fn run(cfg: ShellConfig) -> Result<()> {
         let client_listener = TcpListener::bind(cfg.client)
             .await
             .with_context(|| format!("--client {}", cfg.client))?;
-        tokio::spawn(accept_clients(client_listener, tx.clone()));
+        let names = Arc::new(index_of.clone());
+        tokio::spawn(accept_clients(client_listener, names, tx.clone()));
         anyhow::Ok(())
     })?;
     drop(tx);
@@ -349,6 +359,7 @@ fn reply_line(msg_id: &Json, r: OpResult) -> String {
         OpResult::Read(v) => json!({"type": "read_ok", "value": v, "in_reply_to": msg_id}),
         OpResult::Write => json!({"type": "write_ok", "in_reply_to": msg_id}),
         OpResult::Cas => json!({"type": "cas_ok", "in_reply_to": msg_id}),
+        OpResult::Reconfigured => json!({"type": "reconfigure_ok", "in_reply_to": msg_id}),
         OpResult::Error(code, text) => {
             json!({"type": "error", "code": code, "text": text, "in_reply_to": msg_id})
         }
@@ -434,17 +445,37 @@ async fn peer_link(me: String, addr: SocketAddr, mut rx: mpsc::Receiver<Arc<[u8]
     }
 }
 
-async fn accept_clients(l: TcpListener, tx: mpsc::UnboundedSender<Event>) {
+/// Node names to their index, for `reconfigure` requests.
+type Names = Arc<HashMap<String, usize>>;
+
+async fn accept_clients(l: TcpListener, names: Names, tx: mpsc::UnboundedSender<Event>) {
     loop {
         let Ok((s, _)) = l.accept().await else {
             continue;
         };
         let _ = s.set_nodelay(true);
-        tokio::spawn(serve_client(s, tx.clone()));
+        tokio::spawn(serve_client(s, names.clone(), tx.clone()));
     }
 }
 
-async fn serve_client(s: TcpStream, tx: mpsc::UnboundedSender<Event>) {
+/// The members named, as bits; the error is a reply code (1 unknown node, 12 malformed) and text.
+fn members_bits(names: &[String], index_of: &HashMap<String, usize>) -> Result<u64, (u32, String)> {
+    if names.is_empty() {
+        return Err((12, "an empty configuration".into()));
+    }
+    let mut bits = 0u64;
+    for name in names {
+        let Some(i) = index_of.get(name) else {
+            let mut known: Vec<&String> = index_of.keys().collect();
+            known.sort_by(|a, b| (a.len(), a).cmp(&(b.len(), b)));
+            return Err((1, format!("unknown node {name:?} (known: {known:?})")));
+        };
+        bits |= 1 << i;
+    }
+    Ok(bits)
+}
+
+async fn serve_client(s: TcpStream, names: Names, tx: mpsc::UnboundedSender<Event>) {
     let (r, w) = s.into_split();
     let (ltx, mut lrx) = mpsc::unbounded_channel::<String>();
     tokio::spawn(async move {
@@ -476,6 +507,18 @@ async fn serve_client(s: TcpStream, tx: mpsc::UnboundedSender<Event>) {
                     op,
                 });
             }
+            Ok(Request::Reconfigure(msg_id, members)) => match members_bits(&members, &names) {
+                Ok(members) => {
+                    let _ = tx.send(Event::Client {
+                        conn: ltx.clone(),
+                        msg_id,
+                        op: Op::Reconfigure { members },
+                    });
+                }
+                Err((code, text)) => {
+                    let _ = ltx.send(reply_line(&msg_id, OpResult::Error(code, text)));
+                }
+            },
             Ok(Request::Stats(msg_id)) => {
                 let _ = tx.send(Event::Stats {
                     conn: ltx.clone(),
@@ -492,6 +535,8 @@ async fn serve_client(s: TcpStream, tx: mpsc::UnboundedSender<Event>) {
 enum Request {
     Op(Json, Op),
     Stats(Json),
+    /// The members named (mapped to nodes by the caller, who knows the names).
+    Reconfigure(Json, Vec<String>),
 }
 
 /// Parses one client line; errors carry the reply (code 12 malformed, 10 not supported).
@@ -527,6 +572,18 @@ fn parse_request(line: &str) -> Result<Request, (Json, u32, String)> {
             to: field("to")?,
         },
         Some("stats") => return Ok(Request::Stats(msg_id)),
+        Some("reconfigure") => {
+            let names = match v.get("members") {
+                Some(Json::Array(a)) => a
+                    .iter()
+                    .map(|m| m.as_str().map(str::to_string))
+                    .collect::<Option<Vec<String>>>()
+                    .ok_or_else(|| bad("\"members\" must list node names (strings)"))?,
+                Some(_) => return Err(bad("\"members\" must be a list of node names")),
+                None => return Err(bad("missing \"members\"")),
+            };
+            return Ok(Request::Reconfigure(msg_id, names));
+        }
         Some(t) => {
             return Err((
                 msg_id.clone(),

@@ -12,6 +12,7 @@ mod sim;
 
 use paxos_node::core::{Bugs, Variant};
 use paxos_node::shell::MAX_BATCH;
+use sim::membership::run_membership_seed;
 use sim::{run_seed, Sim};
 
 /// Seeds per variant: `PAXOS_SIM_SEEDS` (default `count`), starting at `PAXOS_SIM_FIRST_SEED`.
@@ -146,4 +147,86 @@ fn finds_local_read() {
 #[test]
 fn finds_lease_read() {
     finds("lease-read", Variant::Multi, 200);
+}
+
+/// Seeds with membership changes (adds, removes, replaces among 5 nodes) among the faults.
+fn membership_seeds(variant: Variant, count: u64) {
+    let env = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<u64>().ok());
+    let count = env("PAXOS_SIM_SEEDS").unwrap_or(count);
+    let first = env("PAXOS_SIM_FIRST_SEED").unwrap_or(0);
+    for seed in first..first + count {
+        if let Err(v) = run_membership_seed(seed, variant, Bugs::default()) {
+            panic!("seed {seed} {variant:?} with membership changes: {v}");
+        }
+    }
+}
+
+#[test]
+fn multi_paxos_is_safe_under_membership_changes() {
+    membership_seeds(Variant::Multi, 1000);
+}
+
+#[test]
+fn basic_paxos_is_safe_under_membership_changes() {
+    membership_seeds(Variant::Basic, 1000);
+}
+
+/// A run with changes really changes the members: some change is answered `reconfigure_ok`,
+/// and the nodes agree on members other than those at start.
+#[test]
+fn membership_changes_take_effect() {
+    for variant in [Variant::Basic, Variant::Multi] {
+        let mut changed = 0;
+        for seed in 0..20 {
+            let mut sim = Sim::with_members(seed, variant, 0b00111);
+            sim.run(sim.stop_clients_at + 500_000);
+            sim.check().unwrap();
+            assert!(
+                sim.reconfigs_sent > 0,
+                "{variant:?} seed {seed}: no change asked"
+            );
+            let members = sim.members_in_force();
+            if sim.reconfigs_ok > 0 && members.iter().all(|m| *m == members[0] && *m != 0b00111) {
+                changed += 1;
+            }
+        }
+        assert!(
+            changed >= 10,
+            "{variant:?}: only {changed} of 20 runs changed the members"
+        );
+    }
+}
+
+/// With `bug` on, at least `min_found` of `seeds` seeds with membership changes show a violation.
+fn finds_with_changes(bug: &str, variant: Variant, seeds: u64, min_found: u64) {
+    let mut bugs = Bugs::default();
+    bugs.enable(bug).unwrap();
+    let found = (0..seeds)
+        .filter(|seed| run_membership_seed(*seed, variant, bugs).is_err())
+        .count() as u64;
+    eprintln!("{bug} ({variant:?}): found in {found} of {seeds} seeds");
+    assert!(
+        found >= min_found,
+        "{bug} ({variant:?}) found in only {found} of {seeds} seeds with membership changes"
+    );
+}
+
+#[test]
+fn finds_removed_vote() {
+    finds_with_changes("removed-vote", Variant::Multi, 50, 3);
+}
+
+#[test]
+fn finds_removed_vote_in_basic() {
+    finds_with_changes("removed-vote", Variant::Basic, 50, 25);
+}
+
+/// The bug needs membership changes: without them every node is a member and it is harmless.
+#[test]
+fn removed_vote_is_harmless_without_changes() {
+    let mut bugs = Bugs::default();
+    bugs.enable("removed-vote").unwrap();
+    for seed in 0..30 {
+        run_seed(seed, 3, Variant::Multi, bugs).unwrap();
+    }
 }

@@ -176,7 +176,7 @@ impl Node {
             e.accepted = Some((ballot, value));
             self.acc.unwritten.insert(slot);
         }
-        if voters.is_empty() || voters.contains(self.cfg.me) {
+        if (voters.is_empty() || voters.contains(self.cfg.me)) && self.may_vote(slot) {
             if self.acc.unwritten.remove(&slot) {
                 let value = self.acc.slots[&slot]
                     .accepted

@@ -20,7 +20,8 @@ pub struct BasicProposer {
 struct Round {
     slot: Slot,
     ballot: Ballot,
-    cmd: Command,
+    /// The command to propose (none: a no-op that puts a chosen configuration in force).
+    cmd: Option<Command>,
     promises: Votes,
     best: Option<(Ballot, Value)>,
     /// Set once phase 1 is done: the value being proposed.
@@ -30,20 +31,29 @@ struct Round {
 }
 
 impl BasicProposer {
-    /// Starts a round for the oldest pending command, unless one runs or backoff holds.
+    /// Starts a round for the oldest pending command (or a no-op while a chosen configuration
+    /// is not in force yet), unless one runs or backoff holds.
     pub(super) fn next(&mut self, n: &mut Node) {
         if self.round.is_some() || n.now < self.backoff_until {
             return;
         }
-        let Some(p) = n.clients.pending.values().next() else {
-            return;
-        };
-        let mut cmd = p.cmd.clone();
-        cmd.done_below = cmd.id.seq;
         let mut slot = n.learner.app.applied;
         while n.learner.decided.contains_key(&slot) {
             slot += 1;
         }
+        // Beyond the horizon this node does not know the slot's members: it catches up first.
+        if n.members_at(slot).is_none() {
+            return;
+        }
+        let cmd = match n.clients.pending.values().next() {
+            Some(p) => {
+                let mut cmd = p.cmd.clone();
+                cmd.done_below = cmd.id.seq;
+                Some(cmd)
+            }
+            None if n.change_pending(slot) && n.is_member() => None,
+            None => return,
+        };
         n.max_round += 1;
         let ballot = Ballot {
             round: n.max_round,
@@ -121,12 +131,12 @@ impl BasicProposer {
                 r.best = Some((b, v));
             }
         }
-        if !r.promises.is_majority(n.cfg.n) {
+        if !n.quorum(r.slot, r.promises) {
             return;
         }
         let value = match &r.best {
             Some((_, v)) if !n.cfg.bugs.ignore_promised_value => v.clone(),
-            _ => Arc::new(vec![r.cmd.clone()]),
+            _ => Arc::new(r.cmd.iter().cloned().collect()),
         };
         r.value = Some(value.clone());
         let m = Msg::Accept {
@@ -146,7 +156,7 @@ impl BasicProposer {
             return;
         }
         r.acks.add(from);
-        if !r.acks.is_majority(n.cfg.n) {
+        if !n.quorum(slot, r.acks) {
             return;
         }
         let value = r.value.clone().expect("checked");

@@ -18,6 +18,9 @@ pub(super) struct Clients {
     next_seq: u64,
     /// By seq.
     pub(super) pending: BTreeMap<u64, Pending>,
+    /// Applied configuration changes whose reply waits until they are in force: (tag, first
+    /// slot they govern).
+    pub(super) until_in_force: Vec<(u64, u64)>,
 }
 
 impl Clients {
@@ -26,6 +29,7 @@ impl Clients {
             origin: (incarnation << 8) | me as u64,
             next_seq: 0,
             pending: BTreeMap::new(),
+            until_in_force: Vec::new(),
         }
     }
 }

@@ -26,10 +26,13 @@ pub struct Bugs {
     pub unsynced_wal: bool,
     /// The multi leader answers reads locally while its lease holds by its wall clock.
     pub clock_lease: bool,
+    /// A removed node keeps voting, and quorums count every vote against the configuration's
+    /// size, so votes of nodes outside the slot's configuration make a "majority".
+    pub removed_vote: bool,
 }
 
 impl Bugs {
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "volatile-acceptor",
         "ignore-promised-value",
         "accept-below-promise",
@@ -37,6 +40,7 @@ impl Bugs {
         "lease-read",
         "unsynced-wal",
         "clock-lease",
+        "removed-vote",
     ];
 
     /// Turns on the bug called `name`; the error lists the known names.
@@ -49,6 +53,7 @@ impl Bugs {
             "lease-read" => &mut self.lease_read,
             "unsynced-wal" => &mut self.unsynced_wal,
             "clock-lease" => &mut self.clock_lease,
+            "removed-vote" => &mut self.removed_vote,
             _ => {
                 return Err(format!(
                     "unknown bug '{name}' (known: {})",
@@ -133,6 +138,9 @@ pub struct Config {
     pub me: usize,
     /// Cluster size, at most [`MAX_NODES`](super::MAX_NODES).
     pub n: usize,
+    /// The configuration governing slot 0 (bit `i` = node `i`; 0: all `n` nodes). Every node of
+    /// a cluster is started with the same one; later changes are in the log.
+    pub members: u64,
     pub variant: Variant,
     pub bugs: Bugs,
     /// Distinct for every start of this node (request ids must not repeat across restarts).

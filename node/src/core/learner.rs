@@ -1,5 +1,6 @@
 //! The learner: decided slots, applying them in order, snapshots, and catch-up from peers.
 
+use super::membership::alpha;
 use super::Node;
 use crate::durable::Snapshot;
 use crate::kv::{AppState, Op, OpResult};
@@ -99,7 +100,10 @@ impl Node {
                 };
                 if cmd.id.origin == self.clients.origin {
                     if let Some(p) = self.clients.pending.remove(&cmd.id.seq) {
-                        if own {
+                        if res == OpResult::Reconfigured {
+                            let from = l.app.applied + alpha(self.cfg.variant);
+                            self.clients.until_in_force.push((p.tag, from));
+                        } else if own {
                             self.out.replies.push((p.tag, res));
                         } else {
                             self.out.free_replies.push((p.tag, res));
@@ -115,6 +119,7 @@ impl Node {
         if l.app.applied >= l.last_snap.applied + self.cfg.timing.snapshot_every {
             self.take_snapshot();
         }
+        self.reply_in_force();
     }
 
     fn take_snapshot(&mut self) {

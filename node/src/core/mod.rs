@@ -9,7 +9,8 @@
 //!
 //! Files by role: `acceptor` (promises and votes), `learner` (decisions, applying, snapshots,
 //! catch-up), `clients` (requests received here), `proposer` (the variant, chosen once) over
-//! `basic` and `multi`, `quorum` (node sets, [`MAX_NODES`]), `config`, [`ready`] (what waits
+//! `basic` and `multi`, `quorum` (node sets, [`MAX_NODES`]), `membership` (which nodes vote on
+//! which slot, α: [`alpha`]), `config`, [`ready`] (what waits
 //! for the disk). Every file but `ready` and `config` works on the private `Node` (all the
 //! replica's state but the proposer) or on its own proposer.
 
@@ -18,17 +19,19 @@ mod basic;
 mod clients;
 mod config;
 mod learner;
+mod membership;
 mod multi;
 mod proposer;
 mod quorum;
 pub mod ready;
 
 pub use config::{Bugs, Config, Timing, Variant};
+pub use membership::alpha;
 pub use quorum::MAX_NODES;
 pub use ready::{DiskBatch, Effects, Ready, To};
 
 use crate::durable::{Durable, Snapshot};
-use crate::kv::{AppState, Op, ReqId};
+use crate::kv::{AppState, Op, OpResult, ReqId};
 use crate::protocol::{Ballot, Msg, Slot, Value};
 use acceptor::Acceptor;
 use basic::BasicProposer;
@@ -196,6 +199,9 @@ impl Core {
         m.insert("keys".into(), n.learner.app.kv.len() as u64);
         m.insert("ballot_round".into(), n.acc.promised.round);
         m.insert("is_leader".into(), self.is_leader() as u64);
+        m.insert("is_member".into(), n.is_member() as u64);
+        m.insert("members".into(), n.members_now().bits());
+        m.insert("config_changes".into(), n.learner.app.changes.len() as u64);
         m
     }
 
@@ -226,6 +232,13 @@ impl Core {
     }
 
     fn on_client(&mut self, tag: u64, op: Op) {
+        if let Op::Reconfigure { members } = op {
+            if !self.node.valid_members(members) {
+                let r = OpResult::Error(12, format!("bad configuration {members:#b}"));
+                self.node.out.replies.push((tag, r));
+                return;
+            }
+        }
         if proposer::reads_locally(&self.proposer, &self.node, &op) {
             let r = self.node.learner.app.execute(&op);
             self.node.bump("local_reads", 1);
@@ -411,6 +424,7 @@ mod tests {
         let cfg = Config {
             me: 0,
             n: 3,
+            members: 0,
             variant: Variant::Multi,
             bugs: Bugs::default(),
             incarnation: 1,

@@ -7,6 +7,7 @@ use super::quorum::Votes;
 use super::{Node, To};
 use crate::kv::Command;
 use crate::protocol::{Ballot, Msg, Scope, Slot, Value};
+use rand::Rng;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
@@ -18,6 +19,12 @@ pub struct MultiProposer {
     election_at: u64,
     next_slot: Slot,
     proposals: BTreeMap<Slot, Proposal>,
+    /// Values a new leader must propose again in slots beyond its horizon (whose members it
+    /// does not know yet): proposed once it has applied enough (see `membership`).
+    held: BTreeMap<Slot, Value>,
+    /// Who promised this leader's ballot: it proposes in a slot only if they are a quorum of
+    /// the slot's members, else it runs phase 1 again.
+    promised_by: Votes,
     queue: VecDeque<Command>,
     forward_buf: Vec<Command>,
     /// Thrifty accepts: the followers asked to vote (none: everyone).
@@ -65,6 +72,8 @@ impl MultiProposer {
             election_at,
             next_slot,
             proposals: BTreeMap::new(),
+            held: BTreeMap::new(),
+            promised_by: Votes::NONE,
             queue: VecDeque::new(),
             forward_buf: Vec::new(),
             fast_voters: Votes::NONE,
@@ -124,6 +133,10 @@ impl MultiProposer {
     // ----- timers -----
 
     pub(super) fn on_tick(&mut self, n: &mut Node) {
+        if !n.is_member() && !matches!(self.role, Role::Follower) {
+            // Removed, and the change is in force: the members elect a leader among them.
+            self.step_down(n);
+        }
         match &self.role {
             Role::Leader => {
                 if n.now >= self.last_hb + n.cfg.timing.heartbeat {
@@ -136,7 +149,15 @@ impl MultiProposer {
                     self.start_election(n);
                 }
             }
+            // Only members stand for election; a node not (yet) one follows and catches up.
+            Role::Follower if !n.is_member() => self.election_at = n.rand_election(),
             Role::Follower => {
+                if self.leader.is_some_and(|l| !n.members_now().contains(l)) {
+                    // The leader was removed: no need to wait for its heartbeats to stop.
+                    self.leader = None;
+                    let soon = n.rng.gen_range(0..=n.cfg.timing.heartbeat);
+                    self.election_at = self.election_at.min(n.now + soon);
+                }
                 if n.now >= self.election_at {
                     self.start_election(n);
                 }
@@ -210,7 +231,7 @@ impl MultiProposer {
             return;
         }
         self.hb_acks.1.add(from);
-        if self.hb_acks.1.is_majority(n.cfg.n) {
+        if self.hb_acks.1.is_quorum_of(n.members_now()) {
             self.lease_start = self.lease_start.max(sent);
             self.lease_wall = self.lease_wall.max(self.hb_wall);
         }
@@ -257,6 +278,7 @@ impl MultiProposer {
     fn step_down(&mut self, n: &mut Node) {
         self.role = Role::Follower;
         self.proposals.clear();
+        self.held.clear();
         self.queue.clear();
         self.lease_start = 0;
         self.lease_wall = 0;
@@ -285,6 +307,7 @@ impl MultiProposer {
             started: n.now,
         };
         self.proposals.clear();
+        self.held.clear();
         n.bump("phase1_rounds", 1);
         self.election_at = n.rand_election();
         n.broadcast(Msg::Prepare {
@@ -302,6 +325,7 @@ impl MultiProposer {
         log_start: Slot,
     ) {
         let Role::Candidate {
+            from: start,
             promises,
             accepted: acc,
             log_start: ls,
@@ -320,7 +344,7 @@ impl MultiProposer {
                 acc.insert(s, (b, v));
             }
         }
-        if promises.is_majority(n.cfg.n) {
+        if n.quorum_from(*start, *promises) {
             self.become_leader(n);
         }
     }
@@ -330,6 +354,7 @@ impl MultiProposer {
     fn become_leader(&mut self, n: &mut Node) {
         let Role::Candidate {
             from,
+            promises,
             accepted,
             log_start,
             ..
@@ -337,6 +362,7 @@ impl MultiProposer {
         else {
             return;
         };
+        self.promised_by = promises;
         n.bump("leader_changes", 1);
         self.leader = Some(n.cfg.me);
         self.fast_voters = Votes::NONE;
@@ -377,9 +403,19 @@ impl MultiProposer {
     }
 
     fn propose(&mut self, n: &mut Node, slot: Slot, value: Value) {
+        if n.members_at(slot).is_none() {
+            self.held.insert(slot, value);
+            return;
+        }
+        if !n.quorum(slot, self.promised_by) {
+            // The slot's members changed past what phase 1 covered.
+            n.bump("membership_reelections", 1);
+            return self.start_election(n);
+        }
         n.bump("proposals", 1);
         let voters = match self.fast_voters {
             f if f.is_empty() => f,
+            f if !n.quorum(slot, f.with(n.cfg.me)) => Votes::NONE,
             f => f.with(n.cfg.me),
         };
         self.proposals.insert(
@@ -405,15 +441,29 @@ impl MultiProposer {
     /// `false` when there is nothing more to propose now. The caller handles this node's own
     /// accept and vote before asking again: a slot decided at once frees its place.
     pub(super) fn propose_next(&mut self, n: &mut Node) -> bool {
-        if !self.is_leader()
-            || self.queue.is_empty()
+        if !self.is_leader() {
+            return false;
+        }
+        if let Some((&slot, _)) = self.held.first_key_value() {
+            if n.members_at(slot).is_some() {
+                let value = self.held.remove(&slot).expect("present");
+                self.propose(n, slot, value);
+                return true;
+            }
+        }
+        // A chosen change is put in force at once: no-ops fill the slots up to it.
+        let pad = self.queue.is_empty() && n.change_pending(self.next_slot);
+        let few = !self.proposals.is_empty() && self.queue.len() < n.cfg.timing.pipeline_min;
+        let wait = !pad && (self.queue.is_empty() || few);
+        // Never past the horizon: at most α slots in flight beyond what this leader applied.
+        if wait
             || self.proposals.len() >= n.cfg.timing.window
-            || (!self.proposals.is_empty() && self.queue.len() < n.cfg.timing.pipeline_min)
+            || n.members_at(self.next_slot).is_none()
         {
             return false;
         }
         let value = self.take_batch(n);
-        if !value.is_empty() {
+        if !value.is_empty() || pad {
             let slot = self.next_slot;
             self.next_slot += 1;
             self.propose(n, slot, value);
@@ -429,11 +479,13 @@ impl MultiProposer {
             return;
         };
         p.acks.add(from);
-        if p.acks.is_majority(n.cfg.n) {
+        if n.quorum(slot, p.acks) {
             let p = self.proposals.remove(&slot).expect("present");
             if n.cfg.timing.thrifty {
                 // The followers that answered first are asked alone next time.
-                self.fast_voters = p.acks.without(n.cfg.me);
+                let members = n.members_at(slot).expect("counted a quorum");
+                let acks = Votes::from_bits(p.acks.bits() & members.bits());
+                self.fast_voters = acks.without(n.cfg.me);
             }
             n.learn_own(slot, p.value);
             self.decides_out.push((slot, ballot));
@@ -488,11 +540,13 @@ impl MultiProposer {
     /// `slot` was decided by others: its proposal is over.
     pub(super) fn forget(&mut self, slot: Slot) {
         self.proposals.remove(&slot);
+        self.held.remove(&slot);
     }
 
     /// Slots below `slot_end` came with a snapshot.
     pub(super) fn forget_below(&mut self, slot_end: Slot) {
         self.proposals = self.proposals.split_off(&slot_end);
+        self.held = self.held.split_off(&slot_end);
         self.next_slot = self.next_slot.max(slot_end);
     }
 }

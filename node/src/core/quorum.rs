@@ -46,6 +46,16 @@ impl Votes {
         Votes(self.0 & !bit(node))
     }
 
+    /// How many nodes are in the set.
+    pub fn count(self) -> usize {
+        self.0.count_ones() as usize
+    }
+
+    /// Whether the members among these nodes are a majority of `members`.
+    pub fn is_quorum_of(self, members: Votes) -> bool {
+        Votes(self.0 & members.0).is_majority(members.count())
+    }
+
     /// Whether these nodes are a majority of a cluster of `n`.
     pub fn is_majority(self, n: usize) -> bool {
         self.0.count_ones() as usize > n / 2

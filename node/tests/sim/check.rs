@@ -41,12 +41,15 @@ impl Sim {
                 Op::Read { .. } => Json::Null,
                 Op::Write { value, .. } => value.clone(),
                 Op::Cas { from, to, .. } => json!([from, to]),
+                Op::Reconfigure { .. } => unreachable!("admin requests are not client ops"),
             };
             raw.push((op.invoke, EventType::Invoke, op, f_value.clone(), None));
             let (kind, value, error) = match &op.result {
                 None | Some(OpResult::Error(0, _)) => (EventType::Info, f_value, None),
                 Some(OpResult::Read(v)) => (EventType::Ok, v.clone(), None),
-                Some(OpResult::Write) | Some(OpResult::Cas) => (EventType::Ok, f_value, None),
+                Some(OpResult::Write | OpResult::Cas | OpResult::Reconfigured) => {
+                    (EventType::Ok, f_value, None)
+                }
                 Some(OpResult::Error(20, _)) => (
                     EventType::Fail,
                     f_value,
@@ -72,6 +75,7 @@ impl Sim {
                     Op::Read { key } => ("read", key),
                     Op::Write { key, .. } => ("write", key),
                     Op::Cas { key, .. } => ("cas", key),
+                    Op::Reconfigure { .. } => unreachable!("admin requests are not client ops"),
                 };
                 Event {
                     index: i as u64,

@@ -9,6 +9,7 @@
 //! Used by the `simulation` test and by the examples (`print_counts`, `debug_seed`).
 
 mod check;
+pub mod membership;
 
 use paxos_node::core::{
     Bugs, Config, Core, DiskBatch, Effects, Input, Observer, Timing, To, Variant,
@@ -52,6 +53,8 @@ enum Ev {
     Restart(usize),
     Resume(usize),
     Heal,
+    /// An admin asks a node to change the configuration (membership runs only).
+    Reconfigure,
     /// The node's disk finishes syncing everything queued (ignored after a restart).
     Sync(usize, u64),
     /// The node steps through a batch of the inputs waiting for it (ignored after a restart).
@@ -142,10 +145,22 @@ pub struct Sim {
     pub stop_faults_at: u64,
     pub stop_clients_at: u64,
     violation: Option<String>,
+    /// The configuration at start (0: every node; else membership changes are drawn too), and
+    /// the last one asked for.
+    members: u64,
+    target: u64,
+    /// Configuration changes asked for, and those answered `reconfigure_ok`.
+    pub reconfigs_sent: u64,
+    pub reconfigs_ok: u64,
 }
 
 impl Sim {
     pub fn new(seed: u64, n: usize, variant: Variant, bugs: Bugs, faults: bool) -> Sim {
+        Sim::build(seed, n, variant, bugs, faults, 0)
+    }
+
+    /// `members`: the configuration at start (0: every node, and no membership changes).
+    fn build(seed: u64, n: usize, variant: Variant, bugs: Bugs, faults: bool, members: u64) -> Sim {
         let mut s = Sim {
             rng: SmallRng::seed_from_u64(seed),
             n,
@@ -183,6 +198,10 @@ impl Sim {
             stop_faults_at: 1_500_000,
             stop_clients_at: 2_500_000,
             violation: None,
+            members,
+            target: members,
+            reconfigs_sent: 0,
+            reconfigs_ok: 0,
         };
         for i in 0..n {
             s.start(i);
@@ -197,6 +216,9 @@ impl Sim {
         if faults {
             s.at(100_000, Ev::Fault);
             s.at(s.stop_faults_at, Ev::Heal);
+            if members != 0 {
+                s.at(150_000, Ev::Reconfigure);
+            }
         }
         s
     }
@@ -222,6 +244,7 @@ impl Sim {
         let cfg = Config {
             me: i,
             n: self.n,
+            members: self.members,
             variant: self.variant,
             bugs: self.bugs,
             incarnation: self.incarnation[i],
@@ -285,6 +308,7 @@ impl Sim {
                 }
             }
             Ev::Resume(i) => self.resume(i),
+            Ev::Reconfigure => self.reconfigure(),
             Ev::Sync(i, inc) => {
                 if inc == self.incarnation[i] && self.nodes[i].is_some() {
                     self.sync(i);
@@ -600,6 +624,9 @@ impl Sim {
     }
 
     fn on_reply(&mut self, tag: u64, result: OpResult) {
+        if membership::is_admin(tag) {
+            return self.on_admin_reply(result);
+        }
         let Some(c) = self.waiting.iter().position(|w| *w == Some(tag)) else {
             return;
         };
