@@ -18,6 +18,7 @@ mod budget;
 mod cache;
 mod classes;
 mod entries;
+mod frontier;
 mod hash;
 mod path;
 
@@ -45,6 +46,17 @@ pub enum Search {
         reason: &'static str,
         deepest: usize,
     },
+}
+
+/// Decides whether `ops` can be linearized from `part.init()`: by the frontier search
+/// (`frontier`), or, where its frontier grows too wide, by [`search`]. Returns the outcome and
+/// the number of configurations or nodes explored.
+pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> (Search, u64) {
+    let classes = Classes::new(part, ops);
+    match frontier::decide(part, ops, &classes, budget) {
+        Some(decided) => decided,
+        None => search(part, ops, budget, &mut |_| true),
+    }
 }
 
 /// Searches for a linearization of `ops` from `part.init()`. `done` is called at every node where
