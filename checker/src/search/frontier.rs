@@ -50,8 +50,8 @@ const WIDEST: usize = 20_000;
 /// the same way, and the work allowed on top. Where the frontier stays narrow it needs about
 /// ten per op; where crashed ops of many kinds let configurations pile up, the depth-first
 /// search usually finds one linearization sooner.
-const WORK_PER_OP: u64 = 16;
-const WORK_BASE: u64 = 20_000;
+const WORK_PER_OP: u64 = 10;
+const WORK_BASE: u64 = 10_000;
 
 /// No trace node.
 const ROOT: u32 = u32::MAX;
@@ -228,6 +228,8 @@ pub(super) fn decide<P: PartModel>(
         trace: ROOT,
     }];
     let mut meter = Meter::eager(budget);
+    let mut scratch = Scratch::default();
+    let work = WORK_BASE + WORK_PER_OP * n as u64;
     let (mut explored, mut returned) = (0u64, 0usize);
     for &(now, x, is_return) in &events {
         let (i, c) = (x as usize, class[x as usize] as usize);
@@ -253,8 +255,15 @@ pub(super) fn decide<P: PartModel>(
             continue;
         }
         let mut next = Vec::with_capacity(frontier.len());
-        for cf in &frontier {
-            explored += at_return(&ctx, &open, cf.clone(), x, now, &mut trace, &mut next);
+        let first = frontier[0].trace;
+        scratch.next_event(count);
+        for cf in frontier.drain(..) {
+            let left = work.saturating_sub(explored);
+            let blocks = (&mut trace, &mut next, &mut scratch);
+            explored += at_return(&ctx, &open, cf, x, now, blocks, left);
+            if explored + next.len() as u64 > work {
+                return None;
+            }
             let bytes = trace.0.len() * 8 + next.len() * (size_of::<Config<P::State>>() + 32);
             if let Some(reason) = meter.tick(explored, || bytes) {
                 let deepest = returned;
@@ -273,7 +282,7 @@ pub(super) fn decide<P: PartModel>(
             }
         }
         if next.is_empty() {
-            let linearized = trace.path(frontier[0].trace);
+            let linearized = trace.path(first);
             return Some((
                 Search::NotLinearizable {
                     linearized,
@@ -282,10 +291,11 @@ pub(super) fn decide<P: PartModel>(
                 explored,
             ));
         }
+
         frontier = merge(&ctx, next, &open);
         explored += frontier.len() as u64;
         returned += 1;
-        if frontier.len() > WIDEST || explored > WORK_BASE + WORK_PER_OP * n as u64 {
+        if frontier.len() > WIDEST || explored > work {
             return None;
         }
     }
@@ -300,8 +310,8 @@ fn at_return<P: PartModel>(
     mut cf: Config<P::State>,
     x: u32,
     now: usize,
-    trace: &mut Trace,
-    next: &mut Vec<Config<P::State>>,
+    (trace, next, scratch): (&mut Trace, &mut Vec<Config<P::State>>, &mut Scratch),
+    limit: u64,
 ) -> u64 {
     if cf.unplace(x) {
         next.push(cf);
@@ -320,11 +330,33 @@ fn at_return<P: PartModel>(
         now,
         trace,
         out: next,
-        seen: Default::default(),
+        scratch,
         steps: 0,
+        limit,
     };
+    block.scratch.seen.clear();
     block.extend(cf, false, false, None);
     block.steps
+}
+
+/// What the blocks of one event share: the prefixes of the current block, and which classes of
+/// blind ops can lead anywhere.
+#[derive(Default)]
+struct Scratch {
+    seen: HashMap<u128, Vec<Vec<(u32, u32)>>>,
+    /// Per class: 0 not known yet, 1 a blind op of it may be followed, 2 it may not.
+    useful: Vec<u8>,
+    useful_set: Vec<u32>,
+}
+
+impl Scratch {
+    /// Forgets the classes' usefulness: the open ops changed.
+    fn next_event(&mut self, classes: usize) {
+        self.useful.resize(classes, 0);
+        for c in self.useful_set.drain(..) {
+            self.useful[c as usize] = 0;
+        }
+    }
 }
 
 fn add_class(classes: &mut Vec<u32>, empty: bool, c: usize) {
@@ -348,9 +380,13 @@ struct Block<'a, 'b, P: PartModel> {
     now: usize,
     trace: &'b mut Trace,
     out: &'b mut Vec<Config<P::State>>,
-    /// Block prefixes already extended, by (state, placed, crashed, last op, blind flags).
-    seen: std::collections::HashSet<u128>,
+    /// `seen`: block prefixes already extended, by (state, placed, last op, blind flags), each
+    /// with the crashed ops each used (a prefix that used more of every class is dominated: it
+    /// reached the same point with fewer crashed ops left; this also ends cycles of them).
+    scratch: &'b mut Scratch,
     steps: u64,
+    /// Past this many steps the block stops: the search gives up.
+    limit: u64,
 }
 
 impl<P: PartModel> Block<'_, '_, P> {
@@ -365,6 +401,9 @@ impl<P: PartModel> Block<'_, '_, P> {
         last: Option<(u32, &P::State)>,
     ) {
         self.steps += 1;
+        if self.steps > self.limit {
+            return;
+        }
         let ctx = self.ctx;
         let xi = self.x as usize;
         if ctx.read_only[xi] && ctx.part.step(&cf.state, &ctx.ops[xi].op).is_some() {
@@ -396,6 +435,9 @@ impl<P: PartModel> Block<'_, '_, P> {
             let Some(state) = ctx.part.step(&cf.state, &ctx.ops[bi].op) else {
                 continue;
             };
+            if b != self.x && ctx.blind[bi] && !self.useful(bi, &state) {
+                continue;
+            }
             if let Some((l, before)) = last {
                 if self.commutes(l, before, b, &state) {
                     continue; // just in time
@@ -420,15 +462,58 @@ impl<P: PartModel> Block<'_, '_, P> {
             let read = self.reads_now(&mut to);
             let after_blind = !read && ctx.blind[bi];
             let last = (!read).then_some((b, &cf.state));
-            let key = hash::node_key(
-                to.placed_hash,
-                &(&to.state, &to.crashed, &to.reads, last.map(|l| l.0)),
-            );
+            // The last op matters only through what it does and when it returns.
+            let ret = ctx.ops[bi].ret.unwrap_or(usize::MAX);
+            let last_is = last.map(|_| (ctx.class[bi], ret));
+            let key = hash::node_key(to.placed_hash, &(&to.state, &to.reads, last_is));
             let key = key ^ (after_blind as u128) << 1 ^ blind_any as u128;
-            if self.seen.insert(key) {
+            if self.first_visit(key, &to.crashed) {
                 self.extend(to, blind_any, after_blind, last);
             }
         }
+    }
+
+    /// Records a block prefix; false if one with the same key that used no more crashed ops
+    /// of any class was extended before.
+    fn first_visit(&mut self, key: u128, crashed: &[(u32, u32)]) -> bool {
+        let sets = self.scratch.seen.entry(key).or_default();
+        if sets.iter().any(|s| counts_within(s, crashed)) {
+            return false;
+        }
+        sets.retain(|s| !counts_within(crashed, s));
+        sets.push(crashed.to_vec());
+        true
+    }
+
+    /// Whether blind op `b`, reaching `u` (whatever the state before it), can be followed in a
+    /// block: by a read it makes legal, or by an op that is not blind (`x` or another class)
+    /// legal after it. If not, every block going on from it ends at once (two blind ops in a
+    /// row, or nothing legal). Blind ops of one class reach one state, so this is kept per
+    /// class for the event.
+    fn useful(&mut self, b: usize, u: &P::State) -> bool {
+        let c = self.ctx.class[b] as usize;
+        if self.scratch.useful[c] == 0 {
+            let (ctx, open) = (self.ctx, self.open);
+            let legal = |i: u32| ctx.part.step(u, &ctx.ops[i as usize].op).is_some();
+            let xi = self.x as usize;
+            let read = open
+                .read_classes
+                .iter()
+                .any(|&r| legal(open.reads[r as usize][0]));
+            let x = !ctx.blind[xi] && legal(self.x);
+            let other = open
+                .classes
+                .iter()
+                .filter_map(|&k| open.by_class[k as usize].first().map(|e| e.1))
+                .chain(
+                    (ctx.crashed_classes.iter())
+                        .filter_map(|&k| ctx.crashed[k as usize].first().copied()),
+                )
+                .any(|o| !ctx.blind[o as usize] && legal(o));
+            self.scratch.useful[c] = if read || x || other { 1 } else { 2 };
+            self.scratch.useful_set.push(c as u32);
+        }
+        self.scratch.useful[c] == 1
     }
 
     /// Ends the block with `x` placed, reaching `cf`.
@@ -474,7 +559,9 @@ impl<P: PartModel> Block<'_, '_, P> {
     }
 }
 
-/// The configurations of `next` none of the others dominates (see the module doc).
+/// The configurations of `next` none of the others dominates (see the module doc): exact
+/// copies go first, then those with the same state and placed ops are compared, then (while
+/// few are left) those with the same state.
 fn merge<P: PartModel>(
     ctx: &Ctx<P>,
     next: Vec<Config<P::State>>,
@@ -487,22 +574,46 @@ fn merge<P: PartModel>(
             .next_back()
             .map_or(0, |&c| c + 1)
     };
-    let mut kept: Vec<Option<Config<P::State>>> = Vec::with_capacity(next.len());
-    let mut buckets: HashMap<u128, Vec<usize>> = HashMap::with_capacity(next.len());
-    'each: for mut cf in next {
+    let mut copies = std::collections::HashSet::with_capacity(next.len());
+    let mut unique = Vec::with_capacity(next.len());
+    for mut cf in next {
         cf.hide = hides(cf.hide);
-        let bucket = buckets
-            .entry(hash::node_key((0, 0), &cf.state))
-            .or_default();
+        let key = (cf.state.clone(), &cf.reads, &cf.crashed, cf.hide);
+        if copies.insert(hash::node_key(cf.placed_hash, &key)) {
+            unique.push(cf);
+        }
+    }
+    let same_placed = |cf: &Config<P::State>| hash::node_key(cf.placed_hash, &cf.state);
+    let kept = antichain(unique, same_placed, |a, b| {
+        a.placed == b.placed && dominates(ctx, a, b)
+    });
+    if kept.len() > 2_000 {
+        return kept;
+    }
+    antichain(
+        kept,
+        |cf| hash::node_key((0, 0), &cf.state),
+        |a, b| dominates(ctx, a, b),
+    )
+}
+
+/// The configurations of `all` that no other one with the same `group` dominates.
+fn antichain<S>(
+    all: Vec<Config<S>>,
+    group: impl Fn(&Config<S>) -> u128,
+    dominates: impl Fn(&Config<S>, &Config<S>) -> bool,
+) -> Vec<Config<S>> {
+    let mut kept: Vec<Option<Config<S>>> = Vec::with_capacity(all.len());
+    let mut buckets: HashMap<u128, Vec<usize>> = HashMap::with_capacity(all.len());
+    'each: for cf in all {
+        let bucket = buckets.entry(group(&cf)).or_default();
         for &k in bucket.iter() {
-            if let Some(o) = &kept[k] {
-                if dominates(ctx, o, &cf) {
-                    continue 'each;
-                }
+            if kept[k].as_ref().is_some_and(|o| dominates(o, &cf)) {
+                continue 'each;
             }
         }
         bucket.retain(|&k| {
-            let gone = kept[k].as_ref().is_some_and(|o| dominates(ctx, &cf, o));
+            let gone = kept[k].as_ref().is_some_and(|o| dominates(&cf, o));
             if gone {
                 kept[k] = None;
             }
@@ -537,12 +648,13 @@ fn dominates<P: PartModel>(ctx: &Ctx<P>, a: &Config<P::State>, b: &Config<P::Sta
                 }
             }) && theirs.all(hideable)
         }
-        && {
-            let mut theirs = b.crashed.iter();
-            a.crashed
-                .iter()
-                .all(|x| theirs.any(|y| y.0 == x.0 && y.1 >= x.1))
-        }
+        && counts_within(&a.crashed, &b.crashed)
+}
+
+/// Whether the counts `a` are each at most `b`'s (both sorted by class).
+fn counts_within(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
+    let mut b = b.iter();
+    a.iter().all(|x| b.any(|y| y.0 == x.0 && y.1 >= x.1))
 }
 
 /// Whether sorted `a` is within sorted `b`.

@@ -1,5 +1,7 @@
-//! Linearizability search over one independent part: Wing & Gong's backtracking search with
-//! Lowe's cache of (linearized set, state), shaped like Porcupine's `checkSingle`.
+//! Linearizability search over one independent part. [`decide`] runs the breadth-first search
+//! over events (`frontier`) first and, where its frontier grows too wide, [`search`]: Wing &
+//! Gong's backtracking search with Lowe's cache of (linearized set, state), shaped like
+//! Porcupine's `checkSingle` (also used to enumerate the states possible at a point).
 //!
 //! The history is a list of call and return entries (`entries`). At each node the candidates
 //! are the calls before the first return still in the list: linearizing one lifts its entries
