@@ -292,7 +292,7 @@ pub(super) fn decide<P: PartModel>(
             ));
         }
 
-        frontier = merge(&ctx, next, &open);
+        frontier = merge(&ctx, next, &open, &mut explored);
         explored += frontier.len() as u64;
         returned += 1;
         if frontier.len() > WIDEST || explored > work {
@@ -334,7 +334,11 @@ fn at_return<P: PartModel>(
         steps: 0,
         limit,
     };
-    block.scratch.seen.clear();
+    // Clearing costs the map's capacity: a map one large block grew is dropped instead.
+    match block.scratch.seen.capacity() > 1024 {
+        true => block.scratch.seen = HashMap::new(),
+        false => block.scratch.seen.clear(),
+    }
     block.extend(cf, false, false, None);
     block.steps
 }
@@ -561,11 +565,12 @@ impl<P: PartModel> Block<'_, '_, P> {
 
 /// The configurations of `next` none of the others dominates (see the module doc): exact
 /// copies go first, then those with the same state and placed ops are compared, then (while
-/// few are left) those with the same state.
+/// few are left) those with the same state. Counts the comparisons in `compared`.
 fn merge<P: PartModel>(
     ctx: &Ctx<P>,
     next: Vec<Config<P::State>>,
     open: &Open,
+    compared: &mut u64,
 ) -> Vec<Config<P::State>> {
     // Only the open blind ops called before `hide` matter: the latest of those stands for it.
     let hides = |h: usize| {
@@ -584,21 +589,24 @@ fn merge<P: PartModel>(
         }
     }
     let same_placed = |cf: &Config<P::State>| hash::node_key(cf.placed_hash, &cf.state);
-    let kept = antichain(unique, same_placed, |a, b| {
+    let kept = antichain(compared, unique, same_placed, |a, b| {
         a.placed == b.placed && dominates(ctx, a, b)
     });
-    if kept.len() > 2_000 {
+    if kept.len() > 300 {
         return kept;
     }
     antichain(
+        compared,
         kept,
         |cf| hash::node_key((0, 0), &cf.state),
         |a, b| dominates(ctx, a, b),
     )
 }
 
-/// The configurations of `all` that no other one with the same `group` dominates.
+/// The configurations of `all` that no other one with the same `group` dominates; counts the
+/// comparisons in `compared`.
 fn antichain<S>(
+    compared: &mut u64,
     all: Vec<Config<S>>,
     group: impl Fn(&Config<S>) -> u128,
     dominates: impl Fn(&Config<S>, &Config<S>) -> bool,
@@ -607,6 +615,7 @@ fn antichain<S>(
     let mut buckets: HashMap<u128, Vec<usize>> = HashMap::with_capacity(all.len());
     'each: for cf in all {
         let bucket = buckets.entry(group(&cf)).or_default();
+        *compared += 2 * bucket.len() as u64;
         for &k in bucket.iter() {
             if kept[k].as_ref().is_some_and(|o| dominates(o, &cf)) {
                 continue 'each;
