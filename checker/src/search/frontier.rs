@@ -2,8 +2,8 @@
 //! just-in-time linearization): after each event it keeps every configuration a valid partial
 //! linearization can be in, merging those that differ only in which member of a class of
 //! interchangeable ops was used. Where the depth-first search must undo a whole prefix after a
-//! failure, this one meets each event once; it decides the histories the other gives up on
-//! (dozens of concurrent writes of a few values, hundreds of crashed ops).
+//! failure, this one meets each event once; it decides histories the other gives up on (dozens
+//! of concurrent writes of a few values, then reads that cannot all hold).
 //!
 //! A configuration is the state, the returning ops already linearized before they returned
 //! (`placed`), the crashed ops used (counts per class) and `hide`, explained below. Every op
@@ -30,10 +30,15 @@
 //!   right before an op `y` that returns before it, if `y` is legal without `b` and both
 //!   orders reach one state: `b` may move after `y`, inside its interval.
 //!
-//! Configurations with the same state and placed ops are compared: one that used no more
-//! crashed ops of any class and may hide at least the same ops dominates (as in `cache`).
+//! After each event, configurations in one state are compared (`dominates`): one that used no
+//! more crashed ops of any class (as in `cache`), may hide at least the same ops, placed at
+//! least the same reads, and placed the same other ops but for blind ones it may hide, can do
+//! whatever the other can, which is dropped.
 //!
-//! A history that makes the frontier too wide is left to the depth-first search.
+//! A history that makes the frontier too wide, or its work too large, is left to the
+//! depth-first search: many crashed ops of many kinds, with reads open beside them, give many
+//! configurations none of which dominates another, where the depth-first search needs to find
+//! only one linearization.
 
 use super::budget::{Budget, Meter};
 use super::classes::Classes;
@@ -46,10 +51,10 @@ use std::collections::{BTreeSet, HashMap};
 /// search then decides): the frontier's cost grows with its width, the other search's does not.
 const WIDEST: usize = 20_000;
 
-/// The work (configurations and block prefixes) allowed per op before the search gives up in
-/// the same way, and the work allowed on top. Where the frontier stays narrow it needs about
-/// ten per op; where crashed ops of many kinds let configurations pile up, the depth-first
-/// search usually finds one linearization sooner.
+/// The work (configurations, block prefixes and comparisons) allowed per op before the search
+/// gives up in the same way, and the work allowed on top. Where the frontier stays narrow it
+/// needs 2-9 per op (the bench's shapes); past that, the depth-first search usually finds one
+/// linearization sooner than the frontier grows.
 const WORK_PER_OP: u64 = 10;
 const WORK_BASE: u64 = 10_000;
 
