@@ -69,6 +69,7 @@ pub struct TestArgs {
     /// Memory for the check's search over all keys at once, in MiB (default 1024); past it,
     /// the verdict is unknown.
     #[arg(long, value_name = "MIB")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub memory_limit: Option<f64>,
     /// Skip the linearizability check (verdict unknown); for benchmarks.
     #[arg(long)]
