@@ -284,3 +284,36 @@ fn two_commuting_crashed_ops_can_both_take_effect() {
     let (r, _) = search(&Bits, &ops, &budget, &mut |_| true);
     assert_eq!(r, Search::Linearizable);
 }
+
+/// A read that needs 3,000 crashed cas to land one after another: a block that long is not
+/// tried by recursion (the stack would not hold it); the depth-first search decides.
+#[test]
+fn a_long_chain_of_crashed_ops_is_decided() {
+    let ev = |index: u64, process: u64, kind: EventType, f: &str, value| Event {
+        index,
+        time: index,
+        process: checker::history::Process::Client(process),
+        kind,
+        f: f.to_string(),
+        key: None,
+        value,
+        node: None,
+        error: None,
+    };
+    let mut events = vec![
+        ev(0, 0, EventType::Invoke, "write", json!(0)),
+        ev(1, 0, EventType::Ok, "write", json!(0)),
+    ];
+    for i in 0..3000u64 {
+        let n = events.len() as u64;
+        let v = json!([i, i + 1]);
+        events.push(ev(n, 1 + i, EventType::Invoke, "cas", v.clone()));
+        events.push(ev(n + 1, 1 + i, EventType::Info, "cas", v));
+    }
+    let n = events.len() as u64;
+    events.push(ev(n, 0, EventType::Invoke, "read", json!(null)));
+    events.push(ev(n + 1, 0, EventType::Ok, "read", json!(3000)));
+    assert_eq!(verdict(&events), Verdict::Valid);
+    events.last_mut().unwrap().value = json!(3001);
+    assert_eq!(verdict(&events), Verdict::Invalid);
+}

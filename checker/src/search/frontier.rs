@@ -58,6 +58,11 @@ const WIDEST: usize = 20_000;
 const WORK_PER_OP: u64 = 10;
 const WORK_BASE: u64 = 10_000;
 
+/// The longest block tried: a block is placed by recursion, one frame per op, and a search
+/// thread's stack is a few MiB. Longer ones (thousands of crashed ops chained) are left to the
+/// depth-first search, which keeps its path on the heap.
+const DEEPEST: usize = 1_000;
+
 /// No trace node.
 const ROOT: u32 = u32::MAX;
 
@@ -338,6 +343,7 @@ fn at_return<P: PartModel>(
         scratch,
         steps: 0,
         limit,
+        depth: 0,
     };
     // Clearing costs the map's capacity: a map one large block grew is dropped instead.
     match block.scratch.seen.capacity() > 1024 {
@@ -396,6 +402,8 @@ struct Block<'a, 'b, P: PartModel> {
     steps: u64,
     /// Past this many steps the block stops: the search gives up.
     limit: u64,
+    /// Ops placed in the block so far (the recursion's depth).
+    depth: usize,
 }
 
 impl<P: PartModel> Block<'_, '_, P> {
@@ -410,6 +418,9 @@ impl<P: PartModel> Block<'_, '_, P> {
         last: Option<(u32, &P::State)>,
     ) {
         self.steps += 1;
+        if self.depth > DEEPEST {
+            self.steps = self.steps.max(self.limit + 1); // give up: see `DEEPEST`
+        }
         if self.steps > self.limit {
             return;
         }
@@ -477,7 +488,9 @@ impl<P: PartModel> Block<'_, '_, P> {
             let key = hash::node_key(to.placed_hash, &(&to.state, &to.reads, last_is));
             let key = key ^ (after_blind as u128) << 1 ^ blind_any as u128;
             if self.first_visit(key, &to.crashed) {
+                self.depth += 1;
                 self.extend(to, blind_any, after_blind, last);
+                self.depth -= 1;
             }
         }
     }
