@@ -1,7 +1,7 @@
 //! `cargo bench -p checker --bench frontier`: the search on register histories of the shapes
 //! real faulty runs produce (one register, 10-50 processes, many `info` ops open to the end; see
 //! `tests/common/shapes.rs`), one row per shape, each checked against its verdict by
-//! construction. Prints the median time of several runs, the states explored and the peak
+//! construction. Prints the median time (wall and CPU) of several runs, the states explored and the peak
 //! memory of the row (each row runs in a process of its own, so peaks do not carry over).
 //!
 //! Arguments: runs per row (default 3); `--ops N` for the same shapes with N ops; words
@@ -60,13 +60,14 @@ fn main() {
             continue;
         }
         let events = shape.events(1);
-        let mut times = Vec::new();
+        let (mut times, mut cpu) = (Vec::new(), Vec::new());
         let mut last = None;
         for _ in 0..runs {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_secs());
             let r =
                 check_events(&Reg, &events, &opts).expect("generated histories are well formed");
             times.push(t.elapsed().as_secs_f64());
+            cpu.push(cpu_secs() - c);
             let slow = r.verdict == Verdict::Unknown || times[0] > 5.0;
             last = Some(r);
             if slow {
@@ -86,10 +87,12 @@ fn main() {
             _ => " WRONG",
         };
         times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        cpu.sort_by(|a, b| a.partial_cmp(b).unwrap());
         println!(
-            "{name:<36} {:>6} ev  {verdict:>7}{mark:<12} median {:>7.3} s ({} runs)  {:>10} states  peak {:>6.0} MB",
+            "{name:<36} {:>6} ev  {verdict:>7}{mark:<12} median {:>7.3} s, cpu {:>6.2} s ({} runs)  {:>10} states  peak {:>6.0} MB",
             events.len(),
             times[times.len() / 2],
+            cpu[cpu.len() / 2],
             times.len(),
             r.states_explored,
             peak_rss_mb()
@@ -101,6 +104,19 @@ fn main() {
             println!("    {}", r.explanation);
         }
     }
+}
+
+/// CPU seconds (user and system) of this process so far: on a machine shared with other work,
+/// steadier than the wall clock.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields 14 and 15 (utime, stime, in clock ticks of 1/100 s) come after the name's ')'.
+    let after = stat.rsplit_once(')').map_or("", |x| x.1);
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok());
+    tick(11)
+        .zip(tick(12))
+        .map_or(f64::NAN, |(u, s)| (u + s) / 100.0)
 }
 
 fn peak_rss_mb() -> f64 {

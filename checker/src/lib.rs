@@ -4,8 +4,8 @@
 //! - [`formats`]: imports of Jepsen, Knossos and Porcupine histories ([`formats::Imported`]);
 //! - [`model`]: what a sequential specification is ([`model::Model`], [`model::PartModel`]) and
 //!   the paired [`model::Operation`]s it is given; the models themselves live in `workloads`;
-//! - [`search`]: the linearizability search over one independent part ([`search::search`],
-//!   [`search::Budget`]);
+//! - [`search`]: the linearizability search over one independent part ([`search::decide`],
+//!   [`search::search`], [`search::Budget`]);
 //! - [`explain`] and [`shrink`]: a failed search in words and JSON, and the few ops that still
 //!   fail;
 //! - [`linearizability`]: a whole history checked part by part on all cores

@@ -5,7 +5,7 @@
 use crate::explain::{explain, key_name};
 use crate::history::Event;
 use crate::model::{pair, Model, Operation, PartModel, Prepared, Timed};
-use crate::search::{search, Budget, Search};
+use crate::search::{decide, Budget, Search};
 use crate::verdict::{CheckOptions, CheckResult, Verdict, DEFAULT_MEMORY_LIMIT};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -81,7 +81,7 @@ pub fn check_part<P: PartModel>(p: &Prepared<P>, budget: &Budget) -> (PartVerdic
     if let Some((blocked, witness)) = crashed.then(|| p.part.certainly_blocked(&p.ops)).flatten() {
         return (invalid(blocked, None, witness), 0);
     }
-    let (outcome, states) = search(&p.part, &p.ops, budget, &mut |_| true);
+    let (outcome, states) = decide(&p.part, &p.ops, budget);
     let verdict = match outcome {
         Search::Linearizable => PartVerdict::Valid,
         Search::NotLinearizable {

@@ -112,6 +112,19 @@ fn counts(events: &[Event]) -> Value {
     json!({"invoke": invoke, "ok": ok, "fail": fail, "info": info, "nemesis": nemesis})
 }
 
+/// `--memory-limit MIB` as bytes; a value out of range is refused naming the flag.
+pub(crate) fn memory_limit_bytes(memory_mib: Option<f64>) -> Result<Option<u64>, String> {
+    match memory_mib {
+        None => Ok(None),
+        Some(m) if m.is_finite() && m >= 1.0 && m <= (1u64 << 20) as f64 => {
+            Ok(Some((m * (1u64 << 20) as f64) as u64))
+        }
+        Some(m) => Err(format!(
+            "--memory-limit {m}: give the search's memory in MiB, from 1 to 1048576"
+        )),
+    }
+}
+
 fn check_options(time_limit: Option<f64>, memory_mib: Option<f64>) -> Result<CheckOptions, String> {
     let time_limit = match time_limit {
         None => None,
@@ -120,17 +133,7 @@ fn check_options(time_limit: Option<f64>, memory_mib: Option<f64>) -> Result<Che
             Some(crate::duration::secs(s))
         }
     };
-    let memory_limit_bytes = match memory_mib {
-        None => None,
-        Some(m) if m.is_finite() && m >= 1.0 && m <= (1u64 << 20) as f64 => {
-            Some((m * (1u64 << 20) as f64) as u64)
-        }
-        Some(m) => {
-            return Err(format!(
-                "--memory-limit {m}: give the search's memory in MiB, from 1 to 1048576"
-            ))
-        }
-    };
+    let memory_limit_bytes = memory_limit_bytes(memory_mib)?;
     Ok(CheckOptions {
         time_limit,
         memory_limit_bytes,

@@ -66,6 +66,11 @@ pub struct TestArgs {
     /// Seconds the checker may spend before answering unknown.
     #[arg(long, default_value_t = 300.0, value_name = "SECONDS")]
     pub check_time_limit: f64,
+    /// Memory for the check's search over all keys at once, in MiB (default 1024); past it,
+    /// the verdict is unknown.
+    #[arg(long, value_name = "MIB")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<f64>,
     /// Skip the linearizability check (verdict unknown); for benchmarks.
     #[arg(long)]
     pub no_check: bool,
@@ -141,6 +146,7 @@ impl TestArgs {
             }
         }
         self.check_durations().map_err(anyhow::Error::msg)?;
+        crate::check_cmd::memory_limit_bytes(self.memory_limit).map_err(anyhow::Error::msg)?;
         self.nemesis.validate()?;
         schedule::check_periods(
             &self.nemesis.nemesis,

@@ -538,6 +538,9 @@ async fn check_history(args: &TestArgs, path: &std::path::Path, history: &Histor
     }
     let opts = CheckOptions {
         time_limit: Some(limit),
+        // `validate` refused a bad value before the run.
+        memory_limit_bytes: crate::check_cmd::memory_limit_bytes(args.memory_limit)
+            .unwrap_or_default(),
         ..Default::default()
     };
     let work = tokio::task::spawn_blocking(move || workloads::check(workload, &events, &opts));

@@ -5,10 +5,11 @@
 mod cli_util;
 use cli_util::{all_output, harness_on, scratch};
 
-/// Rounds of `procs` writes in flight at once (values 0..4), then a read of the last value;
-/// in round `bad`, a read of 4 after that: nothing wrote 4, but a write of 4 was in flight
-/// earlier in that round, so no cheap check settles it.
-fn history(procs: u64, rounds: u64, bad: u64) -> String {
+/// Rounds of `procs` writes in flight at once (values 0..4), with `crashed` writes and cas that
+/// never return and three reads in flight beside them, then a read of the last value; in round
+/// `bad`, a read of 4 after that: nothing wrote 4, but a write of 4 was in flight earlier in
+/// that round, so no cheap check settles it, and the crashed ops make the search large.
+fn history(procs: u64, rounds: u64, bad: u64, crashed: u64) -> String {
     let mut lines = Vec::new();
     let mut push = |p: u64, kind: &str, f: &str, v: String| {
         let i = lines.len();
@@ -17,6 +18,7 @@ fn history(procs: u64, rounds: u64, bad: u64) -> String {
             i * 1000
         ));
     };
+    let mut next_crashed = 1000;
     for r in 0..rounds {
         let value = |p: u64| {
             if r == bad && p == 0 {
@@ -28,8 +30,24 @@ fn history(procs: u64, rounds: u64, bad: u64) -> String {
         for p in 0..procs {
             push(p, "invoke", "write", value(p).to_string());
         }
+        for k in 0..crashed {
+            let v = (k * 3 + r) % 4;
+            let (f, v) = match k % 2 {
+                0 => ("write", v.to_string()),
+                _ => ("cas", format!("[{v},{}]", (v + 1) % 4)),
+            };
+            push(next_crashed, "invoke", f, v.clone());
+            push(next_crashed, "info", f, v);
+            next_crashed += 1;
+        }
+        for k in 0..3 {
+            push(500 + k, "invoke", "read", "null".into());
+        }
         for p in 0..procs {
             push(p, "ok", "write", value(p).to_string());
+        }
+        for k in 0..3 {
+            push(500 + k, "ok", "read", value(procs - 1 - k).to_string());
         }
         let last = value(procs - 1);
         push(procs, "invoke", "read", "null".into());
@@ -46,7 +64,7 @@ fn history(procs: u64, rounds: u64, bad: u64) -> String {
 fn memory_limit_is_a_flag_and_unknown_says_what_to_try() {
     let dir = scratch("memory-limit");
     let file = dir.join("history.jsonl");
-    std::fs::write(&file, history(40, 4, 2)).unwrap();
+    std::fs::write(&file, history(20, 6, 4, 4)).unwrap();
 
     for bad in ["0", "0.5", "nan", "1e9"] {
         let out = harness_on(&["check", "--memory-limit", bad], &[&file]);

@@ -49,6 +49,15 @@ impl<'a, 'b> Meter<'a, 'b> {
         }
     }
 
+    /// A meter whose first step already checks the budget (for searches that may finish in
+    /// fewer steps than the others check after).
+    pub(super) fn eager(budget: &'a Budget<'b>) -> Self {
+        Meter {
+            next_check: 0,
+            ..Meter::new(budget)
+        }
+    }
+
     /// One step, after `extra` units of other work so far (cache comparisons); `held` is asked
     /// for the bytes held only when the budget is checked.
     #[inline]

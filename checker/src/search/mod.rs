@@ -1,5 +1,7 @@
-//! Linearizability search over one independent part: Wing & Gong's backtracking search with
-//! Lowe's cache of (linearized set, state), shaped like Porcupine's `checkSingle`.
+//! Linearizability search over one independent part. [`decide`] runs the breadth-first search
+//! over events (`frontier`) first and, where its frontier grows too wide, [`search`]: Wing &
+//! Gong's backtracking search with Lowe's cache of (linearized set, state), shaped like
+//! Porcupine's `checkSingle` (also used to enumerate the states possible at a point).
 //!
 //! The history is a list of call and return entries (`entries`). At each node the candidates
 //! are the calls before the first return still in the list: linearizing one lifts its entries
@@ -18,6 +20,7 @@ mod budget;
 mod cache;
 mod classes;
 mod entries;
+mod frontier;
 mod hash;
 mod path;
 
@@ -45,6 +48,17 @@ pub enum Search {
         reason: &'static str,
         deepest: usize,
     },
+}
+
+/// Decides whether `ops` can be linearized from `part.init()`: by the frontier search
+/// (`frontier`), or, where its frontier grows too wide, by [`search`]. Returns the outcome and
+/// the number of configurations or nodes explored.
+pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> (Search, u64) {
+    let classes = Classes::new(part, ops);
+    match frontier::decide(part, ops, &classes, budget) {
+        Some(decided) => decided,
+        None => search(part, ops, budget, &mut |_| true),
+    }
 }
 
 /// Searches for a linearization of `ops` from `part.init()`. `done` is called at every node where
