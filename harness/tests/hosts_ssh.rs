@@ -378,6 +378,32 @@ fn hosts_test(file: &Path, store: &Path, time_limit: &str, nemesis: &str) -> Com
     cmd
 }
 
+/// The hosts' folder of a run (`/tmp/harness-remote-<run>`).
+fn remote_dir(dir: &Path) -> PathBuf {
+    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
+    PathBuf::from(format!("/tmp/harness-remote-{run}"))
+}
+
+/// A bed of 3 hosts and a `harness test --hosts` on it, started and waited for until its nodes
+/// are ready: the bed, the store, the harness process and the run folder.
+fn started_run(
+    bed_name: &str,
+    store_name: &str,
+    time_limit: &str,
+    nemesis: &str,
+) -> (SshBed, PathBuf, Child, PathBuf) {
+    let bed = SshBed::new(bed_name, 3);
+    let store = scratch(store_name);
+    let file = bed.hosts_file("hosts.toml", &[]);
+    let child = hosts_test(&file, &store, time_limit, nemesis)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = wait_ready(&store, 3, Duration::from_secs(120));
+    (bed, store, child, dir)
+}
+
 #[test]
 fn a_run_on_three_ssh_hosts_is_valid_and_leaves_nothing() {
     let _one = serial();
@@ -422,8 +448,7 @@ fn a_run_on_three_ssh_hosts_is_valid_and_leaves_nothing() {
         assert!(len > 0, "{} fetched", node_log.display());
     }
     assert_eq!(remote_procs(&dir), Vec::<String>::new(), "left running");
-    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
-    assert!(!Path::new(&format!("/tmp/harness-remote-{run}")).exists());
+    assert!(!remote_dir(&dir).exists());
 
     // A local run of the same seed draws the same schedule, and the two compare.
     let local_store = scratch("ssh-run-local");
@@ -453,15 +478,7 @@ fn a_run_on_three_ssh_hosts_is_valid_and_leaves_nothing() {
 #[test]
 fn sigkill_of_the_harness_stops_every_remote_node() {
     let _one = serial();
-    let bed = SshBed::new("sigkill", 3);
-    let store = scratch("ssh-sigkill");
-    let file = bed.hosts_file("hosts.toml", &[]);
-    let mut child = hosts_test(&file, &store, "60", ALL)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dir = wait_ready(&store, 3, Duration::from_secs(120));
+    let (_bed, store, mut child, dir) = started_run("sigkill", "ssh-sigkill", "60", ALL);
     let is_node = |l: &&String| {
         l.split_whitespace()
             .nth(1)
@@ -478,23 +495,14 @@ fn sigkill_of_the_harness_stops_every_remote_node() {
     let gone = wait_until(Duration::from_secs(30), || remote_procs(&dir).is_empty());
     assert!(gone, "outlived the harness: {:?}", remote_procs(&dir));
     // The hosts' folders stay (as a crashed local run's data does); this test removes them.
-    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    let _ = std::fs::remove_dir_all(remote_dir(&dir));
     std::fs::remove_dir_all(&store).unwrap();
 }
 
 #[test]
 fn ctrl_c_of_the_harness_stops_every_remote_node_and_fetches_the_logs() {
     let _one = serial();
-    let bed = SshBed::new("sigint", 3);
-    let store = scratch("ssh-sigint");
-    let file = bed.hosts_file("hosts.toml", &[]);
-    let mut child = hosts_test(&file, &store, "60", ALL)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dir = wait_ready(&store, 3, Duration::from_secs(120));
+    let (_bed, store, mut child, dir) = started_run("sigint", "ssh-sigint", "60", ALL);
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -512,8 +520,7 @@ fn ctrl_c_of_the_harness_stops_every_remote_node_and_fetches_the_logs() {
         let node_log = dir.join("nodes").join(format!("{id}.log"));
         assert!(node_log.is_file(), "{} fetched", node_log.display());
     }
-    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    let _ = std::fs::remove_dir_all(remote_dir(&dir));
     std::fs::remove_dir_all(&store).unwrap();
 }
 
@@ -573,23 +580,14 @@ fn leave_running_keeps_the_nodes_up_and_says_how_to_stop_them() {
         "still running: {:?}",
         remote_procs(&dir)
     );
-    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    let _ = std::fs::remove_dir_all(remote_dir(&dir));
     std::fs::remove_dir_all(&store).unwrap();
 }
 
 #[test]
 fn a_host_that_drops_mid_run_is_a_crashed_node_not_a_hang() {
     let _one = serial();
-    let bed = SshBed::new("drop", 3);
-    let store = scratch("ssh-drop");
-    let file = bed.hosts_file("hosts.toml", &[]);
-    let mut child = hosts_test(&file, &store, "8", "pause,kill")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let dir = wait_ready(&store, 3, Duration::from_secs(120));
+    let (bed, store, mut child, dir) = started_run("drop", "ssh-drop", "8", "pause,kill");
     // Host n3 leaves the network: every packet to and from it is lost from now on.
     let veth = format!("{}v3", bed.net.tag);
     let down = Command::new("ip")
@@ -634,8 +632,7 @@ fn a_host_that_drops_mid_run_is_a_crashed_node_not_a_hang() {
         "the node on the dropped host outlived the run: {:?}",
         remote_procs(&dir)
     );
-    let run = dir.file_name().unwrap().to_string_lossy().into_owned();
-    let _ = std::fs::remove_dir_all(format!("/tmp/harness-remote-{run}"));
+    let _ = std::fs::remove_dir_all(remote_dir(&dir));
     std::fs::remove_dir_all(&store).unwrap();
 }
 
