@@ -187,6 +187,9 @@ pub fn test_argv(a: &TestArgs) -> Vec<String> {
     put("--op-timeout", a.op_timeout.to_string());
     put("--recovery-time", a.recovery_time.to_string());
     put("--check-time-limit", a.check_time_limit.to_string());
+    if let Some(m) = a.memory_limit {
+        put("--memory-limit", m.to_string());
+    }
     if let Some(s) = a.seed {
         put("--seed", s.to_string());
     }
@@ -203,11 +206,35 @@ pub fn test_argv(a: &TestArgs) -> Vec<String> {
     );
     put("--net-latency", n.net_latency.to_string());
     put("--net-jitter", n.net_jitter.to_string());
+    put_net(&mut w, &a.net);
+    if let Some(h) = &a.hosts.hosts {
+        w.extend(["--hosts".into(), h.display().to_string()]);
+    }
     if !a.node_args.is_empty() {
         w.push("--".into());
         w.extend(a.node_args.iter().cloned());
     }
     w
+}
+
+/// The `--net` words of a run off the default proxies (the packet faults exist only there).
+fn put_net(w: &mut Vec<String>, n: &crate::net::NetArgs) {
+    if n.net == crate::net::NetMode::Proxy {
+        return;
+    }
+    w.extend(["--net".into(), n.net.as_str().into()]);
+    if let Some(s) = &n.net_subnet {
+        w.extend(["--net-subnet".into(), s.to_string()]);
+    }
+    for (flag, v) in [
+        ("--net-loss", n.net_loss),
+        ("--net-dup", n.net_dup),
+        ("--net-rate", n.net_rate),
+    ] {
+        if v != 0.0 {
+            w.extend([flag.into(), v.to_string()]);
+        }
+    }
 }
 
 /// `harness test ...` as one line a shell reads back (words with odd characters quoted).
@@ -275,6 +302,12 @@ mod tests {
             "7",
             "--op-timeout",
             "0.5",
+            "--memory-limit",
+            "512",
+            "--net",
+            "netns",
+            "--net-loss",
+            "5",
             "--",
             "--bug",
             "lease-read",
