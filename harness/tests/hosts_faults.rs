@@ -103,6 +103,33 @@ fn step_costs(dir: &Path) -> Vec<(String, f64)> {
     out
 }
 
+/// Where a run's setup went: the setup lines of harness.log, in seconds after the first.
+fn timeline(dir: &Path) {
+    let log = std::fs::read_to_string(dir.join("harness.log")).unwrap_or_default();
+    let secs = |l: &str| {
+        let t = l.split_whitespace().next()?;
+        let hms = t.split('T').nth(1)?.trim_end_matches('Z');
+        let mut p = hms.split(':').map(|x| x.parse::<f64>().ok());
+        Some(p.next()?? * 3600.0 + p.next()?? * 60.0 + p.next()??)
+    };
+    let Some(t0) = log.lines().next().and_then(secs) else {
+        return;
+    };
+    eprintln!("setup of {}:", dir.display());
+    let marks = [
+        "run starting",
+        "binary",
+        "host ready",
+        "started on its host",
+        "node ready",
+    ];
+    for l in log.lines().filter(|l| marks.iter().any(|m| l.contains(m))) {
+        let what = l.split_once("  ").map_or(l, |x| x.1);
+        let what: String = what.chars().take(90).collect();
+        eprintln!("  +{:.3} s {what}", secs(l).unwrap_or(t0) - t0);
+    }
+}
+
 /// `HOSTS_BENCH_BEFORE=/path/to/old/harness cargo test -p harness --test hosts_faults --
 /// --ignored --nocapture bench`: time to first op on 5 hosts for the old binary, this one with a
 /// cold binary cache and with a warm one (runs interleaved), and each fault step's cost on
@@ -150,6 +177,9 @@ fn bench_setup_and_fault_steps_on_five_hosts() {
             eprintln!("run {r} {name}: first op after {t:.2} s");
             first[v].push(t);
             steps[v].extend(s);
+            if r + 1 == runs && hosts.is_some() && !cold {
+                timeline(&latest(&store));
+            }
             let _ = std::fs::remove_dir_all(&store);
         }
     }
