@@ -146,7 +146,13 @@ pub async fn attach(
         .bin
         .file_name()
         .map_or("node".into(), |n| n.to_string_lossy().into_owned());
-    let hash = local_sha256(&plan.bin).await?;
+    // Hashed while the hosts connect: a 60 MB binary takes a while to read.
+    let (hash_tx, hash) = tokio::sync::watch::channel(None);
+    let local = plan.bin.clone();
+    tokio::spawn(async move {
+        let h = local_sha256(&local).await.map_err(|e| format!("{e:#}"));
+        let _ = hash_tx.send(Some(h));
+    });
     let peers: Vec<Option<Ipv4Addr>> = file.hosts.iter().map(|h| resolve(h).ok()).collect();
     let tasks: Vec<_> = file
         .hosts
@@ -248,7 +254,8 @@ struct Setup {
     spec: HostSpec,
     ssh_config: Option<PathBuf>,
     bin: PathBuf,
-    hash: String,
+    /// The local binary's SHA-256, once known.
+    hash: tokio::sync::watch::Receiver<Option<Result<String, String>>>,
     dir: String,
     remote_bin: String,
     peer: Option<Ipv4Addr>,
@@ -307,7 +314,15 @@ impl Setup {
         };
         r.run_ok(&format!("mkdir -p {}/data", quote(&self.dir)), STEP)
             .await?;
-        cached_upload(&r, &self.bin, &self.hash, &self.remote_bin)
+        let mut rx = self.hash.clone();
+        let hash = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| anyhow!("hashing the node binary ended without an answer"))?
+            .clone()
+            .unwrap_or_else(|| Err("no hash".into()))
+            .map_err(|e| anyhow!(e))?;
+        cached_upload(&r, &self.bin, &hash, &self.remote_bin)
             .await
             .with_context(|| format!("host {}", h.name))?;
         Ok(Ready {
