@@ -1,4 +1,5 @@
-//! Clock faults on real node processes, through libfaketime (Debian package `faketime`): with
+//! Clock faults on real node processes, through libfaketime (Debian package `faketime`; on SSH
+//! hosts, the host's own copy and a control file in the node's folder there): with
 //! `--nemesis clock` every node starts with `LD_PRELOAD` naming the library and
 //! `FAKETIME_TIMESTAMP_FILE` naming a control file of its own, which holds the node's clock offset
 //! in seconds (`+2.500`) and which the library re-reads on every clock call
@@ -20,7 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 /// Where Debian and other distributions put the library.
-const LIBRARY: [&str; 3] = [
+pub const LIBRARY: [&str; 3] = [
     "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
     "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
     "/usr/lib/faketime/libfaketime.so.1",
@@ -59,12 +60,36 @@ pub fn library() -> Result<PathBuf> {
 
 /// The run's clock control files, one per node; the folder goes when this is dropped.
 pub struct Clocks {
-    lib: PathBuf,
-    dir: PathBuf,
+    sink: Sink,
     /// The task rewriting a strobing or skewed window's offsets.
     driver: Mutex<Option<tokio::task::JoinHandle<()>>>,
     /// A window set some clock wrong and it was not reset yet.
     off: AtomicBool,
+}
+
+/// Where the control files are.
+enum Sink {
+    /// In a folder on this machine.
+    Local { lib: PathBuf, dir: PathBuf },
+    /// On SSH hosts, a file in each node's run folder there.
+    Remote(Vec<RemoteFile>),
+}
+
+/// A node's control file on its host, and a remote shell that writes into it each line it
+/// reads: a skew rewrites the offset every [`STEP_MS`], too often for an SSH command each.
+struct RemoteFile {
+    id: String,
+    lib: String,
+    path: String,
+    /// The latest offset line and its number; the writer skips those it had no time for.
+    tx: tokio::sync::watch::Sender<(u64, String)>,
+    /// The number of the last line the host wrote.
+    ack: tokio::sync::watch::Receiver<u64>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+fn offset_line(offset_ms: f64) -> String {
+    format!("{:+.3}", offset_ms / 1000.0)
 }
 
 impl Clocks {
@@ -77,27 +102,136 @@ impl Clocks {
         let dir = std::env::temp_dir().join(format!("{DIR_PREFIX}{me}-{n}"));
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot make the clock folder {}", dir.display()))?;
-        let clocks = Clocks {
-            lib,
-            dir,
-            driver: Mutex::new(None),
-            off: AtomicBool::new(false),
-        };
+        let clocks = Clocks::with(Sink::Local { lib, dir });
         for id in ids {
             clocks.set(id, 0.0)?;
         }
         Ok(clocks)
     }
 
-    fn file(&self, id: &str) -> PathBuf {
-        self.dir.join(format!("{id}.rc"))
+    fn with(sink: Sink) -> Clocks {
+        Clocks {
+            sink,
+            driver: Mutex::new(None),
+            off: AtomicBool::new(false),
+        }
+    }
+
+    /// A control file at offset 0 in each host's run folder (`ids[i]` runs on host `i`), with
+    /// the host's own libfaketime.
+    pub async fn remote(
+        hosts: &crate::hosts::remote::RemoteHosts,
+        ids: &[String],
+    ) -> Result<Clocks> {
+        use crate::hosts::ssh::quote;
+        let mut files = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let host = &hosts.hosts[i];
+            let path = format!("{}/clock.rc", hosts.dir(i));
+            let (q, tmp) = (quote(&path), quote(&format!("{path}.tmp")));
+            host.run_ok(
+                &format!("printf '%s\\n' {} > {q}", offset_line(0.0)),
+                std::time::Duration::from_secs(10),
+            )
+            .await
+            .with_context(|| {
+                format!(
+                    "host {}: cannot write the clock control file",
+                    host.spec.name
+                )
+            })?;
+            // Each line is `SEQ OFFSET`; the shell says SEQ back once the file holds OFFSET.
+            let script = format!(
+                "while read -r n v; do printf '%s\\n' \"$v\" > {tmp} && mv {tmp} {q} && echo \"$n\"; done"
+            );
+            let mut child = host
+                .spawn(&script)
+                .await
+                .with_context(|| format!("host {}: the clock writer", host.spec.name))?;
+            let mut stdin = child
+                .stdin()
+                .take()
+                .context("the clock writer has no stdin")?;
+            let stdout = child
+                .stdout()
+                .take()
+                .context("the clock writer has no stdout")?;
+            let (tx, mut rx) = tokio::sync::watch::channel((0u64, offset_line(0.0)));
+            let (ack_tx, ack) = tokio::sync::watch::channel(0u64);
+            let writer = tokio::spawn(async move {
+                use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+                let _child = child;
+                let acks = async move {
+                    let mut lines = tokio::io::BufReader::new(stdout).lines();
+                    while let Ok(Some(l)) = lines.next_line().await {
+                        let _ = ack_tx.send(l.trim().parse().unwrap_or(0));
+                    }
+                };
+                let writes = async move {
+                    while rx.changed().await.is_ok() {
+                        let (n, v) = rx.borrow_and_update().clone();
+                        let line = format!("{n} {v}\n");
+                        if stdin.write_all(line.as_bytes()).await.is_err()
+                            || stdin.flush().await.is_err()
+                        {
+                            break;
+                        }
+                    }
+                };
+                tokio::join!(acks, writes);
+            });
+            files.push(RemoteFile {
+                id: id.clone(),
+                lib: hosts.faketime[i].clone(),
+                path,
+                tx,
+                ack,
+                writer,
+            });
+        }
+        Ok(Clocks::with(Sink::Remote(files)))
+    }
+
+    /// Waits (at most `limit`) until every host's control file holds what was last set: on
+    /// SSH hosts the files are written in the background, and a clock window's observed offset
+    /// should be read after its bump landed. At once for local files.
+    pub async fn settle(&self, limit: std::time::Duration) {
+        let Sink::Remote(files) = &self.sink else {
+            return;
+        };
+        let waits = files.iter().map(|f| {
+            let sent = f.tx.borrow().0;
+            let mut ack = f.ack.clone();
+            async move {
+                let _ = tokio::time::timeout(limit, ack.wait_for(|n| *n >= sent)).await;
+            }
+        });
+        futures_util::future::join_all(waits).await;
+    }
+
+    fn remote_file(&self, id: &str) -> Option<&RemoteFile> {
+        match &self.sink {
+            Sink::Remote(files) => files.iter().find(|f| f.id == id),
+            Sink::Local { .. } => None,
+        }
+    }
+
+    fn file(dir: &Path, id: &str) -> PathBuf {
+        dir.join(format!("{id}.rc"))
     }
 
     /// What node `id` is started with.
     pub fn env(&self, id: &str) -> Vec<(String, OsString)> {
+        let (lib, file): (OsString, OsString) = match &self.sink {
+            Sink::Local { lib, dir } => (lib.clone().into(), Clocks::file(dir, id).into()),
+            Sink::Remote(_) => match self.remote_file(id) {
+                Some(f) => (f.lib.clone().into(), f.path.clone().into()),
+                None => return Vec::new(),
+            },
+        };
         vec![
-            ("LD_PRELOAD".into(), self.lib.clone().into()),
-            ("FAKETIME_TIMESTAMP_FILE".into(), self.file(id).into()),
+            ("LD_PRELOAD".into(), lib),
+            ("FAKETIME_TIMESTAMP_FILE".into(), file),
             ("FAKETIME_NO_CACHE".into(), "1".into()),
             ("FAKETIME_DONT_FAKE_MONOTONIC".into(), "1".into()),
             ("FAKETIME_DONT_RESET".into(), "1".into()),
@@ -107,9 +241,22 @@ impl Clocks {
     /// Sets node `id`'s clock `offset_ms` off the true time; written whole (a rename), so the
     /// library never reads half a line.
     pub fn set(&self, id: &str, offset_ms: f64) -> Result<()> {
-        let path = self.file(id);
-        let tmp = self.dir.join(format!("{id}.rc.tmp"));
-        std::fs::write(&tmp, format!("{:+.3}\n", offset_ms / 1000.0))
+        let dir = match &self.sink {
+            Sink::Local { dir, .. } => dir,
+            Sink::Remote(_) => {
+                let f = self
+                    .remote_file(id)
+                    .ok_or_else(|| anyhow::anyhow!("no clock control file for node {id}"))?;
+                let n = f.tx.borrow().0 + 1;
+                return f
+                    .tx
+                    .send((n, offset_line(offset_ms)))
+                    .map_err(|_| anyhow::anyhow!("node {id}: the clock writer on its host ended"));
+            }
+        };
+        let path = Clocks::file(dir, id);
+        let tmp = dir.join(format!("{id}.rc.tmp"));
+        std::fs::write(&tmp, format!("{}\n", offset_line(offset_ms)))
             .and_then(|()| std::fs::rename(&tmp, &path))
             .with_context(|| format!("cannot write the clock control file {}", path.display()))
     }
@@ -168,7 +315,13 @@ impl Clocks {
 impl Drop for Clocks {
     fn drop(&mut self) {
         self.stop_driver();
-        let _ = std::fs::remove_dir_all(&self.dir);
+        match &self.sink {
+            Sink::Local { dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            // The hosts' files go with their run folders.
+            Sink::Remote(files) => files.iter().for_each(|f| f.writer.abort()),
+        }
     }
 }
 

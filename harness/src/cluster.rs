@@ -13,6 +13,7 @@
 use crate::listen_check;
 pub use crate::node_bin::{check_node_bin, default_node_bin};
 use anyhow::{anyhow, bail, Context, Result};
+use futures_util::future::join_all;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use std::collections::{BTreeMap, BTreeSet};
@@ -419,18 +420,18 @@ impl Cluster {
             disks: plan.power_cut.then(|| crate::power::Disks::new(n)),
             plan,
         };
-        for i in 0..n {
-            if let Err(e) = cluster.spawn(i).await {
-                cluster.shutdown().await;
-                return Err(e);
-            }
+        // All at once: on SSH hosts each start is a round trip or more; the first error (in node
+        // order) is the one reported.
+        let spawned = join_all((0..n).map(|i| cluster.spawn(i))).await;
+        if let Some(e) = spawned.into_iter().find_map(Result::err) {
+            cluster.shutdown().await;
+            return Err(e);
         }
         let deadline = Instant::now() + cluster.plan.ready_timeout;
-        for i in 0..n {
-            if let Err(e) = cluster.wait_ready(i, deadline).await {
-                cluster.shutdown().await;
-                return Err(e);
-            }
+        let ready = join_all((0..n).map(|i| cluster.wait_ready(i, deadline))).await;
+        if let Some(e) = ready.into_iter().find_map(Result::err) {
+            cluster.shutdown().await;
+            return Err(e);
         }
         cluster.check_listeners();
         Ok(cluster)
@@ -496,7 +497,7 @@ impl Cluster {
     async fn spawn(&self, i: usize) -> Result<()> {
         let spec = &self.plan.nodes[i];
         if let Some(hosts) = &self.plan.remote {
-            let proc = hosts.start(i, &self.plan.argv(i)).await?;
+            let proc = hosts.start(i, &self.plan.argv(i), &spec.env).await?;
             let mut p = self.procs[i].lock().await;
             p.remote = Some(proc);
             p.state = NodeState::Running;
@@ -742,17 +743,18 @@ impl Cluster {
     /// With `--hosts`: every node killed (unless `--leave-running`), the logs fetched, the
     /// hosts' folders removed.
     async fn shutdown_remote(&self, hosts: &crate::hosts::remote::RemoteHosts) {
-        let mut pgids = Vec::new();
-        for i in 0..self.len() {
+        let stop = |i: usize| async move {
             let mut p = self.procs[i].lock().await;
-            pgids.push(p.remote.as_ref().map(|r| r.pgid));
+            let pgid = p.remote.as_ref().map(|r| r.pgid);
             if hosts.leave_running() {
                 // Started without a watchdog: closing its session leaves the node running.
                 p.remote = None;
             }
             drop(p);
             self.kill_node(i, false).await;
-        }
+            pgid
+        };
+        let pgids = join_all((0..self.len()).map(stop)).await;
         hosts.finish(&pgids).await;
     }
 

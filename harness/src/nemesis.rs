@@ -197,7 +197,7 @@ impl Faults {
     /// runtime's thread. Returns the fault healed.
     async fn set_packet(&self, fault: Option<Fault>) -> Option<Fault> {
         let Some(p) = self.packets.clone() else {
-            tracing::error!("packet faults need --net netns");
+            tracing::error!("packet faults need --net netns or --hosts");
             return None;
         };
         let done = tokio::task::spawn_blocking(move || match &fault {
@@ -293,11 +293,11 @@ pub async fn prepare(
         )
         .map_err(|e| anyhow!(e))?,
     };
-    if netns.is_none() {
+    if netns.is_none() && plan.remote.is_none() {
         if let Some(w) = schedule.windows.iter().find(|w| w.fault.kind().is_packet()) {
             bail!(
-                "--nemesis {}: packet faults need --net netns (the proxies carry streams, not \
-                 packets); the schedule's window at {} s is one",
+                "--nemesis {}: packet faults need --net netns or --hosts (the proxies carry \
+                 streams, not packets); the schedule's window at {} s is one",
                 w.fault.kind(),
                 w.start_s
             );
@@ -310,7 +310,7 @@ pub async fn prepare(
         crate::power::check()?;
         plan.power_cut = true;
     }
-    let clocks = clock_files(&schedule, plan)?;
+    let clocks = clock_files(&schedule, plan).await?;
     schedule
         .save(&run_dir.join("schedule.json"))
         .map_err(|e| anyhow!(e))?;
@@ -325,7 +325,7 @@ pub async fn prepare(
     );
     Ok(Faults {
         net,
-        packets: netns.clone().map(|ns| Arc::new(PacketFaults::new(ns))),
+        packets: packet_net(netns.clone(), plan, &ids).map(|n| Arc::new(PacketFaults::new(n))),
         hosts: plan.remote.clone().map(|h| {
             Arc::new(crate::hosts::firewall::HostFirewall::new(
                 h,
@@ -342,8 +342,24 @@ pub async fn prepare(
     })
 }
 
+/// Where packet rules go: the namespaces, or the SSH hosts.
+fn packet_net(
+    netns: Option<Arc<NetNs>>,
+    plan: &ClusterPlan,
+    ids: &[String],
+) -> Option<Arc<dyn crate::net::packet::PacketNet>> {
+    if let Some(ns) = netns {
+        return Some(ns);
+    }
+    let hosts = plan.remote.clone()?;
+    Some(Arc::new(crate::hosts::packets::HostNet::new(
+        hosts,
+        ids.to_vec(),
+    )))
+}
+
 /// With clock windows in the schedule: every node's clock control file, named in its environment.
-fn clock_files(schedule: &Schedule, plan: &mut ClusterPlan) -> Result<Option<Arc<Clocks>>> {
+async fn clock_files(schedule: &Schedule, plan: &mut ClusterPlan) -> Result<Option<Arc<Clocks>>> {
     if !schedule
         .windows
         .iter()
@@ -352,7 +368,10 @@ fn clock_files(schedule: &Schedule, plan: &mut ClusterPlan) -> Result<Option<Arc
         return Ok(None);
     }
     let ids: Vec<String> = plan.nodes.iter().map(|s| s.id.clone()).collect();
-    let clocks = Clocks::new(&ids)?;
+    let clocks = match &plan.remote {
+        Some(hosts) => Clocks::remote(hosts, &ids).await?,
+        None => Clocks::new(&ids)?,
+    };
     for spec in &mut plan.nodes {
         spec.env.extend(clocks.env(&spec.id));
     }
@@ -480,28 +499,11 @@ async fn apply(ctx: &RunContext, faults: &Faults, fault: &Fault) {
             );
         }
         Fault::Pause { nodes, .. } => {
-            let mut done = Vec::new();
-            for id in nodes {
-                match index(ctx, id) {
-                    Some(i) => match ctx.cluster.pause(i).await {
-                        Ok(()) => done.push(id.clone()),
-                        Err(e) => step_failed(ctx, "pause", id, &e),
-                    },
-                    None => tracing::warn!(node = %id, "pause: no such node"),
-                }
-            }
+            let done = on_each(ctx, nodes, "pause", |i| ctx.cluster.pause(i)).await;
             ctx.history.record_nemesis("pause", json!(done));
         }
         Fault::Kill { nodes, .. } => {
-            let mut done = Vec::new();
-            for id in nodes {
-                if let Some(i) = index(ctx, id) {
-                    match ctx.cluster.kill(i).await {
-                        Ok(()) => done.push(id.clone()),
-                        Err(e) => step_failed(ctx, "kill", id, &e),
-                    }
-                }
-            }
+            let done = on_each(ctx, nodes, "kill", |i| ctx.cluster.kill(i)).await;
             ctx.history.record_nemesis("kill", json!(done));
         }
         Fault::PowerCut { target, nodes } => power_cut(ctx, faults, *target, nodes).await,
@@ -569,6 +571,7 @@ async fn start_clock(ctx: &RunContext, faults: &Faults, fault: &Fault) {
         return;
     };
     clocks.start(nodes, *mode, *offset_ms);
+    clocks.settle(Duration::from_secs(2)).await;
     let mut seen = serde_json::Map::new();
     for id in nodes {
         if let Some(off) = observed_offset(ctx, id).await {
@@ -609,15 +612,7 @@ fn stop_packet(ctx: &RunContext, fault: &Fault) {
 
 /// SIGKILLs the nodes and drops what they had not synced; `start-power-cut` names them.
 async fn power_cut(ctx: &RunContext, faults: &Faults, target: schedule::Target, ids: &[String]) {
-    let mut done = Vec::new();
-    for id in ids {
-        if let Some(i) = index(ctx, id) {
-            match ctx.cluster.power_cut(i).await {
-                Ok(()) => done.push(id.clone()),
-                Err(e) => tracing::error!(node = %id, "power cut failed: {e:#}"),
-            }
-        }
-    }
+    let done = on_each(ctx, ids, "power cut", |i| ctx.cluster.power_cut(i)).await;
     faults
         .cut
         .lock()
@@ -634,43 +629,51 @@ async fn power_back(ctx: &RunContext, faults: &Faults) {
     if ids.is_empty() {
         return;
     }
-    let mut done = Vec::new();
-    for id in &ids {
-        if let Some(i) = index(ctx, id) {
-            match ctx.cluster.restart(i).await {
-                Ok(()) => done.push(id.clone()),
-                Err(e) => step_failed(ctx, "restart after the power cut", id, &e),
-            }
-        }
-    }
+    let done = on_each(ctx, &ids, "restart after the power cut", |i| {
+        ctx.cluster.restart(i)
+    })
+    .await;
     ctx.history
         .record_nemesis("stop-power-cut", json!({"nodes": done}));
 }
 
 async fn resume(ctx: &RunContext, ids: &[String]) {
-    let mut done = Vec::new();
-    for id in ids {
-        if let Some(i) = index(ctx, id) {
-            match ctx.cluster.resume(i).await {
-                Ok(()) => done.push(id.clone()),
-                Err(e) => step_failed(ctx, "resume", id, &e),
-            }
-        }
-    }
+    let done = on_each(ctx, ids, "resume", |i| ctx.cluster.resume(i)).await;
     ctx.history.record_nemesis("resume", json!(done));
 }
 
 async fn restart(ctx: &RunContext, ids: &[String]) {
-    let mut done = Vec::new();
-    for id in ids {
-        if let Some(i) = index(ctx, id) {
-            match ctx.cluster.restart(i).await {
-                Ok(()) => done.push(id.clone()),
-                Err(e) => step_failed(ctx, "restart", id, &e),
+    let done = on_each(ctx, ids, "restart", |i| ctx.cluster.restart(i)).await;
+    ctx.history.record_nemesis("start", json!(done));
+}
+
+/// Runs `act` on every node of `ids` at once (on SSH hosts each is a round trip, and a
+/// majority's pause should land together, not one host after another); returns the ids it
+/// worked on, in order. A failure is a `fault-failed` event.
+async fn on_each<F, Fut>(ctx: &RunContext, ids: &[String], step: &str, act: F) -> Vec<String>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let runs = ids.iter().map(|id| {
+        let i = index(ctx, id);
+        let run = i.map(&act);
+        async move {
+            match run {
+                Some(f) => (id, Some(f.await)),
+                None => (id, None),
             }
         }
+    });
+    let mut done = Vec::new();
+    for (id, r) in futures_util::future::join_all(runs).await {
+        match r {
+            Some(Ok(())) => done.push(id.clone()),
+            Some(Err(e)) => step_failed(ctx, step, id, &e),
+            None => tracing::warn!(node = %id, "{step}: no such node"),
+        }
     }
-    ctx.history.record_nemesis("start", json!(done));
+    done
 }
 
 /// The final phase's heal: waits for a fault step in progress, then heals every link, resumes

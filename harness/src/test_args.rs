@@ -156,7 +156,10 @@ impl TestArgs {
         .map_err(anyhow::Error::msg)?;
         // A kind this network mode cannot inject is the first thing to say, before timing.
         self.net.validate()?;
-        self.net.check_nemesis(&self.nemesis.nemesis)?;
+        if self.hosts.hosts.is_none() {
+            // On SSH hosts the packet rules are written on the hosts themselves.
+            self.net.check_nemesis(&self.nemesis.nemesis)?;
+        }
         self.check_fit().map_err(anyhow::Error::msg)?;
         store::check_test_name(&self.test_name())
     }

@@ -19,7 +19,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "PATH")]
     pub node_bin: Option<PathBuf>,
     /// The faults the run will use: partition and the packet faults need root or passwordless
-    /// sudo (`sudo = true`) and nft on the host.
+    /// sudo (`sudo = true`) and nft on the host; clock needs libfaketime there.
     #[arg(long, default_value = "partition,pause,kill", value_name = "FAULTS")]
     pub nemesis: Kinds,
     /// Seconds each host gets to answer each step.
@@ -41,6 +41,8 @@ pub struct Report {
     pub user: String,
     pub node: String,
     pub privileges: String,
+    /// `yes` or `no` with clock faults asked for, else empty.
+    pub faketime: String,
     pub clock_ms: Option<f64>,
     pub ports: String,
     pub problem: Option<String>,
@@ -179,7 +181,7 @@ async fn probe(
     copied?;
     r.node = "runs".into();
 
-    r.privileges = privileges(s, root, limit).await?;
+    r.privileges = privileges(s, root).await?;
     if needs_nft(&args.nemesis) && r.privileges == "none" {
         bail!(
             "user {} is not root and sudo = false (or sudo asks for a password): partitions and \
@@ -195,6 +197,14 @@ async fn probe(
                 "nft does not run here: {}",
                 String::from_utf8_lossy(&nft.stderr).trim()
             );
+        }
+    }
+
+    if args.nemesis.0.contains(&FaultKind::Clock) {
+        let found = faketime(s, limit).await?;
+        r.faketime = if found.is_some() { "yes" } else { "no" }.into();
+        if found.is_none() {
+            bail!("{NO_FAKETIME}");
         }
     }
 
@@ -217,6 +227,21 @@ async fn probe(
     Ok(())
 }
 
+/// Why a host cannot take clock faults.
+pub const NO_FAKETIME: &str = "--nemesis clock needs libfaketime on the host (Debian package \
+     `faketime`), not found in the usual places";
+
+/// The host's libfaketime, if it is in one of the usual places.
+pub async fn faketime(s: &Remote, limit: Duration) -> Result<Option<String>> {
+    let candidates: Vec<String> = crate::clock::LIBRARY.iter().map(|p| quote(p)).collect();
+    let script = format!(
+        "for p in {}; do if [ -f \"$p\" ]; then echo \"$p\"; break; fi; done",
+        candidates.join(" ")
+    );
+    let out = s.run_ok(&script, limit).await?;
+    Ok(Some(out.trim().to_string()).filter(|p| !p.is_empty()))
+}
+
 pub(crate) fn needs_nft(kinds: &Kinds) -> bool {
     kinds
         .0
@@ -225,11 +250,11 @@ pub(crate) fn needs_nft(kinds: &Kinds) -> bool {
 }
 
 /// `root`, `sudo` (passwordless, when the host allows it) or `none`.
-async fn privileges(s: &Remote, root: bool, limit: Duration) -> Result<String> {
+async fn privileges(s: &Remote, root: bool) -> Result<String> {
     if root {
         return Ok("root".into());
     }
-    if s.spec.sudo && s.run("sudo -n true", limit).await?.status.success() {
+    if s.spec.sudo && super::firewall::sudo_state(s).await? == "ok" {
         return Ok("sudo".into());
     }
     Ok("none".into())
@@ -282,12 +307,13 @@ fn listening(table: &str) -> Vec<u16> {
 
 fn print_table(reports: &[Report]) {
     outln!(
-        "{:<8} {:<22} {:<8} {:<6} {:<6} {:>9} {:<6} status",
+        "{:<8} {:<22} {:<8} {:<6} {:<6} {:<8} {:>9} {:<6} status",
         "host",
         "address",
         "user",
         "node",
         "privs",
+        "faketime",
         "clock ms",
         "ports"
     );
@@ -304,12 +330,13 @@ fn print_table(reports: &[Report]) {
             }
         };
         outln!(
-            "{:<8} {:<22} {:<8} {:<6} {:<6} {:>9} {:<6} {}",
+            "{:<8} {:<22} {:<8} {:<6} {:<6} {:<8} {:>9} {:<6} {}",
             r.name,
             r.address,
             dash(&r.user),
             dash(&r.node),
             dash(&r.privileges),
+            dash(&r.faketime),
             clock,
             dash(&r.ports),
             r.problem

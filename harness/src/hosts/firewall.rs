@@ -22,6 +22,18 @@ pub struct HostFirewall {
     cut: Mutex<BTreeSet<Link>>,
 }
 
+/// Whether `sudo -n` works on the host: `ok`, `no` (it asks for a password or refuses) or
+/// `missing` (not installed). The probe always exits 0: ssh takes 127 for a missing command.
+pub async fn sudo_state(r: &Remote) -> Result<&'static str> {
+    let probe = "if ! command -v sudo >/dev/null 2>&1; then echo missing; \
+                 elif sudo -n true >/dev/null 2>&1; then echo ok; else echo no; fi";
+    Ok(match r.run_ok(probe, STEP).await?.trim() {
+        "ok" => "ok",
+        "missing" => "missing",
+        _ => "no",
+    })
+}
+
 /// `sudo -n ` for a host that is not logged in as root, or `""`; an error names the host when it
 /// has neither.
 pub async fn privilege_prefix(r: &Remote) -> Result<&'static str> {
@@ -29,20 +41,20 @@ pub async fn privilege_prefix(r: &Remote) -> Result<&'static str> {
     if uid.trim() == "0" {
         return Ok("");
     }
-    if r.spec.sudo && r.run("sudo -n true", STEP).await?.status.success() {
-        return Ok("sudo -n ");
-    }
+    let why = match r.spec.sudo {
+        false => ", and sudo = false",
+        true => match sudo_state(r).await? {
+            "ok" => return Ok("sudo -n "),
+            "missing" => ", and sudo is not installed",
+            _ => ", and `sudo -n true` fails (sudo asks for a password or refuses)",
+        },
+    };
     bail!(
-        "host {}: partitions need root or passwordless sudo for nft there (the user is uid {}{}); \
-         log in as root, set `sudo = true` with passwordless sudo, or leave partition out of \
-         --nemesis",
+        "host {}: partitions and packet faults need root or passwordless sudo for nft and tc \
+         there (the user is uid {}{why}); log in as root, set `sudo = true` with passwordless \
+         sudo, or leave partition, loss, dup and rate out of --nemesis",
         r.spec.name,
         uid.trim(),
-        if r.spec.sudo {
-            ", and `sudo -n true` fails"
-        } else {
-            ", and sudo = false"
-        }
     )
 }
 

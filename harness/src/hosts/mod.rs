@@ -5,6 +5,7 @@
 pub mod check;
 pub mod file;
 pub mod firewall;
+pub mod packets;
 pub mod remote;
 pub mod ssh;
 

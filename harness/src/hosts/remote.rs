@@ -14,6 +14,7 @@ use super::ssh::{quote, Remote};
 use crate::net::NetMode;
 use crate::schedule::{FaultKind, Kinds};
 use anyhow::{anyhow, bail, Context, Result};
+use futures_util::future::join_all;
 use std::net::{Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -50,12 +51,17 @@ pub struct RemoteHosts {
     pub addrs: Vec<Ipv4Addr>,
     /// Each host's folder for this run (`/tmp/harness-remote-<run>/<host>`).
     dirs: Vec<String>,
-    bin_name: String,
+    /// Each host's copy of the node binary, in its cache folder ([`cached_upload`]).
+    bins: Vec<String>,
     leave_running: bool,
-    /// `sudo -n ` where nft needs it, else `""`.
+    /// `sudo -n ` where nft and tc need it, else `""`.
     pub sudo: Vec<&'static str>,
-    /// Partitions are among the faults: the watchdog also removes the rules.
-    partitions: bool,
+    /// Each host's interface towards the others (with packet faults, else empty).
+    pub devs: Vec<String>,
+    /// Each host's libfaketime (with clock faults, else empty).
+    pub faketime: Vec<String>,
+    /// What the faults need on the hosts; the watchdog also undoes the rules.
+    needs: Needs,
     /// The logs' local copies, written at the end.
     local_logs: Vec<PathBuf>,
 }
@@ -110,14 +116,14 @@ pub async fn attach(
             "--hosts and --net netns do not mix: with --hosts the nodes use the hosts' own network"
         );
     }
-    if let Some(k) = kinds
-        .0
-        .iter()
-        .find(|k| **k != FaultKind::Partition && !matches!(k, FaultKind::Pause | FaultKind::Kill))
-    {
-        bail!("--nemesis {k} is not supported with --hosts yet (partition, pause and kill are)");
+    if kinds.0.contains(&FaultKind::PowerCut) {
+        bail!(
+            "--nemesis power-cut is not supported with --hosts: its FUSE layer runs inside the \
+             harness process, on this machine, and cannot hold a remote node's data dir (the \
+             other faults are)"
+        );
     }
-    let partitions = kinds.0.contains(&FaultKind::Partition);
+    let needs = Needs::of(kinds);
     let file = file::load(path)?;
     if file.hosts.len() != plan.nodes.len() {
         bail!(
@@ -140,59 +146,53 @@ pub async fn attach(
         .bin
         .file_name()
         .map_or("node".into(), |n| n.to_string_lossy().into_owned());
+    // Hashed while the hosts connect: a 60 MB binary takes a while to read.
+    let (hash_tx, hash) = tokio::sync::watch::channel(None);
+    let local = plan.bin.clone();
+    tokio::spawn(async move {
+        let h = local_sha256(&local).await.map_err(|e| format!("{e:#}"));
+        let _ = hash_tx.send(Some(h));
+    });
+    let peers: Vec<Option<Ipv4Addr>> = file.hosts.iter().map(|h| resolve(h).ok()).collect();
     let tasks: Vec<_> = file
         .hosts
         .iter()
-        .map(|h| {
-            let (h, cfg, bin) = (h.clone(), file.ssh_config.clone(), plan.bin.clone());
-            let dir = format!("/tmp/harness-remote-{run}/{}", h.name);
-            let remote_bin = format!("{dir}/{bin_name}");
-            tokio::spawn(async move {
-                let addr = resolve(&h)?;
-                let r = Remote::connect(&h, cfg.as_deref(), STEP)
-                    .await
-                    .map_err(|e| {
-                        anyhow!("host {} ({}): cannot connect: {e:#}", h.name, h.address)
-                    })?;
-                let sudo = match partitions {
-                    true => privilege_prefix(&r).await?,
-                    false => "",
-                };
-                if partitions {
-                    r.run_ok(&format!("{sudo}nft list tables >/dev/null"), STEP)
-                        .await
-                        .map_err(|e| anyhow!("host {}: partitions need nft: {e:#}", h.name))?;
-                }
-                r.run_ok(&format!("mkdir -p {}/data", quote(&dir)), STEP)
-                    .await?;
-                r.upload(&bin, &remote_bin, true, STEP * 6)
-                    .await
-                    .with_context(|| format!("host {}", h.name))?;
-                Ok::<_, anyhow::Error>((r, addr, dir, sudo))
-            })
+        .enumerate()
+        .map(|(i, h)| {
+            let job = Setup {
+                spec: h.clone(),
+                ssh_config: file.ssh_config.clone(),
+                bin: plan.bin.clone(),
+                hash: hash.clone(),
+                dir: format!("/tmp/harness-remote-{run}/{}", h.name),
+                remote_bin: format!("{CACHE_DIR}/{}/{bin_name}", h.name),
+                // Any other host: the interface towards it carries the node's traffic.
+                peer: peers
+                    .iter()
+                    .enumerate()
+                    .find_map(|(j, a)| (j != i).then_some(*a)?),
+                needs,
+            };
+            tokio::spawn(job.run())
         })
         .collect();
-    let (mut hosts, mut addrs, mut dirs, mut sudo) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut set = Vec::new();
     let mut failed = None;
     for t in tasks {
         match t.await.map_err(|e| anyhow!("host setup panicked: {e}")) {
-            Ok(Ok((r, a, d, s))) => {
-                hosts.push(r);
-                addrs.push(a);
-                dirs.push(d);
-                sudo.push(s);
-            }
+            Ok(Ok(h)) => set.push(h),
             Ok(Err(e)) | Err(e) => failed = failed.or(Some(e)),
         }
     }
     if let Some(e) = failed {
         // The hosts that were set up keep nothing of a run that will not start.
-        for (h, d) in hosts.iter().zip(&dirs) {
-            let _ = h.run(&remove_dir_script(d), STEP).await;
+        for h in &set {
+            let _ = h.remote.run(&remove_dir_script(&h.dir), STEP).await;
         }
         return Err(e);
     }
+    let addrs: Vec<Ipv4Addr> = set.iter().map(|h| h.addr).collect();
+    let dirs: Vec<String> = set.iter().map(|h| h.dir.clone()).collect();
     for (spec, (addr, dir)) in plan.nodes.iter_mut().zip(addrs.iter().zip(&dirs)) {
         spec.listen = SocketAddr::from((*addr, super::PEER_PORT));
         spec.client = SocketAddr::from((*addr, super::CLIENT_PORT));
@@ -208,18 +208,176 @@ pub async fn attach(
     }
     let remote = Arc::new(RemoteHosts {
         local_logs: plan.nodes.iter().map(|n| n.log_path.clone()).collect(),
-        hosts,
         addrs,
         dirs,
-        bin_name,
+        sudo: set.iter().map(|h| h.sudo).collect(),
+        bins: set.iter().map(|h| h.remote_bin.clone()).collect(),
+        devs: set.iter().map(|h| h.dev.clone()).collect(),
+        faketime: set.iter().map(|h| h.faketime.clone()).collect(),
+        hosts: set.into_iter().map(|h| h.remote).collect(),
         leave_running: args.leave_running,
-        sudo,
-        partitions,
+        needs,
     });
     for (h, d) in remote.hosts.iter().zip(&remote.dirs) {
         tracing::info!(host = %h.spec.name, address = %h.spec.address, dir = %d, "host ready");
     }
     Ok(Some(remote))
+}
+
+/// What a run's faults need on every host.
+#[derive(Clone, Copy, Debug, Default)]
+struct Needs {
+    /// nft (partitions, loss, dup), and so root or sudo.
+    nft: bool,
+    /// Packet faults: the interface towards the peers.
+    packets: bool,
+    /// Rate windows: tc.
+    tc: bool,
+    /// Clock windows: libfaketime.
+    clock: bool,
+}
+
+impl Needs {
+    fn of(kinds: &Kinds) -> Needs {
+        let has = |k| kinds.0.contains(&k);
+        Needs {
+            nft: super::check::needs_nft(kinds),
+            packets: FaultKind::PACKET.iter().any(|k| has(*k)),
+            tc: has(FaultKind::Rate),
+            clock: has(FaultKind::Clock),
+        }
+    }
+}
+
+/// One host's setup for a run, done in a task of its own.
+struct Setup {
+    spec: HostSpec,
+    ssh_config: Option<PathBuf>,
+    bin: PathBuf,
+    /// The local binary's SHA-256, once known.
+    hash: tokio::sync::watch::Receiver<Option<Result<String, String>>>,
+    dir: String,
+    remote_bin: String,
+    peer: Option<Ipv4Addr>,
+    needs: Needs,
+}
+
+/// A host set up: connected, checked for what the faults need, the binary in its cache.
+struct Ready {
+    remote: Remote,
+    addr: Ipv4Addr,
+    dir: String,
+    remote_bin: String,
+    sudo: &'static str,
+    dev: String,
+    faketime: String,
+}
+
+impl Setup {
+    async fn run(self) -> Result<Ready> {
+        let h = &self.spec;
+        let addr = resolve(h)?;
+        let r = Remote::connect(h, self.ssh_config.as_deref(), STEP)
+            .await
+            .map_err(|e| anyhow!("host {} ({}): cannot connect: {e:#}", h.name, h.address))?;
+        let sudo = match self.needs.nft || self.needs.tc {
+            true => privilege_prefix(&r).await?,
+            false => "",
+        };
+        if self.needs.nft {
+            r.run_ok(&format!("{sudo}nft list tables >/dev/null"), STEP)
+                .await
+                .map_err(|e| {
+                    anyhow!(
+                        "host {}: partitions and packet faults need nft: {e:#}",
+                        h.name
+                    )
+                })?;
+        }
+        let dev = match (self.needs.packets, self.peer) {
+            (true, Some(p)) => super::packets::peer_dev(&r, p).await?,
+            _ => String::new(),
+        };
+        if self.needs.tc {
+            r.run_ok(
+                &format!("{sudo}tc qdisc show dev {} >/dev/null", quote(&dev)),
+                STEP,
+            )
+            .await
+            .map_err(|e| anyhow!("host {}: rate faults need tc: {e:#}", h.name))?;
+        }
+        let faketime = match self.needs.clock {
+            true => super::check::faketime(&r, STEP)
+                .await?
+                .ok_or_else(|| anyhow!("host {}: {}", h.name, super::check::NO_FAKETIME))?,
+            false => String::new(),
+        };
+        r.run_ok(&format!("mkdir -p {}/data", quote(&self.dir)), STEP)
+            .await?;
+        let mut rx = self.hash.clone();
+        let hash = rx
+            .wait_for(Option::is_some)
+            .await
+            .map_err(|_| anyhow!("hashing the node binary ended without an answer"))?
+            .clone()
+            .unwrap_or_else(|| Err("no hash".into()))
+            .map_err(|e| anyhow!(e))?;
+        cached_upload(&r, &self.bin, &hash, &self.remote_bin)
+            .await
+            .with_context(|| format!("host {}", h.name))?;
+        Ok(Ready {
+            remote: r,
+            addr,
+            dir: self.dir,
+            remote_bin: self.remote_bin,
+            sudo,
+            dev,
+            faketime,
+        })
+    }
+}
+
+/// Where each host keeps its copy of the node binary between runs: `<CACHE_DIR>/<host>/<binary>`
+/// (the host's name in it, so namespace hosts sharing one file system keep apart copies).
+pub const CACHE_DIR: &str = "/tmp/harness-cache";
+
+/// The SHA-256 of a local file, by the system's `sha256sum`.
+async fn local_sha256(path: &Path) -> Result<String> {
+    let out = tokio::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .await
+        .context("cannot run sha256sum")?;
+    if !out.status.success() {
+        bail!(
+            "sha256sum {}: {}",
+            path.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    Ok(text
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string())
+}
+
+/// Copies `bin` to `remote` unless the host's copy there already has the SHA-256 `hash` (a
+/// debug paxos-node is ~60 MB: copying it to five hosts each run took most of the setup).
+async fn cached_upload(r: &Remote, bin: &Path, hash: &str, remote: &str) -> Result<()> {
+    let script = format!("sha256sum {} 2>/dev/null; true", quote(remote));
+    let theirs = r.run_ok(&script, STEP).await?;
+    let theirs = theirs.split_whitespace().next().unwrap_or_default();
+    let short = &hash[..hash.len().min(12)];
+    if !hash.is_empty() && theirs == hash {
+        tracing::info!(host = %r.spec.name, path = remote, sha256 = short, "node binary already on the host (same sha256): not copied");
+        return Ok(());
+    }
+    let size = std::fs::metadata(bin).map(|m| m.len()).unwrap_or(0);
+    r.upload(bin, remote, true, STEP * 6).await?;
+    tracing::info!(host = %r.spec.name, path = remote, sha256 = short, bytes = size, "node binary copied to the host (its copy was missing or differed)");
+    Ok(())
 }
 
 /// The host's IPv4 address (a name is looked up here, once).
@@ -239,15 +397,48 @@ impl RemoteHosts {
         self.leave_running
     }
 
+    /// Host `i`'s run folder.
+    pub fn dir(&self, i: usize) -> &str {
+        &self.dirs[i]
+    }
+
+    /// What the watchdog runs to take host `i`'s fault rules out (` cmd;` each).
+    fn undo_rules(&self, i: usize) -> String {
+        let sudo = self.sudo[i];
+        let mut s = String::new();
+        if self.needs.nft {
+            s.push_str(&format!(
+                " {sudo}nft delete table ip jepsen_cut; {sudo}nft delete table ip jepsen_packet;"
+            ));
+        }
+        if self.needs.tc {
+            s.push_str(&format!(
+                " {sudo}tc qdisc del dev {} root;",
+                quote(&self.devs[i])
+            ));
+        }
+        s
+    }
+
     fn log(&self, i: usize) -> String {
         format!("{}/node.log", self.dirs[i])
     }
 
-    /// Starts node `i` with `argv` on its host; returns once the wrapper reported the group.
-    pub async fn start(&self, i: usize, argv: &[String]) -> Result<RemoteProc> {
+    /// Starts node `i` with `argv` and `env` on its host; returns once the wrapper reported the
+    /// group.
+    pub async fn start(
+        &self,
+        i: usize,
+        argv: &[String],
+        env: &[(String, std::ffi::OsString)],
+    ) -> Result<RemoteProc> {
         let host = &self.hosts[i];
-        let bin = format!("{}/{}", self.dirs[i], self.bin_name);
-        let words: Vec<String> = std::iter::once(bin)
+        let env = env
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.to_string_lossy()));
+        let words: Vec<String> = std::iter::once("env".to_string())
+            .chain(env)
+            .chain(std::iter::once(self.bins[i].clone()))
             .chain(argv.iter().cloned())
             .map(|w| quote(&w))
             .collect();
@@ -261,10 +452,7 @@ impl RemoteHosts {
         } else {
             // Background jobs get /dev/null as stdin; fd 3 is the session's. Once the node has
             // ended (killed by the nemesis, say) the watchdog is disarmed: the harness is alive.
-            let unrule = match self.partitions {
-                true => format!(" {}nft delete table ip jepsen_cut;", self.sudo[i]),
-                false => String::new(),
-            };
+            let unrule = self.undo_rules(i);
             format!(
                 "{{ while [ -n \"$(timeout {SILENCE} head -c 1 <&3)\" ]; do :; done; \
                  kill -s KILL -- -$pg;{unrule} }} >/dev/null 2>&1 &\nwd=$!\n"
@@ -352,7 +540,7 @@ impl RemoteHosts {
 
     /// Copies every node's log into the run folder (`nodes/<id>.log`); problems are logged.
     pub async fn fetch_logs(&self) {
-        for (i, h) in self.hosts.iter().enumerate() {
+        let fetch = self.hosts.iter().enumerate().map(|(i, h)| async move {
             match h.download(&self.log(i), STEP * 3).await {
                 Ok(bytes) => {
                     if let Err(e) = std::fs::write(&self.local_logs[i], bytes) {
@@ -361,30 +549,38 @@ impl RemoteHosts {
                 }
                 Err(e) => tracing::warn!(host = %h.spec.name, "cannot fetch the node log: {e:#}"),
             }
-        }
+        });
+        join_all(fetch).await;
     }
 
     /// At the end of the run: the logs fetched, then each host's folder removed, or with
     /// `--leave-running` how to stop the nodes printed.
     pub async fn finish(&self, pgids: &[Option<i32>]) {
         self.fetch_logs().await;
+        if !self.leave_running {
+            let remove = self
+                .hosts
+                .iter()
+                .zip(&self.dirs)
+                .map(|(h, dir)| async move {
+                    if let Err(e) = h.run(&remove_dir_script(dir), STEP).await {
+                        tracing::warn!(host = %h.spec.name, "cannot remove {dir}: {e:#}");
+                    }
+                });
+            join_all(remove).await;
+            return;
+        }
         for (i, h) in self.hosts.iter().enumerate() {
-            if self.leave_running {
-                if let Some(pg) = pgids[i] {
-                    crate::errln!(
-                        "harness: node n{} left running on host {} ({}), process group {pg}, in {}; \
-                         stop it with: ssh {} 'kill -s TERM -- -{pg}'",
-                        i + 1,
-                        h.spec.name,
-                        h.spec.address,
-                        self.dirs[i],
-                        h.spec.address
-                    );
-                }
-                continue;
-            }
-            if let Err(e) = h.run(&remove_dir_script(&self.dirs[i]), STEP).await {
-                tracing::warn!(host = %h.spec.name, "cannot remove {}: {e:#}", self.dirs[i]);
+            if let Some(pg) = pgids[i] {
+                crate::errln!(
+                    "harness: node n{} left running on host {} ({}), process group {pg}, in {}; \
+                     stop it with: ssh {} 'kill -s TERM -- -{pg}'",
+                    i + 1,
+                    h.spec.name,
+                    h.spec.address,
+                    self.dirs[i],
+                    h.spec.address
+                );
             }
         }
     }

@@ -99,12 +99,15 @@ impl Remote {
             .with_context(|| format!("cannot read {}", local.display()))?;
         let q = quote(remote);
         let chmod = if exec {
-            format!(" && chmod +x {q}")
+            format!(" && chmod +x {q}.part.$$")
         } else {
             String::new()
         };
-        let script =
-            format!("mkdir -p \"$(dirname {q})\" && cat > {q}.part && mv {q}.part {q}{chmod}");
+        // The part file is the shell's own (hosts sharing a file system may copy at once), and
+        // executable before it takes the name.
+        let script = format!(
+            "mkdir -p \"$(dirname {q})\" && cat > {q}.part.$${chmod} && mv {q}.part.$$ {q}"
+        );
         let send = async {
             let mut cmd = self.session.command("sh");
             cmd.arg("-c")

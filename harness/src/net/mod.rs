@@ -104,13 +104,14 @@ impl NetArgs {
         Ok(())
     }
 
-    /// Packet faults in `--nemesis` (`loss`, `dup`, `rate`) need netns mode; the error names
+    /// Packet faults in `--nemesis` (`loss`, `dup`, `rate`) need netns mode (or SSH hosts, checked
+    /// by the caller); the error names
     /// the flag.
     pub fn check_nemesis(&self, kinds: &crate::schedule::Kinds) -> anyhow::Result<()> {
         match kinds.0.iter().find(|k| k.is_packet()) {
             Some(k) if self.net == NetMode::Proxy => anyhow::bail!(
-                "--nemesis {k} needs --net netns (packet faults are kernel rules; the proxies \
-                 carry streams, not packets)"
+                "--nemesis {k} needs --net netns or --hosts (packet faults are kernel rules; the \
+                 proxies carry streams, not packets)"
             ),
             _ => Ok(()),
         }

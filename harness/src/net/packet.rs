@@ -1,4 +1,5 @@
-//! Scheduled packet faults in netns mode (`--nemesis loss,dup,rate`): a window's rules go in,
+//! Scheduled packet faults (`--nemesis loss,dup,rate`) in netns mode and on SSH hosts (the same
+//! rules, written where each node runs: [`PacketNet`]): a window's rules go in,
 //! and its heal takes them out, leaving the whole-run link faults (`--net-loss`, ...) as they were.
 //!
 //! Loss on the directed link `from→to` is a rule in `to`'s namespace on the input hook (packets
@@ -15,18 +16,65 @@ use super::tools;
 use crate::schedule::{Fault, Link};
 use anyhow::{anyhow, Result};
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 const PACKET_TABLE: &str = "jepsen_packet";
 
+/// Where a run's packet rules go: the namespaces of netns mode, or the SSH hosts of `--hosts`
+/// ([`crate::hosts::packets`]). Node `i` is the i-th of [`PacketNet::nodes`]. Called off the
+/// runtime's threads.
+pub trait PacketNet: Send + Sync {
+    /// Each node's id and address.
+    fn nodes(&self) -> Vec<(String, Ipv4Addr)>;
+    /// The whole-run link faults, which a rate window's heal puts back.
+    fn base(&self) -> LinkFaults;
+    /// The interface node `i` reaches its peers through.
+    fn dev(&self, i: usize) -> String;
+    /// `nft -f -` with `scripts[i]` where node `i` runs, all at once; the first error wins.
+    fn nft_each(&self, scripts: &[String]) -> Result<()>;
+    /// `tc ARGS` where node `i` runs.
+    fn tc(&self, i: usize, args: &[String]) -> Result<()>;
+}
+
+impl PacketNet for NetNs {
+    fn nodes(&self) -> Vec<(String, Ipv4Addr)> {
+        self.nodes.iter().map(|n| (n.id.clone(), n.addr)).collect()
+    }
+
+    fn base(&self) -> LinkFaults {
+        self.link_faults
+    }
+
+    fn dev(&self, _: usize) -> String {
+        "eth0".into()
+    }
+
+    fn nft_each(&self, scripts: &[String]) -> Result<()> {
+        let pairs: Vec<(String, String)> = self
+            .nodes
+            .iter()
+            .zip(scripts)
+            .map(|(n, s)| (n.ns.clone(), s.clone()))
+            .collect();
+        in_every_namespace(&pairs)
+    }
+
+    fn tc(&self, i: usize, args: &[String]) -> Result<()> {
+        let mut all = vec!["-n", self.nodes[i].ns.as_str()];
+        all.extend(args.iter().map(String::as_str));
+        tools::run("tc", &all, None).map(drop)
+    }
+}
+
 /// A run's scheduled packet faults, and the one in force now.
 pub struct PacketFaults {
-    pub net: Arc<NetNs>,
+    pub net: Arc<dyn PacketNet>,
     active: Mutex<Option<Fault>>,
 }
 
 impl PacketFaults {
-    pub fn new(net: Arc<NetNs>) -> PacketFaults {
+    pub fn new(net: Arc<dyn PacketNet>) -> PacketFaults {
         PacketFaults {
             net,
             active: Mutex::new(None),
@@ -49,7 +97,7 @@ impl PacketFaults {
             Fault::Dup { links, pct, .. } => self.rules(links, *pct, Rule::Dup)?,
             Fault::Rate { nodes, kbit, .. } => {
                 for id in nodes {
-                    let base = self.net.link_faults;
+                    let base = self.net.base();
                     let rate = match base.rate_kbit {
                         r if r > 0.0 => r.min(*kbit),
                         _ => *kbit,
@@ -77,7 +125,7 @@ impl PacketFaults {
         match &f {
             Fault::Rate { nodes, .. } => {
                 for id in nodes {
-                    self.set_qdisc(id, &self.net.link_faults)?;
+                    self.set_qdisc(id, &self.net.base())?;
                 }
             }
             _ => self.rules(&BTreeSet::new(), 0.0, Rule::Loss)?,
@@ -86,8 +134,16 @@ impl PacketFaults {
         Ok(Some(f))
     }
 
-    /// Rewrites every namespace's packet table for `rule` on `links` (an empty set: deletes it).
+    /// Rewrites every node's packet table for `rule` on `links` (an empty set: deletes it).
     fn rules(&self, links: &BTreeSet<Link>, pct: f64, rule: Rule) -> Result<()> {
+        let nodes = self.net.nodes();
+        let addr = |id: &str| {
+            nodes
+                .iter()
+                .find(|(n, _)| n == id)
+                .map(|(_, a)| *a)
+                .ok_or_else(|| anyhow!("{}: no node {id}", rule.name()))
+        };
         // Loss sits at the receiver (input from the senders), dup at the sender (output).
         let mut peers: BTreeMap<&str, Vec<String>> = BTreeMap::new();
         for (from, to) in links {
@@ -95,49 +151,40 @@ impl PacketFaults {
                 Rule::Loss => (to, from),
                 Rule::Dup => (from, to),
             };
-            let addr = self
-                .net
-                .node(there)
-                .ok_or_else(|| anyhow!("{}: no node {there}", rule.name()))?
-                .addr;
-            self.net
-                .node(here)
-                .ok_or_else(|| anyhow!("{}: no node {here}", rule.name()))?;
+            let there = addr(there)?;
+            addr(here)?;
             peers
                 .entry(here.as_str())
                 .or_default()
-                .push(addr.to_string());
+                .push(there.to_string());
         }
-        let scripts: Vec<(String, String)> = self
-            .net
-            .nodes
+        let scripts: Vec<String> = nodes
             .iter()
-            .map(|n| {
-                let p = peers.get(n.id.as_str()).map_or(&[][..], |v| v.as_slice());
-                (n.ns.clone(), packet_script(p, pct, rule))
+            .enumerate()
+            .map(|(i, (id, _))| {
+                let p = peers.get(id.as_str()).map_or(&[][..], |v| v.as_slice());
+                packet_script(p, pct, rule, &self.net.dev(i))
             })
             .collect();
-        in_every_namespace(&scripts)
+        self.net.nft_each(&scripts)
     }
 
     /// Node `id`'s root qdisc as `f` asks (none: deleted).
     fn set_qdisc(&self, id: &str, f: &LinkFaults) -> Result<()> {
-        let n = self
+        let i = self
             .net
-            .node(id)
+            .nodes()
+            .iter()
+            .position(|(n, _)| n == id)
             .ok_or_else(|| anyhow!("rate: no node {id}"))?;
-        match links::qdisc_args(f) {
-            Some(q) => {
-                let mut args = vec!["-n", &n.ns, "qdisc", "replace", "dev", "eth0", "root"];
-                args.extend(q.iter().map(String::as_str));
-                tools::run("tc", &args, None)?;
-            }
-            None => {
-                let args = ["-n", &n.ns, "qdisc", "del", "dev", "eth0", "root"];
-                tools::run("tc", &args, None)?;
-            }
-        }
-        Ok(())
+        let dev = self.net.dev(i);
+        let mut args: Vec<String> = match links::qdisc_args(f) {
+            Some(_) => vec!["qdisc".into(), "replace".into()],
+            None => vec!["qdisc".into(), "del".into()],
+        };
+        args.extend(["dev".into(), dev, "root".into()]);
+        args.extend(links::qdisc_args(f).unwrap_or_default());
+        self.net.tc(i, &args)
     }
 }
 
@@ -157,9 +204,9 @@ impl Rule {
     }
 }
 
-/// One namespace's packet table: `rule` at `pct` percent against `peers` (loss: input from
-/// them; dup: output to them). No peers: the table is only deleted.
-pub fn packet_script(peers: &[String], pct: f64, rule: Rule) -> String {
+/// One node's packet table: `rule` at `pct` percent against `peers` (loss: input from them;
+/// dup: output to them, through `dev`). No peers: the table is only deleted.
+pub fn packet_script(peers: &[String], pct: f64, rule: Rule, dev: &str) -> String {
     let mut s = format!("add table ip {PACKET_TABLE}\ndelete table ip {PACKET_TABLE}\n");
     if peers.is_empty() {
         return s;
@@ -174,7 +221,7 @@ pub fn packet_script(peers: &[String], pct: f64, rule: Rule) -> String {
         Rule::Dup => (
             "output",
             format!(
-                "ip daddr {{ {set} }} numgen random mod 10000 < {share} dup to ip daddr device \"eth0\""
+                "ip daddr {{ {set} }} numgen random mod 10000 < {share} dup to ip daddr device \"{dev}\""
             ),
         ),
     };
@@ -191,7 +238,7 @@ mod tests {
     #[test]
     fn scripts_put_loss_on_input_and_dup_on_output() {
         let peers = ["10.77.0.1".to_string(), "10.77.0.3".to_string()];
-        let loss = packet_script(&peers, 25.0, Rule::Loss);
+        let loss = packet_script(&peers, 25.0, Rule::Loss, "eth0");
         assert!(
             loss.contains("hook input")
                 && loss.contains(
@@ -199,12 +246,12 @@ mod tests {
                 ),
             "{loss}"
         );
-        let dup = packet_script(&peers, 0.5, Rule::Dup);
+        let dup = packet_script(&peers, 0.5, Rule::Dup, "ens3");
         assert!(
-            dup.contains("hook output") && dup.contains("< 50 dup to ip daddr"),
+            dup.contains("hook output") && dup.contains("< 50 dup to ip daddr device \"ens3\""),
             "{dup}"
         );
-        let heal = packet_script(&[], 25.0, Rule::Loss);
+        let heal = packet_script(&[], 25.0, Rule::Loss, "eth0");
         assert!(!heal.contains("chain") && heal.contains("delete table ip jepsen_packet"));
     }
 }
