@@ -361,3 +361,25 @@ fn a_long_chain_of_crashed_ops_is_decided() {
     events.last_mut().unwrap().value = json!(3001);
     assert_eq!(verdict(&events), Verdict::Invalid);
 }
+
+/// Explaining is bounded: with its deadline already past it still names the op and the values
+/// crashed writes could leave (never "none"), and says its shrinking was cut short.
+#[test]
+fn an_explanation_out_of_time_says_it_was_cut_short() {
+    let s = shape(Kind::StaleRewritten, 400, 8, 20);
+    let events = s.events(3);
+    let operations = pair(&events).expect("well formed");
+    let parts = checker::linearizability::prepare(&Reg, &operations).expect("register ops");
+    let p = &parts[0];
+    let blocked = p
+        .source
+        .iter()
+        .position(|o| o.f == "read" && o.output == json!(4))
+        .expect("the stale read");
+    let now = Some(std::time::Instant::now());
+    let (text, cx) = checker::explain::explain(p, &[], blocked, None, now);
+    assert!(text.contains("read returned 4"), "{text}");
+    assert!(text.contains("time budget"), "{text}");
+    assert!(!text.contains("were none"), "{text}");
+    assert_eq!(cx["shrunk_minimal"], json!(false), "{cx}");
+}
