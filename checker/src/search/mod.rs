@@ -61,7 +61,10 @@ pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> 
     if let Some(decided) = frontier::decide(part, ops, &classes, budget) {
         return decided;
     }
-    if let Some(refuted) = frontier::refute(part, ops, &classes, budget) {
+    // Without crashed ops the relaxed search is the one that just gave up.
+    let crashed = ops.iter().any(|t| t.ret.is_none());
+    let refuted = crashed.then(|| frontier::refute(part, ops, &classes, budget));
+    if let Some(Some(refuted)) = refuted {
         return refuted;
     }
     search(part, ops, budget, &mut |_| true)
