@@ -141,50 +141,24 @@ fn change_a_read(rng: &mut SmallRng, events: &mut [Event]) -> bool {
     true
 }
 
-#[test]
-fn fast_search_agrees_with_the_brute_force_on_small_shapes() {
-    let mut rng = SmallRng::seed_from_u64(18);
-    let (mut valid, mut invalid) = (0, 0);
-    for round in 0..4000 {
-        let kind = KINDS[round % KINDS.len()];
-        let procs = rng.gen_range(2..6);
-        let s = shape(kind, rng.gen_range(4..12), procs, rng.gen_range(0..4));
-        let mut events = s.events(rng.gen());
-        if rng.gen_bool(0.5) {
-            change_a_read(&mut rng, &mut events);
-        }
-        let want = brute_force(&events);
-        let got = verdict(&events);
-        assert_eq!(
-            got == Verdict::Valid,
-            want,
-            "round {round}: {s:?}\n{events:#?}"
-        );
-        let deep = depth_first(&events);
-        assert_eq!(deep, want, "depth-first, round {round}: {s:?}\n{events:#?}");
-        if want {
-            valid += 1;
-        } else {
-            invalid += 1;
-        }
-    }
-    assert!(
-        valid > 1000 && invalid > 1000,
-        "{valid} valid, {invalid} invalid"
-    );
+/// The sizes of one agreement run: ranges of ops, processes and crashed ops.
+struct Sizes {
+    ops: std::ops::Range<usize>,
+    procs: std::ops::Range<usize>,
+    info: std::ops::Range<usize>,
 }
 
-/// The frontier's rules (blocks, hidden blind ops, twins, reads placed at once) on histories
-/// with more processes and crashed ops than the test above: the checker and the depth-first
-/// search alone both agree with the brute force.
-#[test]
-fn both_searches_agree_with_the_brute_force_on_wider_shapes() {
-    let mut rng = SmallRng::seed_from_u64(1818);
-    let (mut valid, mut invalid) = (0, 0);
-    for round in 0..2500 {
-        let kind = KINDS[round % KINDS.len()];
-        let procs = rng.gen_range(3..9);
-        let s = shape(kind, rng.gen_range(10..20), procs, rng.gen_range(0..7));
+/// `rounds` random histories of `kinds` (half with one read changed): the checker and the
+/// depth-first search alone agree with the brute force, and the relaxed frontier search
+/// refutes only invalid ones. Returns (valid, invalid, refuted by the relaxed search).
+fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> (usize, usize, usize) {
+    let mut rng = SmallRng::seed_from_u64(seed);
+    let (mut valid, mut invalid, mut refuted) = (0, 0, 0);
+    for round in 0..rounds {
+        let kind = kinds[round % kinds.len()];
+        let procs = rng.gen_range(sizes.procs.clone());
+        let ops = rng.gen_range(sizes.ops.clone());
+        let s = shape(kind, ops, procs, rng.gen_range(sizes.info.clone()));
         let mut events = s.events(rng.gen());
         if rng.gen_bool(0.5) {
             change_a_read(&mut rng, &mut events);
@@ -192,17 +166,87 @@ fn both_searches_agree_with_the_brute_force_on_wider_shapes() {
         let want = brute_force(&events);
         let got = verdict(&events) == Verdict::Valid;
         assert_eq!(got, want, "round {round}: {s:?}\n{events:#?}");
-        assert_eq!(depth_first(&events), want, "depth-first, round {round}");
-        if want {
-            valid += 1;
-        } else {
-            invalid += 1;
+        assert_eq!(
+            depth_first(&events),
+            want,
+            "depth-first, round {round}: {s:?}"
+        );
+        let relaxed = relaxed_refutes(&events);
+        assert!(
+            !(want && relaxed),
+            "relaxed refuted a valid one, round {round}: {s:?}"
+        );
+        refuted += relaxed as usize;
+        match want {
+            true => valid += 1,
+            false => invalid += 1,
         }
     }
+    (valid, invalid, refuted)
+}
+
+#[test]
+fn fast_search_agrees_with_the_brute_force_on_small_shapes() {
+    let sizes = Sizes {
+        ops: 4..12,
+        procs: 2..6,
+        info: 0..4,
+    };
+    let (valid, invalid, refuted) = agreement(18, 4000, &KINDS, sizes);
     assert!(
-        valid > 600 && invalid > 600,
-        "{valid} valid, {invalid} invalid"
+        valid > 1000 && invalid > 1000 && refuted > 500,
+        "{valid} valid, {invalid} invalid, {refuted} refuted relaxed"
     );
+}
+
+/// The frontier's rules (blocks, hidden blind ops, twins, reads placed at once) on histories
+/// with more processes and crashed ops than the test above.
+#[test]
+fn both_searches_agree_with_the_brute_force_on_wider_shapes() {
+    let sizes = Sizes {
+        ops: 10..20,
+        procs: 3..9,
+        info: 0..7,
+    };
+    let (valid, invalid, refuted) = agreement(1818, 2500, &KINDS, sizes);
+    assert!(
+        valid > 600 && invalid > 600 && refuted > 300,
+        "{valid} valid, {invalid} invalid, {refuted} refuted relaxed"
+    );
+}
+
+/// Stale reads with the stale value written again later, among many crashed writes of few
+/// values: the shape the relaxed search is for (crashed ops it may reuse, replayed ops).
+#[test]
+fn searches_agree_with_the_brute_force_on_stale_rewritten_with_many_crashes() {
+    let sizes = Sizes {
+        ops: 12..22,
+        procs: 3..8,
+        info: 3..10,
+    };
+    let kinds = [Kind::StaleRewritten, Kind::Simulated];
+    let (valid, invalid, refuted) = agreement(1819, 1500, &kinds, sizes);
+    assert!(
+        valid > 300 && invalid > 300 && refuted > 200,
+        "{valid} valid, {invalid} invalid, {refuted} refuted relaxed"
+    );
+}
+
+/// Whether the relaxed frontier search (crashed ops may take effect many times) refutes it.
+fn relaxed_refutes(events: &[Event]) -> bool {
+    let operations = pair(events).expect("well formed");
+    let parts = checker::linearizability::prepare(&Reg, &operations).expect("register ops");
+    let memory = std::sync::atomic::AtomicU64::new(0);
+    let never = || false;
+    let budget = checker::search::Budget {
+        deadline: None,
+        memory_limit: None,
+        memory_used: &memory,
+        cancelled: &never,
+    };
+    parts
+        .iter()
+        .any(|p| checker::search::relaxed_refutes(&p.part, &p.ops, &budget))
 }
 
 /// A check that runs out says which limit, its value, how far it got and what to try.
@@ -316,4 +360,26 @@ fn a_long_chain_of_crashed_ops_is_decided() {
     assert_eq!(verdict(&events), Verdict::Valid);
     events.last_mut().unwrap().value = json!(3001);
     assert_eq!(verdict(&events), Verdict::Invalid);
+}
+
+/// Explaining is bounded: with its deadline already past it still names the op and the values
+/// crashed writes could leave (never "none"), and says its shrinking was cut short.
+#[test]
+fn an_explanation_out_of_time_says_it_was_cut_short() {
+    let s = shape(Kind::StaleRewritten, 400, 8, 20);
+    let events = s.events(3);
+    let operations = pair(&events).expect("well formed");
+    let parts = checker::linearizability::prepare(&Reg, &operations).expect("register ops");
+    let p = &parts[0];
+    let blocked = p
+        .source
+        .iter()
+        .position(|o| o.f == "read" && o.output == json!(4))
+        .expect("the stale read");
+    let now = Some(std::time::Instant::now());
+    let (text, cx) = checker::explain::explain(p, &[], blocked, None, now);
+    assert!(text.contains("read returned 4"), "{text}");
+    assert!(text.contains("time budget"), "{text}");
+    assert!(!text.contains("were none"), "{text}");
+    assert_eq!(cx["shrunk_minimal"], json!(false), "{cx}");
 }

@@ -29,14 +29,19 @@
 //! - *Just in time* (as `commutes_with_crashed`): an op `b` that has not returned is not placed
 //!   right before an op `y` that returns before it, if `y` is legal without `b` and both
 //!   orders reach one state: `b` may move after `y`, inside its interval.
+//! - *Overwritten crashed ops* (as `overwrites_crashed`): a blind op is not placed right after
+//!   a crashed op with no read between: leaving the crashed op out reaches the same state with
+//!   the same reads and one crashed op more left (it shortens the block).
 //!
 //! After each event, configurations in one state are compared (`dominates`): one that used no
 //! more crashed ops of any class (as in `cache`), may hide at least the same ops, placed at
 //! least the same reads, and placed the same other ops but for blind ones it may hide, can do
 //! whatever the other can, which is dropped.
 //!
-//! A history that makes the frontier too wide, or its work too large, is left to the
-//! depth-first search: many crashed ops of many kinds, with reads open beside them, give many
+//! A history that makes the frontier too wide, or its work too large, is tried again relaxed
+//! ([`refute`]: crashed ops may take effect any number of times, which can only show it is not
+//! linearizable; there ops a configuration can replay at once need not tell it apart either),
+//! then left to the depth-first search: many crashed ops of many kinds, with reads open beside them, give many
 //! configurations none of which dominates another, where the depth-first search needs to find
 //! only one linearization.
 
@@ -57,6 +62,12 @@ const WIDEST: usize = 20_000;
 /// linearization sooner than the frontier grows.
 const WORK_PER_OP: u64 = 10;
 const WORK_BASE: u64 = 10_000;
+
+/// The same for the relaxed search ([`refute`]): its blocks chain crashed ops freely (10-20
+/// work per op on the stale-read bench rows). It runs only after the exact search gave up, on
+/// valid histories too, where all it spends is lost: at 50 a valid 100,000-op row went past
+/// its time limit; at 20 it still decides.
+const RELAXED_WORK_PER_OP: u64 = 20;
 
 /// The longest block tried: a block is placed by recursion, one frame per op, and a search
 /// thread's stack is a few MiB. Longer ones (thousands of crashed ops chained) are left to the
@@ -182,6 +193,8 @@ struct Ctx<'a, P: PartModel> {
     /// Per class, its crashed ops that change the state, in call order.
     crashed: Vec<Vec<u32>>,
     crashed_classes: Vec<u32>,
+    /// Crashed ops may take effect any number of times (see [`refute`]).
+    relaxed: bool,
 }
 
 /// Decides `ops` by the frontier search, or None if the frontier grew too wide.
@@ -190,6 +203,44 @@ pub(super) fn decide<P: PartModel>(
     ops: &[Timed<P::Op>],
     classes: &Classes,
     budget: &Budget,
+) -> Option<(Search, u64)> {
+    run(part, ops, classes, budget, false)
+}
+
+/// Decides `ops` is not linearizable, if it can, by the frontier search with every crashed op
+/// allowed to take effect any number of times: None if it found it may be, or gave up.
+///
+/// **Soundness.** Every linearization of `ops` is one of this relaxed history (each crashed op
+/// taking effect at most once is a case of "any number of times"), so where the relaxed one
+/// has none, `ops` has none. The relaxed history is the one with endless copies of each
+/// crashed op, all called when it was; the rules of the module doc hold for any history, so
+/// they hold for that one. There a class never runs out: a configuration that used more of
+/// it can do whatever one that used fewer can, so counts are dropped (every configuration in
+/// one state, placed ops and hide dominates the others alike) and a crashed op is always
+/// available once its class's first one was called.
+///
+/// **Why.** Many crashed writes and cas of a few values can be chained in many ways to reach
+/// one state, each using different ones: the exact search keeps every such count vector none
+/// of the others is within, which grows with the number of classes; here they are one. Where a
+/// history is not linearizable because of what returned ops saw (a stale read no crashed op can
+/// explain), the relaxed search refutes it in about the time the frontier takes on a valid one.
+/// The linearized prefix it reports may use a crashed op more than once.
+pub(super) fn refute<P: PartModel>(
+    part: &P,
+    ops: &[Timed<P::Op>],
+    classes: &Classes,
+    budget: &Budget,
+) -> Option<(Search, u64)> {
+    run(part, ops, classes, budget, true)
+        .filter(|(outcome, _)| !matches!(outcome, Search::Linearizable))
+}
+
+fn run<P: PartModel>(
+    part: &P,
+    ops: &[Timed<P::Op>],
+    classes: &Classes,
+    budget: &Budget,
+    relaxed: bool,
 ) -> Option<(Search, u64)> {
     let n = ops.len();
     let class = &classes.class;
@@ -211,6 +262,7 @@ pub(super) fn decide<P: PartModel>(
             .filter(|&c| !crashed[c as usize].is_empty())
             .collect(),
         crashed,
+        relaxed,
     };
     let mut events: Vec<(usize, u32, bool)> = Vec::with_capacity(2 * n);
     for (i, t) in ops.iter().enumerate() {
@@ -239,7 +291,12 @@ pub(super) fn decide<P: PartModel>(
     }];
     let mut meter = Meter::eager(budget);
     let mut scratch = Scratch::default();
-    let work = WORK_BASE + WORK_PER_OP * n as u64;
+    let per_op = if relaxed {
+        RELAXED_WORK_PER_OP
+    } else {
+        WORK_PER_OP
+    };
+    let work = WORK_BASE + per_op * n as u64;
     let (mut explored, mut returned) = (0u64, 0usize);
     for &(now, x, is_return) in &events {
         let (i, c) = (x as usize, class[x as usize] as usize);
@@ -302,7 +359,8 @@ pub(super) fn decide<P: PartModel>(
             ));
         }
 
-        frontier = merge(&ctx, next, &open, &mut explored);
+        let free = free_states(&ctx, now);
+        frontier = merge(&ctx, next, &open, &free, &mut explored);
         explored += frontier.len() as u64;
         returned += 1;
         if frontier.len() > WIDEST || explored > work {
@@ -459,6 +517,9 @@ impl<P: PartModel> Block<'_, '_, P> {
                 continue;
             }
             if let Some((l, before)) = last {
+                if ctx.blind[bi] && ctx.ops[l as usize].ret.is_none() {
+                    continue; // a blind op hides a crashed one
+                }
                 if self.commutes(l, before, b, &state) {
                     continue; // just in time
                 }
@@ -474,7 +535,9 @@ impl<P: PartModel> Block<'_, '_, P> {
             }
             match crashed {
                 true => {
-                    to.use_crashed(ctx.class[bi]);
+                    if !ctx.relaxed {
+                        to.use_crashed(ctx.class[bi]);
+                    }
                     to.trace = self.trace.push(b, to.trace);
                 }
                 false => to.place(b, self.trace),
@@ -588,6 +651,7 @@ fn merge<P: PartModel>(
     ctx: &Ctx<P>,
     next: Vec<Config<P::State>>,
     open: &Open,
+    free: &[P::State],
     compared: &mut u64,
 ) -> Vec<Config<P::State>> {
     // Only the open blind ops called before `hide` matter: the latest of those stands for it.
@@ -607,9 +671,15 @@ fn merge<P: PartModel>(
         }
     }
     let same_placed = |cf: &Config<P::State>| hash::node_key(cf.placed_hash, &cf.state);
-    let kept = antichain(compared, unique, same_placed, |a, b| {
-        a.placed == b.placed && dominates(ctx, a, b)
+    let mut kept = antichain(compared, unique, same_placed, |a, b| {
+        a.placed == b.placed && dominates(ctx, free, a, b)
     });
+    // Blind ops a configuration may hide are where placed sets differ most (dozens of open
+    // writes, each placed or not): grouped by the rest, fewest placed first, the ones that
+    // placed none of those come first and drop the others at once.
+    kept.sort_by_key(|cf| (cf.placed.len(), usize::MAX - cf.reads.len()));
+    let core = |cf: &Config<P::State>| core_key(ctx, free, cf);
+    let kept = antichain(compared, kept, core, |a, b| dominates(ctx, free, a, b));
     if kept.len() > 300 {
         return kept;
     }
@@ -617,8 +687,20 @@ fn merge<P: PartModel>(
         compared,
         kept,
         |cf| hash::node_key((0, 0), &cf.state),
-        |a, b| dominates(ctx, a, b),
+        |a, b| dominates(ctx, free, a, b),
     )
+}
+
+/// A configuration's state, `hide` and placed ops but the blind ones it may hide: those that
+/// [`dominates`] may tell apart by the other ops placed have the same key.
+fn core_key<P: PartModel>(ctx: &Ctx<P>, free: &[P::State], cf: &Config<P::State>) -> u128 {
+    let spare = |&&u: &&u32| {
+        let i = u as usize;
+        (ctx.blind[i] && ctx.ops[i].call < cf.hide) || replayable(ctx, free, &cf.state, i)
+    };
+    let placed =
+        (cf.placed.iter().filter(spare)).fold(cf.placed_hash, |h, &u| hash::toggle(h, u as usize));
+    hash::node_key(placed, &(&cf.state, cf.hide))
 }
 
 /// The configurations of `all` that no other one with the same `group` dominates; counts the
@@ -655,16 +737,23 @@ fn antichain<S>(
 /// `a` can do whatever `b` can (both in one state): it used no more crashed ops of any class,
 /// hides as much, placed every read `b` placed (a read placed is one less to place, and changes
 /// nothing), and placed every other op `b` placed, but for blind ones it may hide (hiding one
-/// at its return does what placing it did).
-fn dominates<P: PartModel>(ctx: &Ctx<P>, a: &Config<P::State>, b: &Config<P::State>) -> bool {
+/// at its return does what placing it did). In the relaxed search, ops (reads too) `b` placed
+/// and `a` may replay (see [`replayable`]) need not be placed by `a`.
+fn dominates<P: PartModel>(
+    ctx: &Ctx<P>,
+    free: &[P::State],
+    a: &Config<P::State>,
+    b: &Config<P::State>,
+) -> bool {
+    let replay = |u: &u32| replayable(ctx, free, &a.state, *u as usize);
     a.state == b.state
         && a.hide >= b.hide
-        && a.reads.len() >= b.reads.len()
-        && within(&b.reads, &a.reads)
+        && (!free.is_empty() || a.reads.len() >= b.reads.len())
+        && within_but(&b.reads, &a.reads, replay)
         && {
             let hideable = |u: &u32| {
-                let u = *u as usize;
-                ctx.blind[u] && ctx.ops[u].call < a.hide
+                let i = *u as usize;
+                (ctx.blind[i] && ctx.ops[i].call < a.hide) || replay(u)
             };
             let mut theirs = b.placed.iter().peekable();
             a.placed.iter().all(|x| loop {
@@ -684,8 +773,50 @@ fn counts_within(a: &[(u32, u32)], b: &[(u32, u32)]) -> bool {
     a.iter().all(|x| b.any(|y| y.0 == x.0 && y.1 >= x.1))
 }
 
-/// Whether sorted `a` is within sorted `b`.
-fn within(a: &[u32], b: &[u32]) -> bool {
-    let mut b = b.iter();
-    a.iter().all(|x| b.any(|y| y == x))
+/// Whether sorted `a` is within sorted `b` but for those `spare` allows.
+fn within_but(a: &[u32], b: &[u32], spare: impl Fn(&u32) -> bool) -> bool {
+    let mut b = b.iter().peekable();
+    a.iter().all(|x| {
+        while b.next_if(|y| *y < x).is_some() {}
+        b.next_if_eq(&x).is_some() || spare(x)
+    })
+}
+
+/// In the relaxed search, the states crashed blind ops called before `now` set (empty in the
+/// exact one): from any state, the relaxed search may reach one of them at any time.
+fn free_states<P: PartModel>(ctx: &Ctx<P>, now: usize) -> Vec<P::State> {
+    let mut free: Vec<P::State> = Vec::new();
+    if !ctx.relaxed {
+        return free;
+    }
+    let init = ctx.part.init();
+    for &c in &ctx.crashed_classes {
+        let first = ctx.crashed[c as usize][0] as usize;
+        if ctx.blind[first] && ctx.ops[first].call < now {
+            let s = ctx
+                .part
+                .step(&init, &ctx.ops[first].op)
+                .expect("blind ops are total");
+            if !free.contains(&s) {
+                free.push(s);
+            }
+        }
+    }
+    free
+}
+
+/// Whether op `u` (open, or a read placed) may be placed at any time by a configuration in
+/// state `t`, changing nothing: crashed blind ops to a state where `u` is legal, `u`, and a
+/// crashed blind op back to `t` (which needs `t` among the `free` states, unless `u` leaves
+/// `t` as it is). So a configuration that did not place `u` can do what one that did can: it
+/// replays `u` at once, within `u`'s interval (it is open now), and is where the other is.
+/// Only in the relaxed search: it may use a crashed op again.
+fn replayable<P: PartModel>(ctx: &Ctx<P>, free: &[P::State], t: &P::State, u: usize) -> bool {
+    let op = &ctx.ops[u].op;
+    let step = |s: &P::State| ctx.part.step(s, op);
+    match step(t) {
+        Some(after) if after == *t => true,
+        Some(_) => free.contains(t),
+        None => free.contains(t) && free.iter().any(|f| step(f).is_some()),
+    }
 }
