@@ -251,6 +251,7 @@ pub async fn prepare(
         .map(|s| (s.id.clone(), s.listen))
         .collect();
     let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
+    let spares = crate::membership::spares(plan);
     // In netns mode and on SSH hosts the nodes dial each other's real addresses.
     let direct = netns.is_some() || plan.remote.is_some();
     if direct {
@@ -277,6 +278,7 @@ pub async fn prepare(
                     dir.display()
                 )
             })?;
+            crate::membership::check_replay_spares(&s, &spares, dir)?;
             s
         }
         None => schedule::generate_with(
@@ -288,6 +290,7 @@ pub async fn prepare(
                 interval_s: n.nemesis_interval,
                 time_limit_s,
                 turn: n.nemesis_turn,
+                spares: &spares,
             },
             &n.amounts(),
         )
@@ -364,7 +367,12 @@ fn clock_files(schedule: &Schedule, plan: &mut ClusterPlan) -> Result<Option<Arc
 pub async fn run(ctx: Arc<RunContext>, faults: Arc<Faults>) {
     let start = tokio::time::Instant::from_std(ctx.history.start());
     let at = |s: f64| start + Duration::from_secs_f64(s);
-    for w in faults.schedule.windows.clone() {
+    let windows = faults.schedule.windows.iter();
+    // Membership steps have a track of their own (`crate::membership::run`).
+    for w in windows
+        .filter(|w| w.fault.kind() != FaultKind::Membership)
+        .cloned()
+    {
         tokio::time::sleep_until(at(w.start_s)).await;
         let fault = aim_at_leader(&ctx, w.fault).await;
         step(&ctx, &faults, fault.clone(), true).await;
@@ -417,6 +425,7 @@ async fn aim_at_leader(ctx: &RunContext, fault: Fault) -> Fault {
             mode,
             offset_ms,
         },
+        f @ Fault::Membership { .. } => f,
     }
 }
 
@@ -458,7 +467,7 @@ fn active(ctx: &RunContext) -> std::sync::MutexGuard<'_, std::collections::BTree
 
 /// A fault step that did not reach its node (a remote host that dropped, a node that would not
 /// restart): the run goes on, and the history says so (`fault-failed`), not only the log.
-fn step_failed(ctx: &RunContext, step: &str, id: &str, e: &anyhow::Error) {
+pub(crate) fn step_failed(ctx: &RunContext, step: &str, id: &str, e: &anyhow::Error) {
     tracing::warn!(node = %id, "{step} failed: {e:#}");
     ctx.history.record_nemesis(
         "fault-failed",
@@ -524,6 +533,7 @@ async fn apply(ctx: &RunContext, faults: &Faults, fault: &Fault) {
             );
         }
         Fault::Clock { .. } => start_clock(ctx, faults, fault).await,
+        Fault::Membership { .. } => return,
     }
     active(ctx).insert(fault.describe());
 }
@@ -548,6 +558,7 @@ async fn undo(ctx: &RunContext, faults: &Faults, fault: &Fault) {
             stop_packet(ctx, fault);
         }
         Fault::Clock { nodes, .. } => stop_clock(ctx, faults, nodes).await,
+        Fault::Membership { .. } => return,
     }
     active(ctx).remove(&fault.describe());
 }
