@@ -213,7 +213,10 @@ mod tests {
                     }
                     f => {
                         let named = down(f);
-                        assert!(named.iter().all(|n| members.contains(n)), "seed {seed}: {f:?}");
+                        assert!(
+                            named.iter().all(|n| members.contains(n)),
+                            "seed {seed}: {f:?}"
+                        );
                     }
                 }
             }
@@ -223,7 +226,10 @@ mod tests {
 
     #[test]
     fn the_draw_repeats_and_leaves_other_faults_alone_without_spares() {
-        assert_eq!(schedule(7, "membership,kill"), schedule(7, "membership,kill"));
+        assert_eq!(
+            schedule(7, "membership,kill"),
+            schedule(7, "membership,kill")
+        );
         let s = schedule(3, "membership");
         let kinds: Vec<Change> = (s.windows.iter())
             .filter_map(|w| match &w.fault {
