@@ -157,11 +157,19 @@ pub fn windows(p: &Plan, amounts: &Amounts, rng: &mut StdRng) -> Vec<Window> {
             if let Some(s) = sim.as_mut() {
                 s.until(t, &[], &mut steps);
             }
-            let mut order = sim
-                .as_ref()
-                .map_or_else(|| p.members(), |s| s.members.clone());
-            order.shuffle(rng);
-            let k = kind_bag.next(rng);
+            let (k, order) = match &sim {
+                None => {
+                    let mut order = p.members();
+                    order.shuffle(rng);
+                    (kind_bag.next(rng), order)
+                }
+                Some(s) => {
+                    let k = kind_bag.next(rng);
+                    let mut order = pool(kinds[k].0, p, s);
+                    order.shuffle(rng);
+                    (k, order)
+                }
+            };
             let target = target_bags[k].next(rng);
             if let Some(fault) = draw_fault(kinds[k].0, target, &order, amounts, rng) {
                 let stop = (t + len).min(limit);
@@ -183,6 +191,16 @@ pub fn windows(p: &Plan, amounts: &Amounts, rng: &mut StdRng) -> Vec<Window> {
     windows.extend(steps);
     windows.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     windows
+}
+
+/// Whom a fault may hit while the membership changes: a process fault hits members (a node
+/// removed or not yet added serves no one), a network fault every node, since a removed node
+/// still talks to the others and its links are where a stale vote travels.
+fn pool(kind: FaultKind, p: &Plan, sim: &Sim) -> Vec<String> {
+    match kind {
+        FaultKind::Partition | FaultKind::Loss | FaultKind::Dup => p.nodes.to_vec(),
+        _ => sim.members.clone(),
+    }
 }
 
 /// The fault of `kind` on `target`; clock faults also draw how the clock goes wrong.
