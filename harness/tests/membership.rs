@@ -237,6 +237,33 @@ fn a_node_without_membership_support_gives_a_clear_refusal() {
 }
 
 #[test]
+fn a_node_that_never_answers_a_change_gives_a_clear_entry_not_a_hang() {
+    let store = scratch("mute");
+    let extra = [
+        "--spare",
+        "1",
+        "--nemesis",
+        "membership",
+        "--time-limit",
+        "2",
+        "--nemesis-interval",
+        "1",
+    ];
+    let out = run(tiny_test(&store, "mute-reconfigure", &extra));
+    assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
+    let h = history(&latest(&store));
+    let failed = nemesis(&h, "fault-failed");
+    assert!(!failed.is_empty(), "no fault-failed entry");
+    let error = failed[0]["value"]["error"].as_str().unwrap();
+    assert!(error.contains("no member put it in force"), "{error}");
+    let stops = nemesis(&h, "stop-membership");
+    assert!(
+        stops.iter().all(|e| e["value"]["outcome"] == "no-answer"),
+        "{stops:?}"
+    );
+}
+
+#[test]
 fn spares_and_the_membership_nemesis_are_refused_where_they_cannot_run() {
     let store = scratch("refused");
     for (extra, names) in [
