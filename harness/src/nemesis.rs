@@ -35,7 +35,8 @@ use std::time::Duration;
 pub struct NemesisArgs {
     /// Faults to inject: a comma-separated list of partition, pause, kill, power-cut (a kill
     /// that loses unsynced writes; needs FUSE), clock (wall clocks bumped, strobed or skewed;
-    /// needs libfaketime), and with --net netns loss, dup, rate (packet faults); or none. Every
+    /// needs libfaketime), membership (adds and removes members; needs --spare), and with
+    /// --net netns loss, dup, rate (packet faults); or none. Every
     /// kind listed gets a window before any kind repeats, and each kind's targets take turns the
     /// same way.
     #[arg(long, default_value = "partition,pause,kill", value_name = "FAULTS")]
