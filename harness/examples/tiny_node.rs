@@ -10,6 +10,7 @@
 //! - `garbage`: answers every request with a line that is not JSON;
 //! - `unknown-reply`: answers with an `in_reply_to` nobody asked for.
 //! - `huge`: reads return 2^70, an integer beyond 64 bits.
+//! - `mute-reconfigure`: as `correct`, but never answers a `reconfigure` request.
 //!
 //! `--leader ID`: the node with that id says `"is_leader": 1` in its `stats` (the others 0), for
 //! the nemesis's `leader` target.
@@ -61,7 +62,7 @@ fn main() {
         "never-ready" => loop {
             std::thread::sleep(std::time::Duration::from_secs(3600));
         },
-        "correct" | "stale" | "garbage" | "unknown-reply" | "huge" => {}
+        "correct" | "stale" | "garbage" | "unknown-reply" | "huge" | "mute-reconfigure" => {}
         m => {
             eprintln!("tiny_node {id}: unknown --mode {m}");
             std::process::exit(2);
@@ -101,6 +102,7 @@ async fn serve(node: Arc<Node>, stream: TcpStream) {
     let mut out = BufWriter::new(w);
     while let Ok(Some(line)) = lines.next_line().await {
         let reply = match serde_json::from_str::<Value>(&line) {
+            Ok(req) if node.mutes(&req) => continue,
             Ok(req) => node.handle(&req),
             Err(_) => json!({"type":"error","code":12,"text":"not JSON"}).to_string(),
         };
@@ -115,6 +117,12 @@ async fn serve(node: Arc<Node>, stream: TcpStream) {
 }
 
 impl Node {
+    /// A request this node's mode leaves unanswered.
+    fn mutes(&self, req: &Value) -> bool {
+        self.mode == "mute-reconfigure"
+            && req.get("type").and_then(Value::as_str) == Some("reconfigure")
+    }
+
     fn handle(&self, req: &Value) -> String {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let msg_id = req.get("msg_id").and_then(Value::as_u64).unwrap_or(0);

@@ -165,6 +165,8 @@ pub struct Clients {
     max_process: AtomicU64,
     /// The shared connection to each node, made on first use and remade after it breaks.
     links: Vec<tokio::sync::Mutex<Option<Arc<Link>>>>,
+    /// The nodes clients talk to: the members now (every node unless membership changes).
+    pub members: Arc<crate::membership::Members>,
 }
 
 /// How one operation ended.
@@ -191,7 +193,6 @@ impl Clients {
             history,
             stats: Arc::new(Stats::default()),
             generator: Mutex::new(generator),
-            nodes,
             concurrency: concurrency.max(1),
             op_timeout,
             rate,
@@ -199,6 +200,10 @@ impl Clients {
             stop: watch::channel(false).0,
             max_process: AtomicU64::new(0),
             links: (0..n).map(|_| tokio::sync::Mutex::new(None)).collect(),
+            members: Arc::new(crate::membership::Members::new(
+                nodes.iter().map(|(id, _)| id.clone()).collect(),
+            )),
+            nodes,
         })
     }
 
@@ -224,7 +229,6 @@ impl Clients {
 
     async fn main_loop(self: Arc<Self>, slot: usize) {
         let mut p = ClientProcess::new(slot as u64);
-        let node = slot % self.nodes.len();
         let mut rng = SmallRng::seed_from_u64(self.seed ^ (slot as u64).wrapping_mul(0x9E37));
         let mut stop = self.stop.subscribe();
         while !self.stopped() {
@@ -243,19 +247,22 @@ impl Clients {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .next_op(slot);
+            // A removed node's clients move to the members left (its replies so far stay).
+            let node = self.members.route(slot);
             if p.invoke(&self, &op, node).await {
                 tokio::time::sleep(CONNECT_BACKOFF).await;
             }
         }
     }
 
-    /// The final phase: reads every key from every node, `concurrency` at a time, as fresh
+    /// The final phase: reads every key from every member, `concurrency` at a time, as fresh
     /// processes. Recorded like any other operation.
     pub async fn final_reads(self: &Arc<Self>, keys: Vec<Option<String>>) {
         use tracing::Instrument;
+        let members = self.members.indices();
         let work: Vec<(Option<String>, usize)> = keys
             .iter()
-            .flat_map(|k| (0..self.nodes.len()).map(move |n| (k.clone(), n)))
+            .flat_map(|k| members.iter().map(move |n| (k.clone(), *n)))
             .collect();
         let queue = Arc::new(Mutex::new(work.into_iter()));
         let c = self.concurrency as u64;

@@ -257,6 +257,9 @@ pub struct ClusterPlan {
     pub power_cut: bool,
     /// With `--hosts`: node `i` runs on host `i` over SSH, not here.
     pub remote: Option<std::sync::Arc<crate::hosts::remote::RemoteHosts>>,
+    /// With spare nodes (`--spare`): the first configuration, passed to every node as
+    /// `--members`; `None` makes every node a member.
+    pub members: Option<Vec<String>>,
 }
 
 /// A free loopback port for a node, held until the plan is built so one plan never gets the same
@@ -311,6 +314,7 @@ impl ClusterPlan {
             ready_timeout: Duration::from_secs(20),
             power_cut: false,
             remote: None,
+            members: None,
         })
     }
 
@@ -341,6 +345,9 @@ impl ClusterPlan {
             "--data-dir".into(),
             me.data_dir.display().to_string(),
         ];
+        if let Some(members) = &self.members {
+            argv.extend(["--members".to_string(), members.join(",")]);
+        }
         argv.extend(self.extra_args.iter().cloned());
         argv
     }

@@ -42,6 +42,7 @@ pub mod history;
 pub mod hosts;
 pub mod hunt;
 pub mod listen_check;
+pub mod membership;
 pub mod nemesis;
 pub mod net;
 pub mod node_bin;

@@ -35,7 +35,8 @@ use std::time::Duration;
 pub struct NemesisArgs {
     /// Faults to inject: a comma-separated list of partition, pause, kill, power-cut (a kill
     /// that loses unsynced writes; needs FUSE), clock (wall clocks bumped, strobed or skewed;
-    /// needs libfaketime), and with --net netns loss, dup, rate (packet faults); or none. Every
+    /// needs libfaketime), membership (adds and removes members; needs --spare), and with
+    /// --net netns loss, dup, rate (packet faults); or none. Every
     /// kind listed gets a window before any kind repeats, and each kind's targets take turns the
     /// same way.
     #[arg(long, default_value = "partition,pause,kill", value_name = "FAULTS")]
@@ -251,6 +252,7 @@ pub async fn prepare(
         .map(|s| (s.id.clone(), s.listen))
         .collect();
     let ids: Vec<String> = nodes.iter().map(|(id, _)| id.clone()).collect();
+    let spares = crate::membership::spares(plan);
     // In netns mode and on SSH hosts the nodes dial each other's real addresses.
     let direct = netns.is_some() || plan.remote.is_some();
     if direct {
@@ -277,6 +279,7 @@ pub async fn prepare(
                     dir.display()
                 )
             })?;
+            crate::membership::check_replay_spares(&s, &spares, dir)?;
             s
         }
         None => schedule::generate_with(
@@ -288,6 +291,7 @@ pub async fn prepare(
                 interval_s: n.nemesis_interval,
                 time_limit_s,
                 turn: n.nemesis_turn,
+                spares: &spares,
             },
             &n.amounts(),
         )
@@ -383,7 +387,12 @@ async fn clock_files(schedule: &Schedule, plan: &mut ClusterPlan) -> Result<Opti
 pub async fn run(ctx: Arc<RunContext>, faults: Arc<Faults>) {
     let start = tokio::time::Instant::from_std(ctx.history.start());
     let at = |s: f64| start + Duration::from_secs_f64(s);
-    for w in faults.schedule.windows.clone() {
+    let windows = faults.schedule.windows.iter();
+    // Membership steps have a track of their own (`crate::membership::run`).
+    for w in windows
+        .filter(|w| w.fault.kind() != FaultKind::Membership)
+        .cloned()
+    {
         tokio::time::sleep_until(at(w.start_s)).await;
         let fault = aim_at_leader(&ctx, w.fault).await;
         step(&ctx, &faults, fault.clone(), true).await;
@@ -436,6 +445,7 @@ async fn aim_at_leader(ctx: &RunContext, fault: Fault) -> Fault {
             mode,
             offset_ms,
         },
+        f @ Fault::Membership { .. } => f,
     }
 }
 
@@ -477,7 +487,7 @@ fn active(ctx: &RunContext) -> std::sync::MutexGuard<'_, std::collections::BTree
 
 /// A fault step that did not reach its node (a remote host that dropped, a node that would not
 /// restart): the run goes on, and the history says so (`fault-failed`), not only the log.
-fn step_failed(ctx: &RunContext, step: &str, id: &str, e: &anyhow::Error) {
+pub(crate) fn step_failed(ctx: &RunContext, step: &str, id: &str, e: &anyhow::Error) {
     tracing::warn!(node = %id, "{step} failed: {e:#}");
     ctx.history.record_nemesis(
         "fault-failed",
@@ -526,6 +536,7 @@ async fn apply(ctx: &RunContext, faults: &Faults, fault: &Fault) {
             );
         }
         Fault::Clock { .. } => start_clock(ctx, faults, fault).await,
+        Fault::Membership { .. } => return,
     }
     active(ctx).insert(fault.describe());
 }
@@ -550,6 +561,7 @@ async fn undo(ctx: &RunContext, faults: &Faults, fault: &Fault) {
             stop_packet(ctx, fault);
         }
         Fault::Clock { nodes, .. } => stop_clock(ctx, faults, nodes).await,
+        Fault::Membership { .. } => return,
     }
     active(ctx).remove(&fault.describe());
 }

@@ -140,6 +140,7 @@ mod tests {
             interval_s: 1.0,
             time_limit_s: 10.0,
             turn: None,
+            spares: &[],
         })
         .unwrap();
         assert!(!s.windows.is_empty());

@@ -1,5 +1,5 @@
 //! What a run shares with the tasks that act on its cluster during the main phase (the nemesis):
-//! the nodes, the history, and the faults shown on the progress line.
+//! the nodes, the history, the faults shown on the progress line and the members.
 
 use crate::cluster::Cluster;
 use crate::history::History;
@@ -11,4 +11,6 @@ pub struct RunContext {
     pub history: Arc<History>,
     /// The faults in force now, by description; the progress line shows them.
     pub active_faults: ActiveFaults,
+    /// The members now (shared with the clients, which route by it).
+    pub members: Arc<crate::membership::Members>,
 }

@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod draw;
+pub mod membership;
 pub mod packet;
 
 use rand::rngs::StdRng;
@@ -39,6 +40,9 @@ pub enum FaultKind {
     PowerCut,
     /// Some nodes' wall clocks set wrong: bumped, strobing or skewed (see [`clock`]).
     Clock,
+    /// Nodes added to or removed from the configuration, one change at a time (see
+    /// [`membership`]); needs spare nodes (`--spare`).
+    Membership,
 }
 
 impl FaultKind {
@@ -64,6 +68,7 @@ impl FaultKind {
             FaultKind::Rate => "rate",
             FaultKind::PowerCut => "power-cut",
             FaultKind::Clock => "clock",
+            FaultKind::Membership => "membership",
         }
     }
 
@@ -81,6 +86,8 @@ impl FaultKind {
             }
             // Node sets (the links to and from them) and the link topologies.
             FaultKind::Loss | FaultKind::Dup => true,
+            // Its steps are drawn from the configuration, not from targets.
+            FaultKind::Membership => true,
         }
     }
 }
@@ -159,11 +166,12 @@ impl FromStr for Kinds {
                 .into_iter()
                 .chain(FaultKind::PACKET)
                 .chain(FaultKind::NODE)
+                .chain([FaultKind::Membership])
                 .find(|k| k.name() == part)
                 .ok_or_else(|| {
                     format!(
                         "unknown fault '{part}': expected partition, pause, kill, loss, dup, \
-                         rate, power-cut, clock or none"
+                         rate, power-cut, clock, membership or none"
                     )
                 })?;
             if !out.contains(&k) {
@@ -361,6 +369,14 @@ pub enum Fault {
         mode: clock::Mode,
         offset_ms: f64,
     },
+    /// The configuration changed to `members`: `add` joined, `remove` left. A step, not a
+    /// window: it starts and stops at once, and is never undone.
+    Membership {
+        change: membership::Change,
+        add: Vec<String>,
+        remove: Vec<String>,
+        members: Vec<String>,
+    },
 }
 
 impl Fault {
@@ -374,6 +390,7 @@ impl Fault {
             Fault::Rate { .. } => FaultKind::Rate,
             Fault::PowerCut { .. } => FaultKind::PowerCut,
             Fault::Clock { .. } => FaultKind::Clock,
+            Fault::Membership { .. } => FaultKind::Membership,
         }
     }
 
@@ -388,6 +405,7 @@ impl Fault {
             | Fault::Rate { target, .. }
             | Fault::PowerCut { target, .. } => *target,
             Fault::Clock { target, .. } => *target,
+            Fault::Membership { .. } => Target::One,
         }
     }
 
@@ -420,6 +438,7 @@ impl Fault {
                 clock::label(*mode, *offset_ms),
                 nodes.join(",")
             ),
+            Fault::Membership { change, .. } => membership::describe(*change, self),
         }
     }
 }
@@ -443,6 +462,9 @@ pub struct Schedule {
     pub interval_s: f64,
     pub time_limit_s: f64,
     pub windows: Vec<Window>,
+    /// The nodes started outside the first configuration (`--spare`); none in older files.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spares: Vec<String>,
 }
 
 /// What [`generate`] needs.
@@ -456,6 +478,16 @@ pub struct Plan<'a> {
     pub time_limit_s: f64,
     /// This run's turn among a suite's runs of the same faults (`--nemesis-turn`), if any.
     pub turn: Option<u32>,
+    /// The nodes (of `nodes`) that are not members at the start (`--spare`).
+    pub spares: &'a [String],
+}
+
+impl Plan<'_> {
+    /// The first configuration: every node that is not a spare, in `nodes` order.
+    pub fn members(&self) -> Vec<String> {
+        let spare = |n: &String| self.spares.contains(n);
+        self.nodes.iter().filter(|n| !spare(n)).cloned().collect()
+    }
 }
 
 /// The shortest `--nemesis-interval`: periods last `interval × U(0.5, 1.5)` and times are kept
@@ -530,6 +562,7 @@ pub fn generate_with(p: &Plan, amounts: &packet::Amounts) -> Result<Schedule, St
         interval_s: p.interval_s,
         time_limit_s: p.time_limit_s,
         windows,
+        spares: p.spares.to_vec(),
     })
 }
 
@@ -561,6 +594,7 @@ pub(crate) fn make_fault(
             return packet::make_fault(kind, target, order, amounts)
         }
         FaultKind::Clock => clock::make_fault(target, order)?,
+        FaultKind::Membership => return None,
     };
     Some(fault)
 }
@@ -605,6 +639,12 @@ impl Schedule {
                 | Fault::Rate { nodes: ns, .. }
                 | Fault::PowerCut { nodes: ns, .. } => ns.iter().collect(),
                 Fault::Clock { nodes: ns, .. } => ns.iter().collect(),
+                Fault::Membership {
+                    add,
+                    remove,
+                    members,
+                    ..
+                } => add.iter().chain(remove).chain(members).collect(),
                 Fault::Loss { links, .. } | Fault::Dup { links, .. } => {
                     links.iter().flat_map(|(a, b)| [a, b]).collect()
                 }

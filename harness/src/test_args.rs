@@ -21,6 +21,12 @@ pub struct TestArgs {
     /// Number of nodes.
     #[arg(long, default_value_t = 5)]
     pub nodes: usize,
+    /// Extra nodes started outside the first configuration (n4, n5 after n1..n3 for
+    /// `--nodes 3 --spare 2`), for `--nemesis membership` to add; every node is given all
+    /// nodes' addresses and the first members (`--members`).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    #[serde(skip_serializing_if = "is_zero")]
+    pub spare: usize,
     /// Paxos variant, passed to the default node as `--variant`.
     #[arg(long, value_enum, default_value_t = Variant::Multi)]
     pub variant: Variant,
@@ -91,6 +97,10 @@ pub struct TestArgs {
     pub node_args: Vec<String>,
 }
 
+fn is_zero(v: &usize) -> bool {
+    *v == 0
+}
+
 #[derive(Parser)]
 struct Standalone {
     #[command(flatten)]
@@ -131,9 +141,13 @@ impl TestArgs {
         if self.nodes == 0 {
             bail!("--nodes 0: need at least one node");
         }
-        if let Some(why) = node_count_problem(self.nodes, self.node_bin.is_none()) {
-            bail!("--nodes {}: {why}", self.nodes);
+        if let Some(why) = node_count_problem(self.all_nodes(), self.node_bin.is_none()) {
+            match self.spare {
+                0 => bail!("--nodes {}: {why}", self.nodes),
+                s => bail!("--nodes {} with --spare {s}: {why}", self.nodes),
+            }
         }
+        self.check_spare()?;
         if self.concurrency == 0 {
             bail!("--concurrency 0: need at least one client");
         }
@@ -164,13 +178,51 @@ impl TestArgs {
         store::check_test_name(&self.test_name())
     }
 
+    /// Members and spares together: the nodes the run starts.
+    pub fn all_nodes(&self) -> usize {
+        self.nodes.saturating_add(self.spare)
+    }
+
+    /// The names of the spare nodes, after the members'.
+    pub fn spare_ids(&self) -> Vec<String> {
+        (self.nodes + 1..=self.all_nodes())
+            .map(|i| format!("n{i}"))
+            .collect()
+    }
+
+    /// Spares and the membership nemesis need each other, and a mode that starts them.
+    fn check_spare(&self) -> Result<()> {
+        let membership = self
+            .nemesis
+            .nemesis
+            .0
+            .contains(&schedule::FaultKind::Membership);
+        if membership && self.spare == 0 {
+            bail!(
+                "--nemesis membership needs --spare 1 or more: the spare nodes are the ones it \
+                 adds (e.g. --nodes 3 --spare 2)"
+            );
+        }
+        if self.spare > 0 && self.hosts.hosts.is_some() {
+            bail!(
+                "--spare {}: spare nodes are not supported with --hosts yet",
+                self.spare
+            );
+        }
+        if membership && self.hosts.hosts.is_some() {
+            bail!("--nemesis membership is not supported with --hosts yet");
+        }
+        Ok(())
+    }
+
     /// The time limit fits a window of every fault kind (a replayed schedule is taken as it is).
     fn check_fit(&self) -> Result<(), String> {
         let n = &self.nemesis;
         if n.replay.is_some() {
             return Ok(());
         }
-        let ids: Vec<String> = (1..=self.nodes).map(|i| format!("n{i}")).collect();
+        let ids: Vec<String> = (1..=self.all_nodes()).map(|i| format!("n{i}")).collect();
+        let spares = self.spare_ids();
         let plan = schedule::Plan {
             seed: 0,
             nodes: &ids,
@@ -179,6 +231,7 @@ impl TestArgs {
             interval_s: n.nemesis_interval,
             time_limit_s: self.time_limit,
             turn: n.nemesis_turn,
+            spares: &spares,
         };
         schedule::draw::check_fit(&plan, &n.amounts())
     }

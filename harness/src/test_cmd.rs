@@ -12,6 +12,7 @@ use crate::cluster::{self, Cluster, ClusterPlan};
 use crate::duration;
 use crate::error::SetupError;
 use crate::history::History;
+use crate::membership;
 use crate::nemesis::{self, Faults};
 use crate::open_files;
 use crate::options::workload_name;
@@ -72,13 +73,20 @@ impl RunOutcome {
 /// NEMESIS HOOK: starts the fault schedule for the main phase. The task must return promptly
 /// once aborted; faults still active are healed by [`heal_everything`].
 fn start_nemesis(ctx: &Arc<RunContext>, faults: &Arc<Faults>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(nemesis::run(ctx.clone(), faults.clone()))
+    let schedule = Arc::new(faults.schedule.clone());
+    let steps = membership::run(ctx.clone(), schedule);
+    let faults = nemesis::run(ctx.clone(), faults.clone());
+    tokio::spawn(async move {
+        tokio::join!(faults, steps);
+    })
 }
 
 /// NEMESIS HOOK: the final phase's heal: every link healed, every paused node resumed, every
 /// killed node restarted.
 async fn heal_everything(ctx: &RunContext, faults: &Faults) -> Result<()> {
-    nemesis::heal(ctx, faults).await
+    let healed = nemesis::heal(ctx, faults).await;
+    membership::settle(ctx).await;
+    healed
 }
 
 /// The runtime a run's clients, nemesis and proxies' control live on: one thread. The nodes and
@@ -164,8 +172,8 @@ pub async fn run_test(args: &TestArgs) -> Result<RunOutcome> {
         }
     };
     let proxies = args.net.net == crate::net::NetMode::Proxy;
-    let what = format!("a {}-node run", args.nodes);
-    let fd_note = open_files::ensure(open_files::needed(args.nodes, proxies), &what)
+    let what = format!("a {}-node run", args.all_nodes());
+    let fd_note = open_files::ensure(open_files::needed(args.all_nodes(), proxies), &what)
         .map_err(anyhow::Error::msg)?;
     let run = RunDir::create(&args.store, &name)?;
     let span = run.span();
@@ -198,7 +206,11 @@ async fn run_in(
             crate::errln!("harness: warning: {msg}");
         }
     }
-    let mut plan = ClusterPlan::new(bin.clone(), args.nodes, &run.path, node_args.clone())?;
+    let mut plan = ClusterPlan::new(bin.clone(), args.all_nodes(), &run.path, node_args.clone())?;
+    if args.spare > 0 {
+        let ids = plan.nodes.iter().map(|n| n.id.clone());
+        plan.members = Some(ids.take(args.nodes).collect());
+    }
     plan.ready_timeout = duration::secs(args.ready_timeout);
     let latency = (args.nemesis.net_latency, args.nemesis.net_jitter);
     let netns = crate::net::attach(&args.net, latency, &mut plan).await?;
@@ -266,10 +278,14 @@ async fn run_in(
         args.rate,
         seed,
     );
+    if let Some(first) = &cluster.plan.members {
+        clients.members.set(first);
+    }
     let ctx = Arc::new(RunContext {
         cluster: cluster.clone(),
         history: history.clone(),
         active_faults: Default::default(),
+        members: clients.members.clone(),
     });
     let limit = duration::secs(args.time_limit);
     let progress = Progress::start(
@@ -345,6 +361,9 @@ async fn run_in(
     let lat = clients.stats.latency_ms();
     let (tok, tfail, tinfo) = clients.stats.counts();
     let (verdict, explanation) = no_evidence(verdict, explanation, clients.stats.counts());
+    membership_figures(run, &ctx, args.quiet).await;
+    let mut warnings = cluster.warnings();
+    warnings.extend(ctx.members.warnings());
     if let Some((n, first)) = clients.stats.bad_replies() {
         tracing::warn!(count = n, first = %first, "replies that break the node contract");
         crate::errln!(
@@ -379,7 +398,7 @@ async fn run_in(
         seed: Some(seed),
         events: Some(history.len()),
         run_dir: Some(run.path.clone()),
-        warnings: cluster.warnings(),
+        warnings,
         ..ResultsFile::new()
     };
     run.write_json("results.json", &results)?;
@@ -405,6 +424,26 @@ async fn run_in(
         print_summary(&outcome);
     }
     Ok(outcome)
+}
+
+/// With membership steps: the throughput around each change ([`membership::figures`]) in
+/// `membership.json`, and a line of the summary for them and for the changes that failed.
+async fn membership_figures(run: &RunDir, ctx: &RunContext, quiet: bool) -> Option<String> {
+    let tried = ctx.members.summary().await?;
+    let events = checker::history::read_jsonl(&run.file("history.jsonl")).unwrap_or_default();
+    let figs = membership::figures::around_changes(&events);
+    if let Err(e) = run.write_json("membership.json", &figs) {
+        tracing::warn!("cannot write membership.json: {e:#}");
+    }
+    let line = match membership::figures::summary(&figs) {
+        Some(f) => format!("{tried}\n            {f}"),
+        None => tried,
+    };
+    tracing::info!("membership: {line}");
+    if !quiet {
+        crate::outln!("membership: {line}");
+    }
+    Some(line)
 }
 
 /// A run in which no operation succeeded proves nothing, whatever the checker says: the node may

@@ -31,6 +31,7 @@ fn seed_with_a_bump() -> u64 {
                 interval_s: INTERVAL,
                 time_limit_s: TIME_LIMIT,
                 turn: None,
+                spares: &[],
             })
             .unwrap();
             s.windows.iter().any(|w| {
@@ -221,6 +222,7 @@ fn clock_windows_draw_every_mode_either_way_within_bounds() {
             interval_s: 2.0,
             time_limit_s: 30.0,
             turn: None,
+            spares: &[],
         })
         .unwrap();
         for w in &s.windows {
@@ -253,6 +255,7 @@ fn clock_windows_draw_every_mode_either_way_within_bounds() {
         interval_s: 2.0,
         time_limit_s: 10.0,
         turn: None,
+        spares: &[],
     })
     .unwrap();
     let path = store.join("schedule.json");

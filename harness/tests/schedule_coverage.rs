@@ -25,6 +25,7 @@ fn schedule(ns: &[String], kinds: &str, seed: u64, interval_s: f64, limit_s: f64
         interval_s,
         time_limit_s: limit_s,
         turn: None,
+        spares: &[],
     })
     .unwrap()
 }
@@ -72,6 +73,7 @@ fn every_kind_comes_before_any_repeats_over_many_seeds() {
                         interval_s: interval,
                         time_limit_s: 1.0,
                         turn: None,
+                        spares: &[],
                     },
                     &Amounts::default(),
                 );
@@ -156,6 +158,7 @@ fn a_time_limit_too_short_for_every_kind_is_refused_by_the_library() {
             interval_s: 5.0,
             time_limit_s: 14.0,
             turn: None,
+            spares: &[],
         },
         &Amounts::default(),
     )

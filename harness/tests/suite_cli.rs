@@ -233,7 +233,7 @@ fn bad_suite_files_exit_2_naming_file_line_entry_and_field_and_run_nothing() {
 #[test]
 fn list_expands_the_shipped_suites() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for (file, runs) in [("smoke", 8), ("nightly", 56)] {
+    for (file, runs) in [("smoke", 8), ("nightly", 64)] {
         let out = Command::new(harness())
             .args(["suite", "--list"])
             .arg(root.join("suites").join(format!("{file}.toml")))

@@ -432,6 +432,7 @@ mod tests {
             interval_s: 2.0,
             time_limit_s: 20.0,
             turn: None,
+            spares: &[],
         })
         .unwrap();
         write_replay_dir(&dir, &c, &sched).unwrap();

@@ -12,6 +12,7 @@
 //! the interval (never below it), so every kind still gets its window; a time limit below
 //! `kinds × interval` cannot fit them even so and is refused by [`check_fit`].
 
+use super::membership::Sim;
 use super::{make_fault, millis, packet::Amounts, Fault, FaultKind, Plan, Target, Window};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -23,6 +24,8 @@ pub fn usable(p: &Plan, amounts: &Amounts) -> Vec<(FaultKind, Vec<Target>)> {
     p.kinds
         .0
         .iter()
+        // Membership steps are drawn on a track of their own (`super::membership`).
+        .filter(|k| **k != FaultKind::Membership)
         .map(|k| {
             let ts: Vec<Target> = p
                 .targets
@@ -30,7 +33,7 @@ pub fn usable(p: &Plan, amounts: &Amounts) -> Vec<(FaultKind, Vec<Target>)> {
                 .iter()
                 .copied()
                 .filter(|t| k.applicable(*t))
-                .filter(|t| make_fault(*k, *t, p.nodes, amounts).is_some())
+                .filter(|t| make_fault(*k, *t, &p.members(), amounts).is_some())
                 .collect();
             (*k, ts)
         })
@@ -72,13 +75,13 @@ fn millis_floor(s: f64) -> f64 {
 }
 
 /// A shuffled bag: every item once, in a random order, then again in a new order.
-struct Bag<T> {
+pub(super) struct Bag<T> {
     all: Vec<T>,
     left: Vec<T>,
 }
 
 impl<T: Copy> Bag<T> {
-    fn new(all: Vec<T>) -> Self {
+    pub(super) fn new(all: Vec<T>) -> Self {
         Bag {
             all,
             left: Vec::new(),
@@ -93,7 +96,7 @@ impl<T: Copy> Bag<T> {
         Bag { all, left }
     }
 
-    fn next(&mut self, rng: &mut StdRng) -> T {
+    pub(super) fn next(&mut self, rng: &mut StdRng) -> T {
         if self.left.is_empty() {
             self.left = self.all.clone();
             self.left.shuffle(rng);
@@ -127,10 +130,12 @@ fn periods(p: &Plan, kinds: usize, rng: &mut StdRng) -> Vec<f64> {
 }
 
 /// The windows of `p`: faulty periods take the next kind from the kinds' bag and that kind's
-/// next target from its own bag.
+/// next target from its own bag, among the members of the moment; membership steps (instant
+/// windows on a track of their own) are merged in by start.
 pub fn windows(p: &Plan, amounts: &Amounts, rng: &mut StdRng) -> Vec<Window> {
     let kinds = usable(p, amounts);
-    if kinds.is_empty() {
+    let mut sim = Sim::new(p);
+    if kinds.is_empty() && sim.is_none() {
         return Vec::new();
     }
     let mut kind_bag = Bag::new((0..kinds.len()).collect());
@@ -144,25 +149,58 @@ pub fn windows(p: &Plan, amounts: &Amounts, rng: &mut StdRng) -> Vec<Window> {
     let lens = periods(p, kinds.len(), rng);
     let limit = p.time_limit_s;
     let mut windows = Vec::new();
+    let mut steps = Vec::new();
     let mut t = 0.0;
     for (i, len) in lens.into_iter().enumerate() {
         let faulty = i % 2 == 1;
-        if faulty && limit - t >= 0.1 - 1e-9 {
-            let mut order = p.nodes.to_vec();
-            order.shuffle(rng);
-            let k = kind_bag.next(rng);
+        if faulty && !kinds.is_empty() && limit - t >= 0.1 - 1e-9 {
+            if let Some(s) = sim.as_mut() {
+                s.until(t, &[], &mut steps);
+            }
+            let (k, order) = match &sim {
+                None => {
+                    let mut order = p.members();
+                    order.shuffle(rng);
+                    (kind_bag.next(rng), order)
+                }
+                Some(s) => {
+                    let k = kind_bag.next(rng);
+                    let mut order = pool(kinds[k].0, p, s);
+                    order.shuffle(rng);
+                    (k, order)
+                }
+            };
             let target = target_bags[k].next(rng);
             if let Some(fault) = draw_fault(kinds[k].0, target, &order, amounts, rng) {
+                let stop = (t + len).min(limit);
+                if let Some(s) = sim.as_mut() {
+                    s.until(stop, super::membership::down(&fault), &mut steps);
+                }
                 windows.push(Window {
                     start_s: millis(t),
-                    stop_s: millis((t + len).min(limit)),
+                    stop_s: millis(stop),
                     fault,
                 });
             }
         }
         t += len;
     }
+    if let Some(s) = sim.as_mut() {
+        s.until(limit, &[], &mut steps);
+    }
+    windows.extend(steps);
+    windows.sort_by(|a, b| a.start_s.total_cmp(&b.start_s));
     windows
+}
+
+/// Whom a fault may hit while the membership changes: a process fault hits members (a node
+/// removed or not yet added serves no one), a network fault every node, since a removed node
+/// still talks to the others and its links are where a stale vote travels.
+fn pool(kind: FaultKind, p: &Plan, sim: &Sim) -> Vec<String> {
+    match kind {
+        FaultKind::Partition | FaultKind::Loss | FaultKind::Dup => p.nodes.to_vec(),
+        _ => sim.members.clone(),
+    }
 }
 
 /// The fault of `kind` on `target`; clock faults also draw how the clock goes wrong.

@@ -119,6 +119,7 @@ fn plan<'a>(ns: &'a [String], k: &'a Kinds, t: &'a Targets, seed: u64) -> Plan<'
         interval_s: 10.0,
         time_limit_s: 120.0,
         turn: None,
+        spares: &[],
     }
 }
 

@@ -484,6 +484,7 @@ faults = ["pause", "none"]
                 interval_s: n.nemesis_interval,
                 time_limit_s: a.time_limit,
                 turn: n.nemesis_turn,
+                spares: &[],
             })
             .unwrap();
             assert_eq!(sched.windows.len(), 1, "{}: {:?}", run.name, sched.windows);

@@ -42,6 +42,11 @@ fn targets(kind: &str, start: bool, v: &serde_json::Value) -> Option<Vec<String>
             .collect();
         return Some(vec![format!("{label} {}", nodes.join(","))]);
     }
+    if kind == "membership" && start {
+        // A membership step is labelled by its change: `add n4`, `replace n2 by n5`.
+        let label = v.get("label").and_then(|l| l.as_str())?;
+        return Some(vec![label.to_string()]);
+    }
     if kind != "pause" && kind != "kill" && kind != "power-cut" {
         return None;
     }

@@ -587,6 +587,20 @@ mod tests {
     }
 
     #[test]
+    fn membership_steps_are_labelled_by_their_change() {
+        let h = events(&[
+            r#"{"index":0,"time":2,"process":"nemesis","type":"info","f":"start-membership","value":{"change":"add","label":"add n4","members":["n1","n2","n3","n4"]}}"#,
+            r#"{"index":1,"time":6,"process":"nemesis","type":"info","f":"stop-membership","value":{"outcome":"ok","via":"n1"}}"#,
+            r#"{"index":2,"time":20,"process":0,"type":"invoke","f":"read","value":null}"#,
+        ]);
+        let a = Analysis::from_events(&h);
+        let spans: Vec<_> = (a.faults.iter())
+            .map(|f| (f.kind.as_str(), f.target.as_deref(), f.start_ns, f.end_ns))
+            .collect();
+        assert_eq!(spans, vec![("membership", Some("add n4"), 2, 6)]);
+    }
+
+    #[test]
     fn power_cuts_are_per_node_like_kills() {
         let h = events(&[
             r#"{"index":0,"time":2,"process":"nemesis","type":"info","f":"start-power-cut","value":{"target":"all","nodes":["n1","n2"]}}"#,

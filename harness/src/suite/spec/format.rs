@@ -14,6 +14,7 @@ pub const BUGS: &[&str] = &[
     "lease-read",
     "unsynced-wal",
     "clock-lease",
+    "removed-vote",
 ];
 
 /// The harness's default cluster size, used to judge whether a fault can happen at all.
