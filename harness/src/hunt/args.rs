@@ -174,6 +174,9 @@ pub fn test_argv(a: &TestArgs) -> Vec<String> {
         w.push(v);
     };
     put("--nodes", a.nodes.to_string());
+    if a.spare > 0 {
+        put("--spare", a.spare.to_string());
+    }
     match &a.node_bin {
         Some(bin) => put("--node-bin", bin.display().to_string()),
         None => put("--variant", a.variant.as_str().to_string()),
@@ -288,6 +291,8 @@ mod tests {
         let a = TestArgs::from_argv([
             "--nodes",
             "3",
+            "--spare",
+            "2",
             "--workload",
             "kv",
             "--nemesis",
@@ -320,7 +325,7 @@ mod tests {
         );
         let line = command_line(&with_store(test_argv(&a), std::path::Path::new("results")));
         assert!(
-            line.starts_with("harness test --nodes 3 --variant multi"),
+            line.starts_with("harness test --nodes 3 --spare 2 --variant multi"),
             "{line}"
         );
         assert!(
