@@ -221,7 +221,11 @@ impl Drop for RunDir {
 
 /// Atomically points symlink `link` at `target` (relative to the link's folder).
 fn relink(link: &Path, target: &Path) -> Result<()> {
-    let tmp = link.with_extension(format!("tmp{}", std::process::id()));
+    // Runs of a suite relink from several threads of one process: the pid alone would hand two
+    // of them the same temporary name, and the second rename would find it gone.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = link.with_extension(format!("tmp{}-{n}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     std::os::unix::fs::symlink(target, &tmp)
         .with_context(|| format!("cannot create symlink {}", tmp.display()))?;
