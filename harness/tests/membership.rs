@@ -197,20 +197,25 @@ fn replaying_a_membership_run_repeats_its_steps() {
     assert_eq!(labels(&again).len(), 4);
 }
 
-#[test]
-fn a_node_without_membership_support_gives_a_clear_refusal() {
-    let store = scratch("not-supported");
+/// A run of the tiny node in `mode` with one spare under the membership nemesis, one step a second.
+fn tiny_membership_run(store: &Path, mode: &str, time_limit: &str) -> std::process::Output {
     let extra = [
         "--spare",
         "1",
         "--nemesis",
         "membership",
         "--time-limit",
-        "3",
+        time_limit,
         "--nemesis-interval",
         "1",
     ];
-    let out = run(tiny_test(&store, "correct", &extra));
+    run(tiny_test(store, mode, &extra))
+}
+
+#[test]
+fn a_node_without_membership_support_gives_a_clear_refusal() {
+    let store = scratch("not-supported");
+    let out = tiny_membership_run(&store, "correct", "3");
     let text = all_output(&out);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
@@ -239,17 +244,7 @@ fn a_node_without_membership_support_gives_a_clear_refusal() {
 #[test]
 fn a_node_that_never_answers_a_change_gives_a_clear_entry_not_a_hang() {
     let store = scratch("mute");
-    let extra = [
-        "--spare",
-        "1",
-        "--nemesis",
-        "membership",
-        "--time-limit",
-        "2",
-        "--nemesis-interval",
-        "1",
-    ];
-    let out = run(tiny_test(&store, "mute-reconfigure", &extra));
+    let out = tiny_membership_run(&store, "mute-reconfigure", "2");
     assert_eq!(out.status.code(), Some(0), "{}", all_output(&out));
     let h = history(&latest(&store));
     let failed = nemesis(&h, "fault-failed");
