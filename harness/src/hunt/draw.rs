@@ -10,7 +10,7 @@
 //! before any repeats, so a short hunt gets every one. The op timeout is mostly drawn below the shortest fault
 //! window, so clients give up on a stuck node while the fault still holds and ask again.
 
-use crate::options::Variant;
+use crate::options::{Variant, DEFAULT_NODE_MAX_NODES};
 use crate::proxy::PartitionMode;
 use crate::schedule::{FaultKind, Kinds, Target, Targets};
 use crate::test_args::TestArgs;
@@ -36,10 +36,11 @@ enum Dim {
     Interval,
     PartitionMode,
     Latency,
+    Spare,
 }
 
 impl Dim {
-    const ALL: [Dim; 11] = [
+    const ALL: [Dim; 12] = [
         Dim::Variant,
         Dim::Workload,
         Dim::Nodes,
@@ -51,6 +52,7 @@ impl Dim {
         Dim::Interval,
         Dim::PartitionMode,
         Dim::Latency,
+        Dim::Spare,
     ];
 
     fn name(self) -> &'static str {
@@ -66,6 +68,7 @@ impl Dim {
             Dim::Interval => "nemesis-interval",
             Dim::PartitionMode => "partition-mode",
             Dim::Latency => "net-latency",
+            Dim::Spare => "spare",
         }
     }
 
@@ -83,6 +86,7 @@ impl Dim {
             Dim::Interval => &["nemesis_interval"],
             Dim::PartitionMode => &["partition_mode"],
             Dim::Latency => &["net_latency", "net_jitter"],
+            Dim::Spare => &["spare"],
         }
     }
 }
@@ -95,6 +99,8 @@ pub struct Space {
     min_nodes: usize,
     max_nodes: usize,
     max_run_time: f64,
+    /// The fault kinds this machine and network mode can inject (see [`super::fault_kinds`]).
+    kinds: Vec<FaultKind>,
     /// The focus regions still due in this round (indices into [`FOCUS`], each as many times as
     /// its weight): like the schedule's bags, every region comes up before any repeats, so a
     /// short hunt is not left without, say, a leader pause by a run of bad luck.
@@ -107,21 +113,40 @@ const INTERVAL: [f64; 6] = [0.5, 1.0, 1.5, 2.0, 3.0, 5.0];
 const LATENCY_MS: [f64; 4] = [1.0, 2.0, 5.0, 10.0];
 const RUN_TIME: [f64; 4] = [8.0, 12.0, 20.0, 30.0];
 
-/// The focused fault regions: a fault kind, the only targets it gets, and a weight. Killing a
-/// majority or all nodes loses whatever an acceptor keeps only in memory; pausing or cutting off
-/// the leader makes a deposed leader that may go on believing it leads; bridge and ring
-/// partitions give two leaders a common acceptor. The regions that cost the cluster its
-/// acceptors or its leader weigh most.
-const FOCUS: [(FaultKind, &[Target], u32); 8] = [
-    (FaultKind::Kill, &[Target::All], 2),
-    (FaultKind::Kill, &[Target::Majority], 1),
-    (FaultKind::Kill, &[Target::Majority, Target::All], 1),
-    (FaultKind::Pause, &[Target::Leader], 3),
-    (FaultKind::Pause, &[Target::Majority], 1),
-    (FaultKind::Partition, &[Target::Leader], 1),
-    (FaultKind::Partition, &[Target::Bridge], 1),
-    (FaultKind::Partition, &[Target::MajoritiesRing], 1),
+/// A focused fault region: the fault kinds it turns on, the only targets they get, and a weight.
+type Focus = (&'static [FaultKind], &'static [Target], u32);
+
+/// The focused fault regions. Killing a majority or all nodes loses whatever an acceptor keeps
+/// only in memory, and a power cut of all of them whatever it wrote but did not sync; pausing or
+/// cutting off the leader makes a deposed leader that may go on believing it leads, and a clock
+/// set wrong before the cut makes it believe longer; bridge and ring partitions give two leaders a
+/// common acceptor; membership changes among partitions leave removed nodes beside a side of the
+/// cut. The regions that cost the cluster its acceptors or its leader weigh most. A region whose
+/// kinds the machine cannot inject is never drawn.
+const FOCUS: [Focus; 11] = [
+    (&[FaultKind::Kill], &[Target::All], 2),
+    (&[FaultKind::Kill], &[Target::Majority], 1),
+    (&[FaultKind::Kill], &[Target::Majority, Target::All], 1),
+    (&[FaultKind::Pause], &[Target::Leader], 3),
+    (&[FaultKind::Pause], &[Target::Majority], 1),
+    (&[FaultKind::Partition], &[Target::Leader], 1),
+    (&[FaultKind::Partition], &[Target::Bridge], 1),
+    (&[FaultKind::Partition], &[Target::MajoritiesRing], 1),
+    (&[FaultKind::PowerCut], &[Target::All], 1),
+    (
+        &[FaultKind::Clock, FaultKind::Partition],
+        &[Target::Leader],
+        2,
+    ),
+    (
+        &[FaultKind::Membership, FaultKind::Partition],
+        &[Target::Majority, Target::Bridge],
+        1,
+    ),
 ];
+/// The spare nodes a run with membership changes gets when `--spare` is free: one to add, or
+/// two so that a replace and an add can both happen.
+const SPARES: [usize; 2] = [1, 2];
 /// How often a fault draw is focused rather than a swarm subset.
 const FOCUS_SHARE: f64 = 2.0 / 3.0;
 /// How often a drawn op timeout longer than half the shortest window (a quarter of the interval) is redrawn
@@ -142,13 +167,14 @@ const FAILOVER_INTERVAL: f64 = 2.0;
 const WINDOWS_PER_RUN: f64 = 6.0;
 
 impl Space {
-    /// `typed`: the ids of the options the user typed (see [`super::args::typed_ids`]).
+    /// `typed`: the ids of the options the user typed (see [`super::args::typed_ids`]);
+    /// `kinds`: the fault kinds that may be drawn.
     pub fn new(
         base: TestArgs,
         typed: &BTreeSet<String>,
-        min_nodes: usize,
-        max_nodes: usize,
+        (min_nodes, max_nodes): (usize, usize),
         max_run_time: f64,
+        kinds: Vec<FaultKind>,
     ) -> Space {
         let free = Dim::ALL
             .into_iter()
@@ -161,6 +187,7 @@ impl Space {
             min_nodes,
             max_nodes,
             max_run_time,
+            kinds,
             focus_bag: Arc::default(),
         }
     }
@@ -174,7 +201,7 @@ impl Space {
     pub fn draw(&self, rng: &mut StdRng) -> TestArgs {
         let mut a = self.base.clone();
         for d in &self.free {
-            // Kinds and targets are drawn together.
+            // Kinds and targets are drawn together; spares follow from the kinds.
             if *d != Dim::Targets || !self.free.contains(&Dim::Kinds) {
                 self.set(*d, &mut a, rng);
             }
@@ -187,8 +214,14 @@ impl Space {
     /// `parent` with one to three free dimensions redrawn and a new run seed.
     pub fn mutate(&self, parent: &TestArgs, rng: &mut StdRng) -> TestArgs {
         let mut a = parent.clone();
-        let k = rng.gen_range(1..=3).min(self.free.len());
-        for d in self.free.choose_multiple(rng, k) {
+        let dims: Vec<Dim> = self
+            .free
+            .iter()
+            .copied()
+            .filter(|d| *d != Dim::Spare)
+            .collect();
+        let k = rng.gen_range(1..=3).min(dims.len());
+        for d in dims.choose_multiple(rng, k) {
             self.set(*d, &mut a, rng);
         }
         a.seed = Some(rng.gen());
@@ -220,10 +253,31 @@ impl Space {
         }
         n.nemesis_targets.0.sort();
         n.nemesis.0.sort();
+        self.fit_spares(a, rng);
         self.fit_windows(a);
         self.fit_interval(a);
         self.shorten_op_timeout(a, rng);
         self.fit_leader_clients(a, rng);
+    }
+
+    /// Spare nodes exactly when membership changes are drawn: a free `--spare` gets one or two
+    /// with them and none without (spares outside the configuration only cost processes); a
+    /// typed `--spare 0` drops membership changes, which need a node to add.
+    fn fit_spares(&self, a: &mut TestArgs, rng: &mut StdRng) {
+        let membership = a.nemesis.nemesis.0.contains(&FaultKind::Membership);
+        if self.free.contains(&Dim::Spare) {
+            a.spare = match membership {
+                false => 0,
+                true if a.spare == 0 => *SPARES.choose(rng).unwrap(),
+                true => a.spare,
+            };
+            if a.node_bin.is_none() {
+                a.spare = a.spare.min(DEFAULT_NODE_MAX_NODES.saturating_sub(a.nodes));
+            }
+        }
+        if a.spare == 0 {
+            a.nemesis.nemesis.0.retain(|k| *k != FaultKind::Membership);
+        }
     }
 
     /// A free concurrency below [`LEADER_FAULT_CLIENTS`] is redrawn among the ones above when
@@ -308,18 +362,27 @@ impl Space {
         let n = &mut a.nemesis;
         let kinds_free = self.free.contains(&Dim::Kinds);
         let targets_free = self.free.contains(&Dim::Targets);
-        let allowed = |i: &usize| kinds_free || n.nemesis.0.contains(&FOCUS[*i].0);
+        // Kinds free: a region whose every kind can be drawn. Kinds typed: one that shares a
+        // kind with them (only its targets are taken).
+        let allowed = |i: &usize| {
+            let kinds = FOCUS[*i].0;
+            if kinds_free {
+                kinds.iter().all(|k| self.kinds.contains(k))
+            } else {
+                kinds.iter().any(|k| n.nemesis.0.contains(k))
+            }
+        };
         let any_focus = (0..FOCUS.len()).any(|i| allowed(&i));
         if targets_free && any_focus && rng.gen_bool(FOCUS_SHARE) {
-            let (kind, targets, _) = FOCUS[self.next_focus(allowed, rng)];
+            let (kinds, targets, _) = FOCUS[self.next_focus(allowed, rng)];
             if kinds_free {
-                n.nemesis = Kinds(vec![kind]);
+                n.nemesis = Kinds(kinds.to_vec());
             }
             n.nemesis_targets = Targets(targets.to_vec());
             return;
         }
         if kinds_free && (d == Dim::Kinds || targets_free) {
-            n.nemesis = Kinds(subset(&FaultKind::ALL, rng));
+            n.nemesis = Kinds(subset(&self.kinds, rng));
         }
         if targets_free {
             n.nemesis_targets = Targets(subset(&Target::ALL, rng));
@@ -367,6 +430,8 @@ impl Space {
             }
             Dim::OpTimeout => a.op_timeout = *OP_TIMEOUT.choose(rng).unwrap(),
             Dim::Kinds | Dim::Targets => self.set_faults(d, a, rng),
+            // Drawn with the kinds, in `fit_spares`.
+            Dim::Spare => {}
             Dim::Interval => n.nemesis_interval = *INTERVAL.choose(rng).unwrap(),
             Dim::PartitionMode => {
                 n.partition_mode = *[PartitionMode::Silent, PartitionMode::Reset]
@@ -457,7 +522,13 @@ mod tests {
 
     fn space(typed: &[&str], base: TestArgs) -> Space {
         let typed = typed.iter().map(|s| s.to_string()).collect();
-        Space::new(base, &typed, 3, 5, 20.0)
+        let kinds = [
+            FaultKind::ALL.as_slice(),
+            &FaultKind::NODE,
+            &[FaultKind::Membership],
+        ]
+        .concat();
+        Space::new(base, &typed, (3, 5), 20.0, kinds)
     }
 
     fn json(a: &TestArgs) -> serde_json::Value {
@@ -534,10 +605,10 @@ mod tests {
             assert_eq!(count, weights);
         }
         // Only the kill regions allowed (the user typed --nemesis kill): they take turns alone.
-        let kill = |i: &usize| FOCUS[*i].0 == FaultKind::Kill;
+        let kill = |i: &usize| FOCUS[*i].0 == [FaultKind::Kill];
         let kills: u32 = FOCUS
             .iter()
-            .filter(|f| f.0 == FaultKind::Kill)
+            .filter(|f| f.0 == [FaultKind::Kill])
             .map(|f| f.2)
             .sum();
         let mut count = vec![0u32; FOCUS.len()];
@@ -545,7 +616,7 @@ mod tests {
             count[s.next_focus(kill, &mut rng)] += 1;
         }
         for (i, f) in FOCUS.iter().enumerate() {
-            let want = if f.0 == FaultKind::Kill { 2 * f.2 } else { 0 };
+            let want = if f.0 == [FaultKind::Kill] { 2 * f.2 } else { 0 };
             assert_eq!(count[i], want, "{f:?}");
         }
     }
@@ -573,6 +644,74 @@ mod tests {
             assert!(a.time_limit >= wanted, "{a:?}");
         }
         assert!(leader > 50, "leader-targeted draws: {leader}/500");
+    }
+
+    #[test]
+    fn power_cuts_clock_faults_and_membership_changes_are_drawn_with_what_they_need() {
+        let s = space(&[], TestArgs::default());
+        let mut rng = StdRng::seed_from_u64(13);
+        let (mut cut_all, mut clock_leader, mut membership) = (0, 0, 0);
+        let mut parent = s.draw(&mut rng);
+        for i in 0..600 {
+            let a = if i % 2 == 0 {
+                s.draw(&mut rng)
+            } else {
+                s.mutate(&parent, &mut rng)
+            };
+            a.validate().unwrap_or_else(|e| panic!("{e:#}: {a:?}"));
+            let k = &a.nemesis.nemesis.0;
+            let t = &a.nemesis.nemesis_targets.0;
+            cut_all += (k == &[FaultKind::PowerCut] && t == &[Target::All]) as usize;
+            clock_leader += (k.contains(&FaultKind::Clock) && t.contains(&Target::Leader)) as usize;
+            let has = k.contains(&FaultKind::Membership);
+            membership += has as usize;
+            // Spares exactly when nodes are added and removed.
+            assert_eq!(has, a.spare > 0, "{a:?}");
+            parent = a;
+        }
+        assert!(cut_all > 15, "power cut all: {cut_all}/600");
+        assert!(clock_leader > 30, "clock on the leader: {clock_leader}/600");
+        assert!(membership > 30, "membership: {membership}/600");
+    }
+
+    #[test]
+    fn kinds_the_machine_cannot_inject_are_never_drawn() {
+        let typed = BTreeSet::new();
+        let s = Space::new(
+            TestArgs::default(),
+            &typed,
+            (3, 5),
+            20.0,
+            FaultKind::ALL.to_vec(),
+        );
+        let mut rng = StdRng::seed_from_u64(17);
+        for _ in 0..300 {
+            let a = s.draw(&mut rng);
+            assert!(
+                a.nemesis
+                    .nemesis
+                    .0
+                    .iter()
+                    .all(|k| FaultKind::ALL.contains(k)),
+                "{a:?}"
+            );
+            assert_eq!(a.spare, 0);
+        }
+    }
+
+    #[test]
+    fn a_typed_spare_of_zero_leaves_membership_out() {
+        let base = TestArgs::from_argv(["--spare", "0"]).unwrap();
+        let s = space(&["spare"], base);
+        let mut rng = StdRng::seed_from_u64(19);
+        for _ in 0..300 {
+            let a = s.draw(&mut rng);
+            assert!(
+                !a.nemesis.nemesis.0.contains(&FaultKind::Membership),
+                "{a:?}"
+            );
+            a.validate().unwrap();
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod record;
 pub mod shrink;
 
 use crate::error::SetupError;
+use crate::schedule::FaultKind;
 use crate::test_args::TestArgs;
 use crate::test_cmd::{run_test, RunOutcome};
 use anyhow::Result;
@@ -60,12 +61,13 @@ pub fn hunt(args: HuntArgs, typed: &BTreeSet<String>) -> Result<u8> {
     let seed = args.test.seed.unwrap_or_else(rand::random);
     let dir = record::create_dir(&args.test.store)?;
     let base = base_args(&args, typed, &dir);
+    let (kinds, left_out) = fault_kinds(&args.test);
     let space = Space::new(
         base,
         typed,
-        args.min_nodes,
-        args.max_nodes,
+        (args.min_nodes, args.max_nodes),
         args.max_run_time,
+        kinds.clone(),
     );
     crate::cluster::install_guards();
     let rt = if args.parallel > 1 {
@@ -81,6 +83,13 @@ pub fn hunt(args: HuntArgs, typed: &BTreeSet<String>) -> Result<u8> {
         join(fixed(typed)),
         join(space.free_names())
     );
+    if !typed.contains("nemesis") {
+        let names = kinds.iter().map(|k| k.name().to_string()).collect();
+        crate::errln!("harness hunt: fault kinds drawn: {}", join(names));
+        for why in &left_out {
+            crate::errln!("harness hunt: not drawn: {why}");
+        }
+    }
     let hunt = Hunt::new(&args, &space, &dir, seed, typed);
     hunt.write(false);
     std::thread::scope(|s| {
@@ -105,6 +114,35 @@ pub fn hunt(args: HuntArgs, typed: &BTreeSet<String>) -> Result<u8> {
     );
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(code)
+}
+
+/// The fault kinds a hunt may draw here, and a line for each left out saying why. Partitions,
+/// pauses and kills work everywhere; clock faults need libfaketime and power cuts FUSE, probed
+/// once here, so a machine without them still hunts with the rest; membership changes start
+/// spare nodes, which `--hosts` does not support yet; packet faults need `--net netns`.
+pub fn fault_kinds(test: &TestArgs) -> (Vec<FaultKind>, Vec<String>) {
+    let mut kinds = FaultKind::ALL.to_vec();
+    let mut left_out = Vec::new();
+    let hosts = test.hosts.hosts.is_some();
+    if hosts {
+        left_out.push("clock, power-cut, membership (not drawn with --hosts)".to_string());
+    } else {
+        match crate::clock::library() {
+            Ok(_) => kinds.push(FaultKind::Clock),
+            Err(e) => left_out.push(format!("clock ({e:#})")),
+        }
+        match crate::power::check() {
+            Ok(()) => kinds.push(FaultKind::PowerCut),
+            Err(e) => left_out.push(format!("power-cut ({e:#})")),
+        }
+        kinds.push(FaultKind::Membership);
+    }
+    if test.net.net == crate::net::NetMode::Netns {
+        kinds.extend(FaultKind::PACKET);
+    } else if !hosts {
+        left_out.push("loss, dup, rate (packet faults need --net netns)".to_string());
+    }
+    (kinds, left_out)
 }
 
 /// The user's options with the hunt's own defaults for what the user did not type: runs store
