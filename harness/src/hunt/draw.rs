@@ -506,6 +506,9 @@ pub fn features(a: &TestArgs) -> Vec<String> {
         );
         f.push(format!("interval={}", n.nemesis_interval));
     }
+    if a.spare > 0 {
+        f.push(format!("spare={}", a.spare));
+    }
     if n.partition_mode == PartitionMode::Reset && n.nemesis.0.contains(&FaultKind::Partition) {
         f.push("partition-mode=reset".into());
     }
