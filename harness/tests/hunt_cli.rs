@@ -242,6 +242,64 @@ fn shrinking_keeps_a_configuration_that_still_fails() {
 }
 
 #[test]
+fn membership_changes_in_a_hunt_get_spare_nodes_and_run_to_a_verdict() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    build_paxos_node();
+    let store = scratch("hunt-membership");
+    let (out, _) = hunt(
+        &store,
+        &[
+            "--time",
+            "45s",
+            "--max-run-time",
+            "8",
+            "--seed",
+            "2",
+            "--nemesis",
+            "membership,partition",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let h = read_json(&hunt_dir(&store).join("hunt.json"));
+    let rs = runs(&h);
+    assert!(rs.len() >= 2, "several runs: {h:#}");
+    for r in rs {
+        assert_eq!(r["verdict"], "valid", "{r:#}");
+        // `--spare` was free: the hunt gave every run nodes to add, and the printed command
+        // line carries them.
+        let spare = r["config"]["spare"].as_u64().unwrap_or(0);
+        assert!((1..=2).contains(&spare), "{r:#}");
+        let cmd = r["command"].as_str().unwrap();
+        assert!(cmd.contains(&format!("--spare {spare}")), "{cmd}");
+        let run_dir = PathBuf::from(r["run_dir"].as_str().unwrap());
+        let schedule = read_json(&run_dir.join("schedule.json"));
+        assert_eq!(
+            schedule["spares"].as_array().map(Vec::len),
+            Some(spare as usize)
+        );
+    }
+    std::fs::remove_dir_all(&store).unwrap();
+}
+
+#[test]
+fn a_hunt_draws_every_fault_kind_the_machine_can_inject() {
+    // scripts/setup installs libfaketime and fuse3, so all six kinds are drawn here; the
+    // packet faults only with --net netns. No run is shorter than 3 s, so none starts.
+    let store = scratch("hunt-kinds");
+    let (out, _) = hunt(
+        &store,
+        &["--time", "8s", "--max-run-time", "1", "--seed", "1"],
+    );
+    let e = stderr(&out);
+    assert!(
+        e.contains("fault kinds drawn: partition, pause, kill, clock, power-cut, membership"),
+        "{e}"
+    );
+    assert!(e.contains("not drawn: loss, dup, rate"), "{e}");
+    let _ = std::fs::remove_dir_all(&store);
+}
+
+#[test]
 fn bad_input_is_a_named_error_with_exit_2() {
     let store = scratch("hunt-bad");
     let cases: [(&[&str], &str); 6] = [

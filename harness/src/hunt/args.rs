@@ -2,6 +2,7 @@
 //! back as the `harness test` command line that reproduces it.
 
 use crate::options::{workload_name, DEFAULT_NODE_MAX_NODES};
+use crate::schedule::FaultKind;
 use crate::test_args::TestArgs;
 use anyhow::{bail, Result};
 use clap::{parser::ValueSource, ArgMatches};
@@ -161,7 +162,14 @@ impl HuntArgs {
                 self.time
             );
         }
-        self.test.validate()
+        // A free --spare is drawn with membership changes (hunt::draw), so check the options
+        // as a run would get them.
+        let mut test = self.test.clone();
+        let membership = test.nemesis.nemesis.0.contains(&FaultKind::Membership);
+        if membership && !typed.contains("spare") && test.spare == 0 {
+            test.spare = 1;
+        }
+        test.validate()
     }
 }
 
