@@ -6,11 +6,12 @@
 //! hit counts (0, 1, 2, 3, 4-7, 8-15, ...), the share of operations answered in tenths paired with
 //! the fault kinds that were on (availability per fault mix), and the indeterminate (`info`)
 //! operations, also bucketed. The coverage map is the union of all signatures seen. A run whose
-//! signature adds buckets puts its configuration in the corpus with energy equal to the number
-//! of new buckets; the next configuration is, more often than not, a mutation of a corpus entry
-//! picked in proportion to its energy (which then decays, so one lucky entry does not take over),
-//! and otherwise a fresh swarm draw. That is greybox fuzzing's loop (as in Mallory, CCS 2023)
-//! with node counters for feedback instead of code coverage.
+//! signature adds buckets puts its configuration in the corpus with energy from the number of
+//! new buckets (capped: early runs find everything new); the next configuration is, two times in
+//! five, a mutation of a corpus entry picked in proportion to its energy (which then decays, so
+//! one lucky entry does not take over), and otherwise a fresh swarm draw. That is greybox
+//! fuzzing's loop (as in Mallory, CCS 2023) with node counters for feedback instead of code
+//! coverage.
 
 use crate::test_args::TestArgs;
 use rand::rngs::StdRng;
@@ -125,6 +126,10 @@ pub struct Coverage {
 const MUTATE_SHARE: f64 = 0.4;
 /// An entry's energy is multiplied by this each time it is picked.
 const DECAY: f64 = 0.6;
+/// The most new buckets an entry's energy counts. A hunt's first runs find nearly every bucket
+/// new whatever they did (the first run of a 10-minute clock-lease hunt: 11, later runs 1-4), so
+/// uncounted, the first configuration and its mutations took 8 of that hunt's 31 runs.
+const NEW_BUCKETS_COUNTED: usize = 3;
 
 impl Coverage {
     /// Adds a run's signature; returns how many buckets were new (and keeps the configuration
@@ -134,7 +139,7 @@ impl Coverage {
     }
 
     /// [`Coverage::add`] for a run that kept `availability` of its operations: an entry's energy
-    /// grows as the run's availability falls (up to three times at none), so configurations that
+    /// is its new buckets (at most [`NEW_BUCKETS_COUNTED`]) and grows as the run's availability falls (up to three times at none), so configurations that
     /// took the cluster down are mutated more often. Lost acceptors and deposed leaders live
     /// there, and new counter buckets alone reward them no more than any other novelty.
     pub fn add_weighted(
@@ -158,7 +163,7 @@ impl Coverage {
         if new > 0 {
             self.corpus.push(Entry {
                 config: config.clone(),
-                energy: new as f64 * weight,
+                energy: new.min(NEW_BUCKETS_COUNTED) as f64 * weight,
                 run,
             });
         }
@@ -226,10 +231,13 @@ mod tests {
         c.add_weighted(0, &a, sig("x=1"), 1.0);
         c.add_weighted(1, &a, sig("x=2"), 0.2);
         c.add_weighted(2, &a, sig("x=3"), f64::NAN);
+        let many = (0..11).map(|i| format!("y={i}")).collect();
+        c.add_weighted(3, &a, many, 1.0);
         let e: Vec<f64> = c.corpus.iter().map(|e| e.energy).collect();
         assert_eq!(e[0], 1.0);
         assert!((e[1] - 2.6).abs() < 1e-9, "{e:?}");
         assert_eq!(e[2], 1.0, "no operations: plain weight");
+        assert_eq!(e[3], 3.0, "eleven new buckets count as three");
     }
 
     #[test]
