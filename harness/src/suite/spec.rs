@@ -279,6 +279,16 @@ check_time_limit = 45
             joined.ends_with("-- --verbose --bug lease-read --bug local-read"),
             "{joined}"
         );
+        assert_eq!(joined.matches("--op-timeout").count(), 1, "{joined}");
+    }
+
+    #[test]
+    fn a_suite_run_keeps_a_one_second_op_timeout_unless_it_sets_one() {
+        let s = p("[[test]]\nname = \"a\"\n[[test]]\nname = \"b\"\nop_timeout = 0.25\n").unwrap();
+        let joined = |i: usize| s.runs[i].harness_args(Path::new("/tmp/st")).join(" ");
+        assert!(joined(0).contains("--op-timeout 1"), "{}", joined(0));
+        assert!(joined(1).contains("--op-timeout 0.25"), "{}", joined(1));
+        assert_eq!(joined(1).matches("--op-timeout").count(), 1);
     }
 
     #[test]
