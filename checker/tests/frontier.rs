@@ -148,12 +148,21 @@ struct Sizes {
     info: std::ops::Range<usize>,
 }
 
+/// How many histories of one agreement run were valid, invalid, and refuted by the relaxed
+/// and by the coarse frontier search.
+struct Counts {
+    valid: usize,
+    invalid: usize,
+    relaxed: usize,
+    coarse: usize,
+}
+
 /// `rounds` random histories of `kinds` (half with one read changed): the checker and the
-/// depth-first search alone agree with the brute force, and the relaxed frontier search
-/// refutes only invalid ones. Returns (valid, invalid, refuted by the relaxed search).
-fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> (usize, usize, usize) {
+/// depth-first search alone agree with the brute force, and the relaxed and the coarse frontier
+/// searches refute only invalid ones.
+fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> Counts {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let (mut valid, mut invalid, mut refuted) = (0, 0, 0);
+    let (mut valid, mut invalid, mut refuted, mut coarse) = (0, 0, 0, 0);
     for round in 0..rounds {
         let kind = kinds[round % kinds.len()];
         let procs = rng.gen_range(sizes.procs.clone());
@@ -171,18 +180,29 @@ fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> (usize, 
             want,
             "depth-first, round {round}: {s:?}"
         );
-        let relaxed = relaxed_refutes(&events);
+        let relaxed = refutes(&events, checker::search::relaxed_refutes);
         assert!(
             !(want && relaxed),
             "relaxed refuted a valid one, round {round}: {s:?}"
         );
         refuted += relaxed as usize;
+        let refutes = refutes(&events, checker::search::coarse_refutes);
+        assert!(
+            !(want && refutes),
+            "coarse refuted a valid one, round {round}: {s:?}\n{events:#?}"
+        );
+        coarse += refutes as usize;
         match want {
             true => valid += 1,
             false => invalid += 1,
         }
     }
-    (valid, invalid, refuted)
+    Counts {
+        valid,
+        invalid,
+        relaxed: refuted,
+        coarse,
+    }
 }
 
 #[test]
@@ -192,10 +212,14 @@ fn fast_search_agrees_with_the_brute_force_on_small_shapes() {
         procs: 2..6,
         info: 0..4,
     };
-    let (valid, invalid, refuted) = agreement(18, 4000, &KINDS, sizes);
+    let n = agreement(18, 4000, &KINDS, sizes);
     assert!(
-        valid > 1000 && invalid > 1000 && refuted > 500,
-        "{valid} valid, {invalid} invalid, {refuted} refuted relaxed"
+        n.valid > 1000 && n.invalid > 1000 && n.relaxed > 500 && n.coarse > 1000,
+        "{} valid, {} invalid, {} refuted relaxed, {} coarse",
+        n.valid,
+        n.invalid,
+        n.relaxed,
+        n.coarse
     );
 }
 
@@ -208,10 +232,14 @@ fn both_searches_agree_with_the_brute_force_on_wider_shapes() {
         procs: 3..9,
         info: 0..7,
     };
-    let (valid, invalid, refuted) = agreement(1818, 2500, &KINDS, sizes);
+    let n = agreement(1818, 2500, &KINDS, sizes);
     assert!(
-        valid > 600 && invalid > 600 && refuted > 300,
-        "{valid} valid, {invalid} invalid, {refuted} refuted relaxed"
+        n.valid > 600 && n.invalid > 600 && n.relaxed > 300 && n.coarse > 600,
+        "{} valid, {} invalid, {} refuted relaxed, {} coarse",
+        n.valid,
+        n.invalid,
+        n.relaxed,
+        n.coarse
     );
 }
 
@@ -225,15 +253,22 @@ fn searches_agree_with_the_brute_force_on_stale_rewritten_with_many_crashes() {
         info: 3..10,
     };
     let kinds = [Kind::StaleRewritten, Kind::Simulated];
-    let (valid, invalid, refuted) = agreement(1819, 1500, &kinds, sizes);
+    let n = agreement(1819, 1500, &kinds, sizes);
     assert!(
-        valid > 300 && invalid > 300 && refuted > 200,
-        "{valid} valid, {invalid} invalid, {refuted} refuted relaxed"
+        n.valid > 300 && n.invalid > 300 && n.relaxed > 200 && n.coarse > 300,
+        "{} valid, {} invalid, {} refuted relaxed, {} coarse",
+        n.valid,
+        n.invalid,
+        n.relaxed,
+        n.coarse
     );
 }
 
-/// Whether the relaxed frontier search (crashed ops may take effect many times) refutes it.
-fn relaxed_refutes(events: &[Event]) -> bool {
+/// Whether `refuter` (the relaxed or the coarse frontier search) refutes some part of it.
+fn refutes(
+    events: &[Event],
+    refuter: fn(&common::RegPart, &[checker::model::Timed<Op>], &checker::search::Budget) -> bool,
+) -> bool {
     let operations = pair(events).expect("well formed");
     let parts = checker::linearizability::prepare(&Reg, &operations).expect("register ops");
     let memory = std::sync::atomic::AtomicU64::new(0);
@@ -244,9 +279,7 @@ fn relaxed_refutes(events: &[Event]) -> bool {
         memory_used: &memory,
         cancelled: &never,
     };
-    parts
-        .iter()
-        .any(|p| checker::search::relaxed_refutes(&p.part, &p.ops, &budget))
+    parts.iter().any(|p| refuter(&p.part, &p.ops, &budget))
 }
 
 /// A check that runs out says which limit, its value, how far it got and what to try.

@@ -174,6 +174,21 @@ fn check(ops: &[GenOp]) -> Verdict {
     r.verdict
 }
 
+/// Whether the coarse frontier search (one configuration per state) refutes the history.
+fn coarse_refutes(ops: &[GenOp]) -> bool {
+    let operations = checker::model::pair(&to_events(ops)).unwrap();
+    let parts = checker::linearizability::prepare(&Reg, &operations).unwrap();
+    let memory = std::sync::atomic::AtomicU64::new(0);
+    let never = || false;
+    let budget = checker::search::Budget {
+        deadline: None,
+        memory_limit: None,
+        memory_used: &memory,
+        cancelled: &never,
+    };
+    (parts.iter()).any(|p| checker::search::coarse_refutes(&p.part, &p.ops, &budget))
+}
+
 #[test]
 fn histories_linearizable_by_construction_are_valid() {
     let mut rng = SmallRng::seed_from_u64(1);
@@ -314,12 +329,16 @@ fn reference_ops(ops: &[GenOp]) -> Vec<(Op, usize, Option<usize>)> {
 #[test]
 fn fast_search_agrees_with_the_reference() {
     let mut rng = SmallRng::seed_from_u64(3);
-    let (mut valid, mut invalid) = (0, 0);
+    let (mut valid, mut invalid, mut coarse) = (0, 0, 0);
     for round in 0..3000 {
         let ops = random_history(&mut rng);
         let want = reference(&reference_ops(&ops));
         let got = check(&ops);
         assert_eq!(got == Verdict::Valid, want, "round {round}: {ops:#?}");
+        // The coarse search may only refute invalid ones.
+        let refuted = coarse_refutes(&ops);
+        assert!(!(want && refuted), "coarse, round {round}: {ops:#?}");
+        coarse += refuted as usize;
         if want {
             valid += 1
         } else {
@@ -328,8 +347,8 @@ fn fast_search_agrees_with_the_reference() {
     }
     // Both outcomes are exercised in earnest.
     assert!(
-        valid > 500 && invalid > 500,
-        "{valid} valid, {invalid} invalid"
+        valid > 500 && invalid > 500 && coarse > 1000,
+        "{valid} valid, {invalid} invalid, {coarse} refuted coarse"
     );
 }
 

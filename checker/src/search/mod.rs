@@ -1,6 +1,7 @@
 //! Linearizability search over one independent part. [`decide`] runs the breadth-first search
-//! over events (`frontier`) first; where its frontier grows too wide, the same search with
-//! crashed ops allowed to take effect any number of times, which can only refute; then
+//! over events (`frontier`) first; where its frontier grows too wide, a coarse form of it with
+//! one configuration per state (`coarse`), which can only refute; then the same search with
+//! crashed ops allowed to take effect any number of times, which can only refute too; then
 //! [`search`]: Wing &
 //! Gong's backtracking search with Lowe's cache of (linearized set, state), shaped like
 //! Porcupine's `checkSingle` (also used to enumerate the states possible at a point).
@@ -21,6 +22,7 @@
 mod budget;
 mod cache;
 mod classes;
+mod coarse;
 mod entries;
 mod frontier;
 mod hash;
@@ -53,13 +55,19 @@ pub enum Search {
 }
 
 /// Decides whether `ops` can be linearized from `part.init()`: by the frontier search
-/// (`frontier`), or, where its frontier grows too wide, by its relaxed form refuting it, or by
+/// (`frontier`), or, where its frontier grows too wide, by its coarse or relaxed form refuting
+/// it, or by
 /// [`search`]. Returns the outcome and
 /// the number of configurations or nodes explored.
 pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> (Search, u64) {
     let classes = Classes::new(part, ops);
     if let Some(decided) = frontier::decide(part, ops, &classes, budget) {
         return decided;
+    }
+    // Cheap (one configuration per state), and it refutes most invalid histories the exact
+    // frontier gave up on; a valid history costs it one pass.
+    if let Some(refuted) = coarse::refute(part, ops, &classes, budget) {
+        return refuted;
     }
     // Without crashed ops the relaxed search is the one that just gave up.
     let crashed = ops.iter().any(|t| t.ret.is_none());
@@ -76,6 +84,14 @@ pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> 
 pub fn relaxed_refutes<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> bool {
     let classes = Classes::new(part, ops);
     let refuted = frontier::refute(part, ops, &classes, budget);
+    refuted.is_some_and(|(r, _)| matches!(r, Search::NotLinearizable { .. }))
+}
+
+/// Whether the coarse frontier (`coarse`) finds `ops` not linearizable (which makes it so):
+/// public for the agreement tests.
+pub fn coarse_refutes<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> bool {
+    let classes = Classes::new(part, ops);
+    let refuted = coarse::refute(part, ops, &classes, budget);
     refuted.is_some_and(|(r, _)| matches!(r, Search::NotLinearizable { .. }))
 }
 
