@@ -7,8 +7,9 @@ use cli_util::{all_output, harness_on, scratch};
 
 /// Rounds of `procs` writes in flight at once (values 0..4), with `crashed` writes and cas that
 /// never return and three reads in flight beside them, then a read of the last value; in round
-/// `bad`, a read of 4 after that: nothing wrote 4, but a write of 4 was in flight earlier in
-/// that round, so no cheap check settles it, and the crashed ops make the search large.
+/// `bad`, reads of 4, 0 and 4 again after that, with a write of 0 between and one write of 4
+/// open (crashed): a write of 4 was in flight earlier in that round too, so no cheap check
+/// settles it, and the crashed ops make the search large.
 fn history(procs: u64, rounds: u64, bad: u64, crashed: u64) -> String {
     let mut lines = Vec::new();
     let mut push = |p: u64, kind: &str, f: &str, v: String| {
@@ -53,8 +54,16 @@ fn history(procs: u64, rounds: u64, bad: u64, crashed: u64) -> String {
         push(procs, "invoke", "read", "null".into());
         push(procs, "ok", "read", last.to_string());
         if r == bad {
-            push(procs, "invoke", "read", "null".into());
-            push(procs, "ok", "read", "4".into());
+            // 4, then 0, then 4 again with one write of 4 left open (the crashed one): the
+            // first read of 4 uses it up. Checks that only ask whether some open op could write
+            // a value (the coarse frontier's) cannot see that.
+            push(999, "invoke", "write", "4".into());
+            push(999, "info", "write", "4".into());
+            for (f, v) in [("read", "4"), ("write", "0"), ("read", "0"), ("read", "4")] {
+                let arg = if f == "read" { "null" } else { v };
+                push(procs, "invoke", f, arg.into());
+                push(procs, "ok", f, v.into());
+            }
         }
     }
     lines.join("\n") + "\n"
