@@ -158,14 +158,7 @@ pub(super) fn refute<P: PartModel>(
     let class = &classes.class;
     let count = class.iter().max().map_or(0, |&c| c as usize + 1);
     let read_only: Vec<bool> = ops.iter().map(|t| part.is_read_only(&t.op)).collect();
-    let mut events: Vec<(usize, u32, bool)> = Vec::with_capacity(2 * ops.len());
-    for (i, t) in ops.iter().enumerate() {
-        events.push((t.call, i as u32, false));
-        if let Some(r) = t.ret {
-            events.push((r, i as u32, true));
-        }
-    }
-    events.sort_unstable();
+    let events = super::frontier::events(ops);
     let mut open = Open {
         by_class: vec![Vec::new(); count],
         classes: Vec::new(),

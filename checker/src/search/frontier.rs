@@ -264,14 +264,7 @@ fn run<P: PartModel>(
         crashed,
         relaxed,
     };
-    let mut events: Vec<(usize, u32, bool)> = Vec::with_capacity(2 * n);
-    for (i, t) in ops.iter().enumerate() {
-        events.push((t.call, i as u32, false));
-        if let Some(r) = t.ret {
-            events.push((r, i as u32, true));
-        }
-    }
-    events.sort_unstable();
+    let events = events(ops);
     let mut open = Open {
         by_class: vec![BTreeSet::new(); count],
         classes: Vec::new(),
@@ -430,6 +423,20 @@ impl Scratch {
             self.useful[c as usize] = 0;
         }
     }
+}
+
+/// Every call and return as (time, op, is a return), in time order (ties by op), for the
+/// frontier and the coarse frontier alike.
+pub(super) fn events<O>(ops: &[Timed<O>]) -> Vec<(usize, u32, bool)> {
+    let mut events = Vec::with_capacity(2 * ops.len());
+    for (i, t) in ops.iter().enumerate() {
+        events.push((t.call, i as u32, false));
+        if let Some(r) = t.ret {
+            events.push((r, i as u32, true));
+        }
+    }
+    events.sort_unstable();
+    events
 }
 
 fn add_class(classes: &mut Vec<u32>, empty: bool, c: usize) {
