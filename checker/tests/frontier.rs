@@ -37,20 +37,14 @@ fn shape(kind: Kind, ops: usize, procs: usize, info: usize) -> Shape {
 /// The depth-first search alone: the checker falls back on it where the frontier grows too
 /// wide, which small histories never make it do.
 fn depth_first(events: &[Event]) -> bool {
-    use checker::search::{search, Budget, Search};
+    use checker::search::{search, Search};
     let operations = pair(events).expect("well formed");
     let parts = checker::linearizability::prepare(&Reg, &operations).expect("register ops");
-    let memory = std::sync::atomic::AtomicU64::new(0);
-    let never = || false;
-    let budget = Budget {
-        deadline: None,
-        memory_limit: None,
-        memory_used: &memory,
-        cancelled: &never,
-    };
-    parts.iter().all(|p| {
-        let (r, _) = search(&p.part, &p.ops, &budget, &mut |_| true);
-        r == Search::Linearizable
+    common::unbounded(|budget| {
+        parts.iter().all(|p| {
+            let (r, _) = search(&p.part, &p.ops, budget, &mut |_| true);
+            r == Search::Linearizable
+        })
     })
 }
 
@@ -271,15 +265,7 @@ fn refutes(
 ) -> bool {
     let operations = pair(events).expect("well formed");
     let parts = checker::linearizability::prepare(&Reg, &operations).expect("register ops");
-    let memory = std::sync::atomic::AtomicU64::new(0);
-    let never = || false;
-    let budget = checker::search::Budget {
-        deadline: None,
-        memory_limit: None,
-        memory_used: &memory,
-        cancelled: &never,
-    };
-    parts.iter().any(|p| refuter(&p.part, &p.ops, &budget))
+    common::unbounded(|budget| parts.iter().any(|p| refuter(&p.part, &p.ops, budget)))
 }
 
 /// A check that runs out says which limit, its value, how far it got and what to try.
@@ -320,7 +306,7 @@ fn unknown_names_the_limit_and_what_to_try() {
 #[test]
 fn two_commuting_crashed_ops_can_both_take_effect() {
     use checker::model::{PartModel, Timed};
-    use checker::search::{search, Budget, Search};
+    use checker::search::{search, Search};
     struct Bits;
     impl PartModel for Bits {
         type Op = (bool, u8);
@@ -350,15 +336,7 @@ fn two_commuting_crashed_ops_can_both_take_effect() {
         t((false, 2), 1, None),
         t((true, 3), 2, Some(3)),
     ];
-    let memory = std::sync::atomic::AtomicU64::new(0);
-    let never = || false;
-    let budget = Budget {
-        deadline: None,
-        memory_limit: None,
-        memory_used: &memory,
-        cancelled: &never,
-    };
-    let (r, _) = search(&Bits, &ops, &budget, &mut |_| true);
+    let (r, _) = common::unbounded(|budget| search(&Bits, &ops, budget, &mut |_| true));
     assert_eq!(r, Search::Linearizable);
 }
 

@@ -178,15 +178,9 @@ fn check(ops: &[GenOp]) -> Verdict {
 fn coarse_refutes(ops: &[GenOp]) -> bool {
     let operations = checker::model::pair(&to_events(ops)).unwrap();
     let parts = checker::linearizability::prepare(&Reg, &operations).unwrap();
-    let memory = std::sync::atomic::AtomicU64::new(0);
-    let never = || false;
-    let budget = checker::search::Budget {
-        deadline: None,
-        memory_limit: None,
-        memory_used: &memory,
-        cancelled: &never,
-    };
-    (parts.iter()).any(|p| checker::search::coarse_refutes(&p.part, &p.ops, &budget))
+    common::unbounded(|budget| {
+        (parts.iter()).any(|p| checker::search::coarse_refutes(&p.part, &p.ops, budget))
+    })
 }
 
 #[test]

@@ -7,6 +7,7 @@
 pub mod shapes;
 
 use checker::model::{Model, Operation, Outcome, PartModel};
+use checker::search::Budget;
 use serde_json::{json, Value};
 
 /// One read/write/cas register over integers; null is "never written".
@@ -80,4 +81,17 @@ pub fn step(s: Option<i64>, op: Op) -> Option<Option<i64>> {
         Op::Cas(a, b) => (s == Some(a)).then_some(Some(b)),
         Op::CasFailed(a) => (s != Some(a)).then_some(s),
     }
+}
+
+/// Runs `f` with a search budget that never runs out (no deadline, no memory cap, never
+/// cancelled): the agreement tests compare verdicts, not limits.
+pub fn unbounded<R>(f: impl FnOnce(&Budget) -> R) -> R {
+    let memory = std::sync::atomic::AtomicU64::new(0);
+    let never = || false;
+    f(&Budget {
+        deadline: None,
+        memory_limit: None,
+        memory_used: &memory,
+        cancelled: &never,
+    })
 }
