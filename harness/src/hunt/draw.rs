@@ -158,7 +158,7 @@ const FOCUS: [Focus; 11] = [
     (
         &[FaultKind::Clock, FaultKind::Partition],
         &[Target::Leader],
-        2,
+        3,
         &[],
     ),
     (
