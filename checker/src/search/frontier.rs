@@ -38,7 +38,8 @@
 //! least the same reads, and placed the same other ops but for blind ones it may hide, can do
 //! whatever the other can, which is dropped.
 //!
-//! A history that makes the frontier too wide, or its work too large, is tried again relaxed
+//! A history that makes the frontier too wide, or its work too large, may be proved valid by
+//! the same search keeping only a few configurations ([`prove_valid`]), and is tried again relaxed
 //! ([`refute`]: crashed ops may take effect any number of times, which can only show it is not
 //! linearizable; there ops a configuration can replay at once need not tell it apart either),
 //! then left to the depth-first search: many crashed ops of many kinds, with reads open beside them, give many
