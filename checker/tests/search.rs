@@ -183,6 +183,16 @@ fn coarse_refutes(ops: &[GenOp]) -> bool {
     })
 }
 
+/// Whether the beam of width 2 (small enough to drop configurations here) proves every part
+/// of the history valid.
+fn beam_proves(ops: &[GenOp]) -> bool {
+    let operations = checker::model::pair(&to_events(ops)).unwrap();
+    let parts = checker::linearizability::prepare(&Reg, &operations).unwrap();
+    common::unbounded(|budget| {
+        (parts.iter()).all(|p| checker::search::beam_proves_valid(&p.part, &p.ops, budget, 2))
+    })
+}
+
 #[test]
 fn histories_linearizable_by_construction_are_valid() {
     let mut rng = SmallRng::seed_from_u64(1);
@@ -323,7 +333,7 @@ fn reference_ops(ops: &[GenOp]) -> Vec<(Op, usize, Option<usize>)> {
 #[test]
 fn fast_search_agrees_with_the_reference() {
     let mut rng = SmallRng::seed_from_u64(3);
-    let (mut valid, mut invalid, mut coarse) = (0, 0, 0);
+    let (mut valid, mut invalid, mut coarse, mut beam) = (0, 0, 0, 0);
     for round in 0..3000 {
         let ops = random_history(&mut rng);
         let want = reference(&reference_ops(&ops));
@@ -333,6 +343,10 @@ fn fast_search_agrees_with_the_reference() {
         let refuted = coarse_refutes(&ops);
         assert!(!(want && refuted), "coarse, round {round}: {ops:#?}");
         coarse += refuted as usize;
+        // The beam may only prove valid ones.
+        let proved = beam_proves(&ops);
+        assert!(want || !proved, "beam, round {round}: {ops:#?}");
+        beam += proved as usize;
         if want {
             valid += 1
         } else {
@@ -341,8 +355,8 @@ fn fast_search_agrees_with_the_reference() {
     }
     // Both outcomes are exercised in earnest.
     assert!(
-        valid > 500 && invalid > 500 && coarse > 1000,
-        "{valid} valid, {invalid} invalid, {coarse} refuted coarse"
+        valid > 500 && invalid > 500 && coarse > 1000 && beam > 1200,
+        "{valid} valid, {invalid} invalid, {coarse} refuted coarse, {beam} proved by the beam"
     );
 }
 
