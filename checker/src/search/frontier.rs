@@ -86,7 +86,7 @@ const BEAM_WORK_PER_WIDTH: u64 = 32;
 /// may make: a block chaining hundreds of crashed ops makes thousands of configurations the
 /// beam would drop anyway. Cutting it at two (the returning op first, see `x_first`) keeps
 /// the cost per event near the beam's width; 4 or 1 emptied the beam on the bench's valid
-/// 20,000-op row with 500 crashed ops, 2 proved it with widths 8 to 32.
+/// 20,000-op row with 500 crashed ops, 2 proved it with widths 5 to 32.
 const BEAM_BLOCK_STEPS: u64 = 128;
 const BEAM_BLOCK_OUTS: usize = 2;
 
