@@ -76,9 +76,10 @@ pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> 
     // the coarse frontier costs the valid row 0.4 s. Without crashed ops (the bench's valid
     // row with none) it failed after about 0.2 s, and the depth-first search decides it.
     let crashed = ops.iter().any(|t| t.ret.is_none());
-    let proved = crashed.then(|| frontier::prove_valid(part, ops, &classes, budget, BEAM_WIDTH));
-    if let Some(Some(proved)) = proved {
-        return proved;
+    for &width in BEAM_WIDTHS.iter().filter(|_| crashed) {
+        if let Some(proved) = frontier::prove_valid(part, ops, &classes, budget, width) {
+            return proved;
+        }
     }
     // Without crashed ops the relaxed search is the one that just gave up.
     let refuted = crashed.then(|| frontier::refute(part, ops, &classes, budget));
@@ -88,9 +89,13 @@ pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> 
     search(part, ops, budget, &mut |_| true)
 }
 
-/// The configurations the beam keeps after each event ([`frontier::prove_valid`]): on the
-/// valid 20,000-op row with 500 crashed ops, 8 took 0.9 s, 16 1.6 s, 32 2.8 s, and 4 emptied.
-const BEAM_WIDTH: usize = 8;
+/// The configurations the beam keeps after each event ([`frontier::prove_valid`]), one try
+/// per width while it empties (an empty beam proves nothing, and a later one may survive). On
+/// the valid 20,000-op row with 500 crashed ops, 5 took 1.1 M states (0.7 s), 8 1.9 M
+/// (0.9 s), 16 1.6 s, 32 2.8 s, and 4 emptied; on its 100,000-op form 5 took 5.5 M states,
+/// 8 9.8 M. 5 is close to the edge, so 8 is tried after it: an empty beam costs at most
+/// what a full pass does (on the valid 10,000-op row both empty, 0.15 s each).
+const BEAM_WIDTHS: [usize; 2] = [5, 8];
 
 /// Whether the frontier search keeping at most `width` configurations after each event finds
 /// `ops` linearizable (which makes it so): public for the agreement tests, which give it a
