@@ -144,6 +144,7 @@ struct Sizes {
 
 /// How many histories of one agreement run were valid, invalid, and refuted by the relaxed
 /// and by the coarse frontier search.
+#[derive(Debug)]
 struct Counts {
     valid: usize,
     invalid: usize,
@@ -151,6 +152,18 @@ struct Counts {
     coarse: usize,
     /// Valid ones the beam (of width [`BEAM`]) proved valid.
     beam: usize,
+}
+
+impl Counts {
+    /// Asserts that every count is above the one in `min`.
+    fn above(&self, min: Counts) {
+        let ok = self.valid > min.valid
+            && self.invalid > min.invalid
+            && self.relaxed > min.relaxed
+            && self.coarse > min.coarse
+            && self.beam > min.beam;
+        assert!(ok, "{self:?}, below {min:?}");
+    }
 }
 
 /// The beam's width in the agreement tests: small enough that it drops configurations on
@@ -220,15 +233,13 @@ fn fast_search_agrees_with_the_brute_force_on_small_shapes() {
         info: 0..4,
     };
     let n = agreement(18, 4000, &KINDS, sizes);
-    assert!(
-        n.valid > 1000 && n.invalid > 1000 && n.relaxed > 500 && n.coarse > 1000 && n.beam > 1100,
-        "{} valid, {} invalid, {} refuted relaxed, {} coarse, {} proved by the beam",
-        n.valid,
-        n.invalid,
-        n.relaxed,
-        n.coarse,
-        n.beam
-    );
+    n.above(Counts {
+        valid: 1000,
+        invalid: 1000,
+        relaxed: 500,
+        coarse: 1000,
+        beam: 1100,
+    });
 }
 
 /// The frontier's rules (blocks, hidden blind ops, twins, reads placed at once) on histories
@@ -244,15 +255,13 @@ fn both_searches_agree_with_the_brute_force_on_wider_shapes() {
     // The beam of width 2 drops configurations some valid ones needed: it is not the exact
     // frontier under another name.
     assert!(n.beam < n.valid, "the beam proved all {} valid", n.valid);
-    assert!(
-        n.valid > 600 && n.invalid > 600 && n.relaxed > 300 && n.coarse > 600 && n.beam > 550,
-        "{} valid, {} invalid, {} refuted relaxed, {} coarse, {} proved by the beam",
-        n.valid,
-        n.invalid,
-        n.relaxed,
-        n.coarse,
-        n.beam
-    );
+    n.above(Counts {
+        valid: 600,
+        invalid: 600,
+        relaxed: 300,
+        coarse: 600,
+        beam: 550,
+    });
 }
 
 /// Stale reads with the stale value written again later, among many crashed writes of few
@@ -266,15 +275,13 @@ fn searches_agree_with_the_brute_force_on_stale_rewritten_with_many_crashes() {
     };
     let kinds = [Kind::StaleRewritten, Kind::Simulated];
     let n = agreement(1819, 1500, &kinds, sizes);
-    assert!(
-        n.valid > 300 && n.invalid > 300 && n.relaxed > 200 && n.coarse > 300 && n.beam > 400,
-        "{} valid, {} invalid, {} refuted relaxed, {} coarse, {} proved by the beam",
-        n.valid,
-        n.invalid,
-        n.relaxed,
-        n.coarse,
-        n.beam
-    );
+    n.above(Counts {
+        valid: 300,
+        invalid: 300,
+        relaxed: 200,
+        coarse: 300,
+        beam: 400,
+    });
 }
 
 /// Whether the beam of width [`BEAM`] proves every part of it valid.
