@@ -9,6 +9,9 @@ use workloads::Workload;
 /// the suites' detection rates were measured, and a suite's outcomes should not move when that
 /// default does (it is 0.5 s since 2026-12-03, docs/seeded-bugs.md).
 pub const SUITE_OP_TIMEOUT: f64 = 1.0;
+/// A suite run's clients where its entry sets none, kept for the same reason (`harness test`
+/// has 20 since 2026-12-03).
+pub const SUITE_CONCURRENCY: u32 = 10;
 
 /// One run of the expanded matrix: everything `harness test` needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -75,8 +78,11 @@ impl RunSpec {
         if let Some(t) = self.time_limit {
             push("--time-limit", secs(t));
         }
-        if let Some(c) = self.concurrency {
-            push("--concurrency", c.to_string());
+        let typed = |f: &str| self.harness_args.iter().any(|x| x.starts_with(f));
+        match self.concurrency {
+            Some(c) => push("--concurrency", c.to_string()),
+            None if !typed("--concurrency") => push("--concurrency", SUITE_CONCURRENCY.to_string()),
+            None => {}
         }
         if let Some(r) = self.rate {
             push("--rate", secs(r));
@@ -84,7 +90,6 @@ impl RunSpec {
         if let Some(t) = self.recovery_time {
             push("--recovery-time", secs(t));
         }
-        let typed = |f: &str| self.harness_args.iter().any(|x| x.starts_with(f));
         match self.op_timeout {
             Some(t) => push("--op-timeout", secs(t)),
             None if !typed("--op-timeout") => push("--op-timeout", secs(SUITE_OP_TIMEOUT)),
