@@ -182,6 +182,10 @@ const SHORT_TIMEOUT_SHARE: f64 = 0.75;
 /// stale answer needs a write acknowledged by the new leader and a read at the old one in the
 /// same window, and the lease-read misses mostly had 2-4 clients.
 const LEADER_FAULT_CLIENTS: usize = 8;
+/// ... and the fewest per node: a woken leader answers only the reads waiting at it, one op per
+/// client, a read one time in three (the plain command's reason for 20 clients,
+/// docs/seeded-bugs.md).
+const LEADER_FAULT_CLIENTS_PER_NODE: usize = 4;
 /// The shortest interval for faults aimed at the leader: its windows (at least half the
 /// interval) must outlast an election and leave the new leader time to take writes, or a deposed
 /// leader never has anything to be stale about.
@@ -323,17 +327,18 @@ impl Space {
     /// A free concurrency below [`LEADER_FAULT_CLIENTS`] is redrawn among the ones above when
     /// the leader is a target.
     fn fit_leader_clients(&self, a: &mut TestArgs, rng: &mut StdRng) {
+        let wanted = LEADER_FAULT_CLIENTS.max(LEADER_FAULT_CLIENTS_PER_NODE * a.nodes);
         if !self.free.contains(&Dim::Concurrency)
             || !a.nemesis.nemesis_targets.0.contains(&Target::Leader)
-            || a.concurrency >= LEADER_FAULT_CLIENTS
+            || a.concurrency >= wanted
         {
             return;
         }
-        let fit: Vec<usize> = CONCURRENCY
-            .into_iter()
-            .filter(|c| *c >= LEADER_FAULT_CLIENTS)
-            .collect();
-        a.concurrency = *fit.choose(rng).unwrap();
+        let fit: Vec<usize> = CONCURRENCY.into_iter().filter(|c| *c >= wanted).collect();
+        a.concurrency = fit
+            .choose(rng)
+            .copied()
+            .unwrap_or(CONCURRENCY[CONCURRENCY.len() - 1]);
     }
 
     /// A free interval too long for one window of every kind in the run is lowered to the
@@ -688,7 +693,8 @@ mod tests {
                 assert!(n.nemesis_interval >= FAILOVER_INTERVAL, "{a:?}");
                 // A client gives up on the deposed leader and asks again inside the window.
                 assert!(a.op_timeout <= n.nemesis_interval / 4.0, "{a:?}");
-                assert!(a.concurrency >= LEADER_FAULT_CLIENTS, "{a:?}");
+                let per_node = (LEADER_FAULT_CLIENTS_PER_NODE * a.nodes).min(32);
+                assert!(a.concurrency >= LEADER_FAULT_CLIENTS.max(per_node), "{a:?}");
             }
             // Within the bound of 20 s a run: 6 windows, or as many as fit.
             let wanted = (n.nemesis_interval * WINDOWS_PER_RUN).min(20.0);
