@@ -28,6 +28,7 @@ mod entries;
 mod frontier;
 mod hash;
 mod path;
+mod slots;
 
 pub use budget::Budget;
 
