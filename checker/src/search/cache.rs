@@ -27,15 +27,21 @@ impl Seen {
     /// Records a node; false if it (or a node dominating it) was seen before. `pending`: the
     /// crashed ops used, as (class, how many), sorted by class.
     pub(super) fn visit(&mut self, key: u128, pending: &[(u32, u32)]) -> bool {
-        if self.plain.contains(&key) {
-            return false;
-        }
         if pending.is_empty() {
-            self.plain.insert(key);
-            if let Some(gone) = self.with_pending.remove(&key) {
-                self.pending_bytes -= gone.bytes();
+            // One probe of the table, not two (`contains`, then `insert`): on the large searches
+            // it is a cache miss each.
+            if !self.plain.insert(key) {
+                return false;
+            }
+            if !self.with_pending.is_empty() {
+                if let Some(gone) = self.with_pending.remove(&key) {
+                    self.pending_bytes -= gone.bytes();
+                }
             }
         } else {
+            if self.plain.contains(&key) {
+                return false;
+            }
             let sets = self.with_pending.entry(key).or_default();
             let before = sets.bytes();
             let added = sets.add(pending, &mut self.compared);

@@ -202,6 +202,10 @@ struct Open {
     read_classes: Vec<u32>,
     /// Calls of the open returning blind ops (to compare `hide`s).
     blind_calls: BTreeSet<usize>,
+    /// The classes of `Ctx::crashed_classes` whose first crashed op was called, in the same
+    /// order: a block tries only these (with a thousand crashed ops of unique values, most
+    /// classes are not called yet, and trying each at every step cost most of the search).
+    crashed_called: Vec<u32>,
 }
 
 /// The search's fixed inputs.
@@ -325,6 +329,7 @@ fn run<P: PartModel>(
         reads: vec![Vec::new(); count],
         read_classes: Vec::new(),
         blind_calls: BTreeSet::new(),
+        crashed_called: Vec::new(),
     };
     let mut trace = Trace::default();
     let mut frontier = vec![Config {
@@ -349,7 +354,13 @@ fn run<P: PartModel>(
         let (i, c) = (x as usize, class[x as usize] as usize);
         if !is_return {
             if ops[i].ret.is_none() {
-                continue; // crashed ops are found through `ctx.crashed`
+                // Crashed ops are found through `ctx.crashed`, once their class is called.
+                let called = &mut open.crashed_called;
+                if !ctx.read_only[i] && ctx.crashed[c][0] == x {
+                    let at = called.partition_point(|&k| (k as usize) < c);
+                    called.insert(at, c as u32);
+                }
+                continue;
             }
             if ctx.read_only[i] {
                 add_class(&mut open.read_classes, open.reads[c].is_empty(), c);
@@ -583,8 +594,8 @@ impl<P: PartModel> Block<'_, '_, P> {
         let xk = (self.open.classes.iter())
             .position(|&c| c == ctx.class[xi])
             .filter(|_| ctx.x_first);
-        let rest =
-            (0..self.open.classes.len() + ctx.crashed_classes.len()).filter(|&k| Some(k) != xk);
+        let rest = (0..self.open.classes.len() + self.open.crashed_called.len())
+            .filter(|&k| Some(k) != xk);
         for k in xk.into_iter().chain(rest) {
             let (b, crashed) = match k.checked_sub(self.open.classes.len()) {
                 None => {
@@ -595,7 +606,7 @@ impl<P: PartModel> Block<'_, '_, P> {
                     }
                 }
                 Some(k) => {
-                    let c = ctx.crashed_classes[k] as usize;
+                    let c = self.open.crashed_called[k] as usize;
                     match ctx.crashed[c].get(cf.used(c as u32) as usize) {
                         Some(&b) if ctx.ops[b as usize].call < self.now => (b, true),
                         _ => continue,
@@ -667,10 +678,10 @@ impl<P: PartModel> Block<'_, '_, P> {
     }
 
     /// Whether blind op `b`, reaching `u` (whatever the state before it), can be followed in a
-    /// block: by a read it makes legal, or by an op that is not blind (`x` or another class)
-    /// legal after it. If not, every block going on from it ends at once (two blind ops in a
-    /// row, or nothing legal). Blind ops of one class reach one state, so this is kept per
-    /// class for the event.
+    /// block: by a read it makes legal, or by an op that is not blind (`x` or another class,
+    /// crashed ones called before now: no other can be placed in this block) legal after it.
+    /// If not, every block going on from it ends at once (two blind ops in a row, or nothing
+    /// legal). Blind ops of one class reach one state, so this is kept per class for the event.
     fn useful(&mut self, b: usize, u: &P::State) -> bool {
         let c = self.ctx.class[b] as usize;
         if self.scratch.useful[c] == 0 {
@@ -687,7 +698,7 @@ impl<P: PartModel> Block<'_, '_, P> {
                 .iter()
                 .filter_map(|&k| open.by_class[k as usize].first().map(|e| e.1))
                 .chain(
-                    (ctx.crashed_classes.iter())
+                    (open.crashed_called.iter())
                         .filter_map(|&k| ctx.crashed[k as usize].first().copied()),
                 )
                 .any(|o| !ctx.blind[o as usize] && legal(o));
