@@ -48,10 +48,10 @@
 
 use super::budget::{Budget, Meter};
 use super::classes::Classes;
-use super::hash::{self, OpsHash};
+use super::hash::{self, KeyMap, KeySet, OpsHash};
 use super::Search;
 use crate::model::{PartModel, Timed};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// The most configurations kept after one event before the search gives up (the depth-first
 /// search then decides): the frontier's cost grows with its width, the other search's does not.
@@ -104,8 +104,10 @@ struct Config<S> {
     /// Returning ops that change the state, placed before their return, sorted.
     placed: Vec<u32>,
     placed_hash: OpsHash,
-    /// Returning read-only ops placed before their return, sorted.
+    /// Returning read-only ops placed before their return, sorted, and their hash (kept as
+    /// ops are placed: hashing the list at every block step cost a seventh of the search).
     reads: Vec<u32>,
+    reads_hash: OpsHash,
     /// Crashed ops used, as (class, how many), sorted by class: the first ones called.
     crashed: Vec<(u32, u32)>,
     /// Position of the latest block that placed a blind op (0: none).
@@ -126,6 +128,7 @@ impl<S> Config<S> {
     fn place_read(&mut self, op: u32, trace: &mut Trace) {
         if let Err(at) = self.reads.binary_search(&op) {
             self.reads.insert(at, op);
+            self.reads_hash = hash::toggle(self.reads_hash, op as usize);
         }
         self.trace = trace.push(op, self.trace);
     }
@@ -141,6 +144,7 @@ impl<S> Config<S> {
     fn unplace(&mut self, op: u32) -> bool {
         if let Ok(at) = self.reads.binary_search(&op) {
             self.reads.remove(at);
+            self.reads_hash = hash::toggle(self.reads_hash, op as usize);
             return true;
         }
         match self.placed.binary_search(&op) {
@@ -337,6 +341,7 @@ fn run<P: PartModel>(
         placed: Vec::new(),
         placed_hash: (0, 0),
         reads: Vec::new(),
+        reads_hash: (0, 0),
         crashed: Vec::new(),
         hide: 0,
         trace: ROOT,
@@ -491,7 +496,7 @@ fn at_return<P: PartModel>(
     };
     // Clearing costs the map's capacity: a map one large block grew is dropped instead.
     match block.scratch.seen.capacity() > 1024 {
-        true => block.scratch.seen = HashMap::new(),
+        true => block.scratch.seen = KeyMap::default(),
         false => block.scratch.seen.clear(),
     }
     block.extend(cf, false, false, None);
@@ -502,7 +507,7 @@ fn at_return<P: PartModel>(
 /// blind ops can lead anywhere.
 #[derive(Default)]
 struct Scratch {
-    seen: HashMap<u128, Vec<Vec<(u32, u32)>>>,
+    seen: KeyMap<Vec<Vec<(u32, u32)>>>,
     /// Per class: 0 not known yet, 1 a blind op of it may be followed, 2 it may not.
     useful: Vec<u8>,
     useful_set: Vec<u32>,
@@ -655,7 +660,8 @@ impl<P: PartModel> Block<'_, '_, P> {
             // The last op matters only through what it does and when it returns.
             let ret = ctx.ops[bi].ret.unwrap_or(usize::MAX);
             let last_is = last.map(|_| (ctx.class[bi], ret));
-            let key = hash::node_key(to.placed_hash, &(&to.state, &to.reads, last_is));
+            let ops = hash::union(to.placed_hash, to.reads_hash);
+            let key = hash::node_key(ops, &(&to.state, last_is));
             let key = key ^ (after_blind as u128) << 1 ^ blind_any as u128;
             if self.first_visit(key, &to.crashed) {
                 self.depth += 1;
@@ -768,12 +774,13 @@ fn merge<P: PartModel>(
             .next_back()
             .map_or(0, |&c| c + 1)
     };
-    let mut copies = std::collections::HashSet::with_capacity(next.len());
+    let mut copies = KeySet::with_capacity_and_hasher(next.len(), Default::default());
     let mut unique = Vec::with_capacity(next.len());
     for mut cf in next {
         cf.hide = hides(cf.hide);
-        let key = (cf.state.clone(), &cf.reads, &cf.crashed, cf.hide);
-        if copies.insert(hash::node_key(cf.placed_hash, &key)) {
+        let key = (cf.state.clone(), &cf.crashed, cf.hide);
+        let ops = hash::union(cf.placed_hash, cf.reads_hash);
+        if copies.insert(hash::node_key(ops, &key)) {
             unique.push(cf);
         }
     }
@@ -819,7 +826,7 @@ fn antichain<S>(
     dominates: impl Fn(&Config<S>, &Config<S>) -> bool,
 ) -> Vec<Config<S>> {
     let mut kept: Vec<Option<Config<S>>> = Vec::with_capacity(all.len());
-    let mut buckets: HashMap<u128, Vec<usize>> = HashMap::with_capacity(all.len());
+    let mut buckets = KeyMap::<Vec<usize>>::with_capacity_and_hasher(all.len(), Default::default());
     'each: for cf in all {
         let bucket = buckets.entry(group(&cf)).or_default();
         *compared += 2 * bucket.len() as u64;
