@@ -200,6 +200,21 @@ pub trait PartModel: Send + Sync {
         let _ = op;
         false
     }
+    /// The state `op` leaves wherever it takes effect, if that is always one state (a write, a
+    /// cas: the value written); None where it depends on the state (an increment). Asked of
+    /// ops that are not read-only; where every one of them answers, the search bounds when
+    /// each state can hold (`search::pinned`), which decides histories of unique values.
+    /// Default: None.
+    fn leaves(&self, op: &Self::Op) -> Option<Self::State> {
+        let _ = op;
+        None
+    }
+    /// The one state `op` is legal in, if there is only one (a read: the value it saw; a cas:
+    /// the value it expects); None if more (a failed cas, a write). Default: None.
+    fn needs(&self, op: &Self::Op) -> Option<Self::State> {
+        let _ = op;
+        None
+    }
     /// A cheap necessary condition, checked before any search: an op that can never be
     /// linearized whatever the order, with the reason in words. The default finds none.
     fn impossible(&self, ops: &[Timed<Self::Op>]) -> Option<(usize, String)> {

@@ -152,6 +152,8 @@ struct Counts {
     coarse: usize,
     /// Valid ones the beam (of width [`BEAM`]) proved valid.
     beam: usize,
+    /// Invalid ones the bounds on when each state holds refuted.
+    pinned: usize,
 }
 
 impl Counts {
@@ -161,7 +163,8 @@ impl Counts {
             && self.invalid > min.invalid
             && self.relaxed > min.relaxed
             && self.coarse > min.coarse
-            && self.beam > min.beam;
+            && self.beam > min.beam
+            && self.pinned > min.pinned;
         assert!(ok, "{self:?}, below {min:?}");
     }
 }
@@ -176,6 +179,7 @@ const BEAM: usize = 2;
 fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> Counts {
     let mut rng = SmallRng::seed_from_u64(seed);
     let (mut valid, mut invalid, mut refuted, mut coarse, mut beam) = (0, 0, 0, 0, 0);
+    let mut pinned = 0;
     for round in 0..rounds {
         let kind = kinds[round % kinds.len()];
         let procs = rng.gen_range(sizes.procs.clone());
@@ -199,6 +203,12 @@ fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> Counts {
             "relaxed refuted a valid one, round {round}: {s:?}"
         );
         refuted += relaxed as usize;
+        let bounded = refutes(&events, checker::search::pinned_refutes);
+        assert!(
+            !(want && bounded),
+            "the bounds refuted a valid one, round {round}: {s:?}\n{events:#?}"
+        );
+        pinned += bounded as usize;
         let refutes = refutes(&events, checker::search::coarse_refutes);
         assert!(
             !(want && refutes),
@@ -222,6 +232,7 @@ fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> Counts {
         relaxed: refuted,
         coarse,
         beam,
+        pinned,
     }
 }
 
@@ -239,6 +250,7 @@ fn fast_search_agrees_with_the_brute_force_on_small_shapes() {
         relaxed: 500,
         coarse: 1000,
         beam: 1100,
+        pinned: 1500,
     });
 }
 
@@ -261,6 +273,7 @@ fn both_searches_agree_with_the_brute_force_on_wider_shapes() {
         relaxed: 300,
         coarse: 600,
         beam: 550,
+        pinned: 900,
     });
 }
 
@@ -281,7 +294,74 @@ fn searches_agree_with_the_brute_force_on_stale_rewritten_with_many_crashes() {
         relaxed: 200,
         coarse: 300,
         beam: 400,
+        pinned: 500,
     });
+}
+
+/// Unique values (each read pins its write, crashed cas from values overwritten for good),
+/// some with a read changed to another value written in the history: the bounds on when each
+/// state holds refute only invalid ones, and most of those. Reads changed to a value never
+/// written would be refuted by any check, so they are changed to written ones.
+#[test]
+fn bounds_agree_with_the_brute_force_on_unique_values() {
+    let mut rng = SmallRng::seed_from_u64(1820);
+    let kinds = [Kind::Unique, Kind::UniqueDecoy];
+    let (mut valid, mut invalid, mut refuted) = (0, 0, 0);
+    for round in 0..3000 {
+        let kind = kinds[round % kinds.len()];
+        let s = shape(
+            kind,
+            rng.gen_range(6..20),
+            rng.gen_range(2..7),
+            rng.gen_range(0..8),
+        );
+        let mut events = s.events(rng.gen());
+        if rng.gen_bool(0.5) {
+            read_another_written_value(&mut rng, &mut events);
+        }
+        let want = brute_force(&events);
+        assert_eq!(
+            verdict(&events) == Verdict::Valid,
+            want,
+            "round {round}: {s:?}"
+        );
+        let bounded = refutes(&events, checker::search::pinned_refutes);
+        assert!(
+            !(want && bounded),
+            "the bounds refuted a valid one, round {round}: {s:?}\n{events:#?}"
+        );
+        refuted += bounded as usize;
+        match want {
+            true => valid += 1,
+            false => invalid += 1,
+        }
+    }
+    let counts = (valid, invalid, refuted);
+    assert!(valid > 800 && invalid > 1000 && refuted > 700, "{counts:?}");
+    assert!(
+        refuted < invalid,
+        "the bounds refuted every invalid one: {counts:?}"
+    );
+}
+
+/// Changes one read's value to a value some write or cas of the history writes.
+fn read_another_written_value(rng: &mut SmallRng, events: &mut [Event]) {
+    let written: Vec<serde_json::Value> = (events.iter())
+        .filter(|e| e.kind == EventType::Invoke)
+        .filter_map(|e| match e.f.as_str() {
+            "write" => Some(e.value.clone()),
+            "cas" => Some(e.value[1].clone()),
+            _ => None,
+        })
+        .collect();
+    let reads: Vec<usize> = (0..events.len())
+        .filter(|&i| events[i].f == "read" && events[i].kind == EventType::Ok)
+        .collect();
+    if written.is_empty() || reads.is_empty() {
+        return;
+    }
+    let i = reads[rng.gen_range(0..reads.len())];
+    events[i].value = written[rng.gen_range(0..written.len())].clone();
 }
 
 /// Whether the beam of width [`BEAM`] proves every part of it valid.

@@ -37,6 +37,7 @@
 
 use super::budget::{Budget, Meter};
 use super::classes::Classes;
+use super::slots::{OpSet, Slots};
 use super::Search;
 use crate::model::{PartModel, Timed};
 use std::collections::HashMap;
@@ -45,16 +46,17 @@ use std::collections::HashMap;
 /// many states, such as a counter, is not what it is for; states are tracked in a `u64` mask).
 const MOST_STATES: usize = 64;
 
-/// A coarse configuration: a state and the open ops that may be linearized (sorted).
+/// A coarse configuration: a state and the open ops that may be linearized.
 struct Coarse<S> {
     state: S,
-    maybe: Vec<u32>,
+    maybe: OpSet,
 }
 
 /// What is open at the current event.
 struct Open {
-    /// Per class, its open returning ops (reads and the others alike).
+    /// Per class, its open returning ops (reads and the others alike), as a list and a set.
     by_class: Vec<Vec<u32>>,
+    sets: Vec<OpSet>,
     /// Classes of ops that change the state (or may) with open ops; and those with crashed ops
     /// called, as (class, the first one).
     classes: Vec<u32>,
@@ -74,6 +76,8 @@ struct Graph<S> {
 
 struct Node {
     edges: Vec<(Option<u32>, usize)>,
+    /// The states the edges lead to, as a mask.
+    out: u64,
     reads: Vec<u32>,
 }
 
@@ -142,7 +146,8 @@ fn visit<P: PartModel>(
     let reads = (0..open.reads.len() as u32)
         .filter(|&i| step(open.by_class[open.reads[i as usize] as usize][0]).is_some())
         .collect();
-    graph.nodes[a] = Some(Node { edges, reads });
+    let out = edges.iter().fold(0, |m, &(_, b)| m | 1 << b);
+    graph.nodes[a] = Some(Node { edges, out, reads });
     Some(())
 }
 
@@ -159,8 +164,10 @@ pub(super) fn refute<P: PartModel>(
     let count = class.iter().max().map_or(0, |&c| c as usize + 1);
     let read_only: Vec<bool> = ops.iter().map(|t| part.is_read_only(&t.op)).collect();
     let events = super::frontier::events(ops);
+    let mut slots = Slots::new(ops, &events);
     let mut open = Open {
         by_class: vec![Vec::new(); count],
+        sets: vec![slots.empty(); count],
         classes: Vec::new(),
         crashed: Vec::new(),
         reads: Vec::new(),
@@ -168,7 +175,7 @@ pub(super) fn refute<P: PartModel>(
     let mut crashed_called = vec![false; count];
     let mut frontier = vec![Coarse {
         state: part.init(),
-        maybe: Vec::new(),
+        maybe: slots.empty(),
     }];
     let mut meter = Meter::eager(budget);
     let mut work = 0u64;
@@ -193,31 +200,26 @@ pub(super) fn refute<P: PartModel>(
                 list.push(c);
             }
             open.by_class[c as usize].push(x);
+            let slot = slots.take(x);
+            open.sets[c as usize].insert(slot);
             if read_only[i] {
                 for cf in &mut frontier {
                     if legal(&cf.state, x) {
-                        insert(&mut cf.maybe, x);
+                        cf.maybe.insert(slot);
                     }
                 }
             }
             continue;
         }
         graph.clear();
+        let slot = slots.of(x);
         let mut next: Vec<Coarse<P::State>> = Vec::new();
-        for cf in frontier.drain(..) {
+        for mut cf in frontier.drain(..) {
             work += 1;
-            let mut out = Vec::new();
-            block(part, ops, &open, &mut graph, &cf, x, &mut out)?;
-            if let Ok(at) = cf.maybe.binary_search(&x) {
-                let mut maybe = cf.maybe;
-                maybe.remove(at);
-                out.push(Coarse {
-                    state: cf.state,
-                    maybe,
-                });
-            }
-            for o in out {
-                merge_into(&mut next, o);
+            block(part, ops, &open, &mut graph, &cf, (x, slot), &mut next)?;
+            if cf.maybe.contains(slot) {
+                cf.maybe.remove(slot);
+                merge_into(&mut next, cf);
             }
         }
         work += graph.states.len() as u64 * (open.classes.len() + open.crashed.len()) as u64;
@@ -228,6 +230,8 @@ pub(super) fn refute<P: PartModel>(
         // `x` is no longer open.
         let members = &mut open.by_class[c as usize];
         members.retain(|&o| o != x);
+        open.sets[c as usize].remove(slot);
+        slots.give_back(x);
         if members.is_empty() {
             let list = if read_only[i] {
                 &mut open.reads
@@ -248,15 +252,15 @@ pub(super) fn refute<P: PartModel>(
     None
 }
 
-/// The coarse block of `cf` ending with `x` (see the module doc), into `out`; None if the
-/// graph grew past `MOST_STATES`.
+/// The coarse block of `cf` ending with `x` (in `slot`; see the module doc), merged into
+/// `out`; None if the graph grew past `MOST_STATES`.
 fn block<P: PartModel>(
     part: &P,
     ops: &[Timed<P::Op>],
     open: &Open,
     graph: &mut Graph<P::State>,
     cf: &Coarse<P::State>,
-    x: u32,
+    (x, slot): (u32, u32),
     out: &mut Vec<Coarse<P::State>>,
 ) -> Option<()> {
     let start = graph.intern(&cf.state)?;
@@ -270,8 +274,10 @@ fn block<P: PartModel>(
             }
         }
     }
-    // Per state `x` may end in: the open classes used on the way and the states passed.
-    let mut ends: Vec<(usize, Vec<bool>, u64)> = Vec::new();
+    // Per state `x` may end in: the states on some path from `cf`'s state to a state `x` is
+    // legal in that leads there. A class is used on the way to it if one of its edges from a
+    // reached state enters one of those paths (a union: entering any one path is enough).
+    let mut ends: Vec<(usize, u64)> = Vec::new();
     let xop = &ops[x as usize].op;
     for u in members(reach) {
         let Some(after) = part.step(&graph.states[u], xop) else {
@@ -280,39 +286,28 @@ fn block<P: PartModel>(
         let after = graph.intern(&after)?;
         visit(part, ops, open, graph, after)?;
         let on_path = backward(graph, reach, u);
-        let at = match ends.iter().position(|e| e.0 == after) {
-            Some(at) => at,
-            None => {
-                ends.push((after, vec![false; open.classes.len()], 0));
-                ends.len() - 1
-            }
-        };
-        let (_, used, passed) = &mut ends[at];
-        for (i, t) in targets.iter().enumerate() {
-            used[i] |= t & on_path != 0;
+        match ends.iter_mut().find(|e| e.0 == after) {
+            Some(end) => end.1 |= on_path,
+            None => ends.push((after, on_path)),
         }
-        *passed |= on_path | 1 << after;
     }
-    for (after, used, passed) in ends {
-        let mut added = Vec::new();
-        for (i, _) in used.iter().enumerate().filter(|u| *u.1) {
-            added.extend_from_slice(&open.by_class[open.classes[i] as usize]);
+    for (after, paths) in ends {
+        let mut maybe = cf.maybe.clone();
+        for (i, t) in targets.iter().enumerate() {
+            if t & paths != 0 {
+                maybe.union_with(&open.sets[open.classes[i] as usize]);
+            }
         }
         let mut reads = vec![false; open.reads.len()];
-        for v in members(passed) {
+        for v in members(paths | 1 << after) {
             for &r in &graph.node(v).reads {
                 reads[r as usize] = true;
             }
         }
         for (i, _) in reads.iter().enumerate().filter(|r| *r.1) {
-            added.extend_from_slice(&open.by_class[open.reads[i] as usize]);
+            maybe.union_with(&open.sets[open.reads[i] as usize]);
         }
-        added.sort_unstable();
-        let mut maybe = cf.maybe.clone();
-        union(&mut maybe, &added);
-        if let Ok(at) = maybe.binary_search(&x) {
-            maybe.remove(at);
-        }
+        maybe.remove(slot);
         let state = graph.states[after].clone();
         merge_into(out, Coarse { state, maybe });
     }
@@ -347,8 +342,8 @@ fn backward<S>(graph: &Graph<S>, reach: u64, u: usize) -> u64 {
     let mut on = 1u64 << u;
     loop {
         let before = on;
-        for a in members(reach) {
-            if on & 1 << a == 0 && graph.node(a).edges.iter().any(|&(_, b)| on & 1 << b != 0) {
+        for a in members(reach & !on) {
+            if graph.node(a).out & on != 0 {
                 on |= 1 << a;
             }
         }
@@ -358,53 +353,20 @@ fn backward<S>(graph: &Graph<S>, reach: u64, u: usize) -> u64 {
     }
 }
 
+/// The members of `mask`, lowest first.
 fn members(mask: u64) -> impl Iterator<Item = usize> {
-    (0..64).filter(move |&i| mask & 1 << i != 0)
+    let mut left = mask;
+    std::iter::from_fn(move || {
+        let i = (left != 0).then(|| left.trailing_zeros() as usize)?;
+        left &= left - 1;
+        Some(i)
+    })
 }
 
 /// Adds `o` to `next`, merged with a configuration in the same state if there is one.
 fn merge_into<S: Eq>(next: &mut Vec<Coarse<S>>, o: Coarse<S>) {
     match next.iter_mut().find(|n| n.state == o.state) {
-        Some(n) => union(&mut n.maybe, &o.maybe),
+        Some(n) => n.maybe.union_with(&o.maybe),
         None => next.push(o),
-    }
-}
-
-/// `a` becomes the union of sorted `a` and sorted `b`.
-fn union(a: &mut Vec<u32>, b: &[u32]) {
-    if b.iter().all(|x| a.binary_search(x).is_ok()) {
-        return;
-    }
-    let mut merged = Vec::with_capacity(a.len() + b.len());
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let next = match (a.get(i), b.get(j)) {
-            (Some(&x), Some(&y)) if x == y => {
-                i += 1;
-                j += 1;
-                x
-            }
-            (Some(&x), Some(&y)) if x < y => {
-                i += 1;
-                x
-            }
-            (Some(&x), None) => {
-                i += 1;
-                x
-            }
-            (_, Some(&y)) => {
-                j += 1;
-                y
-            }
-            (None, None) => unreachable!(),
-        };
-        merged.push(next);
-    }
-    *a = merged;
-}
-
-fn insert(a: &mut Vec<u32>, x: u32) {
-    if let Err(at) = a.binary_search(&x) {
-        a.insert(at, x);
     }
 }

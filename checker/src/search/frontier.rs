@@ -48,10 +48,10 @@
 
 use super::budget::{Budget, Meter};
 use super::classes::Classes;
-use super::hash::{self, OpsHash};
+use super::hash::{self, KeyMap, KeySet, OpsHash};
 use super::Search;
 use crate::model::{PartModel, Timed};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 /// The most configurations kept after one event before the search gives up (the depth-first
 /// search then decides): the frontier's cost grows with its width, the other search's does not.
@@ -69,7 +69,10 @@ const WORK_BASE: u64 = 10_000;
 /// returns (the bench's valid 100,000-op row with 2,500 crashed ops: 1,000,000 work by the
 /// 399th return, 0.9 s, before it gave up all the same). The rows it decides stay far below
 /// (at most 19 per return, the unique-decoy row); giving up is always sound, the later stages
-/// decide.
+/// decide. The relaxed search ([`refute`]) is paced alike: on the valid 100,000-op row with
+/// 1,000 crashed ops it spent 1.5 M work by its 5,000th return and 2 s in all before giving
+/// up, 1 s less paced; the one bench row it refutes when run first (two reads, 50 processes)
+/// spends about 5 per return.
 const PACE_PER_RETURN: u64 = 200;
 
 /// The same for the relaxed search ([`refute`]): its blocks chain crashed ops freely (10-20
@@ -104,8 +107,10 @@ struct Config<S> {
     /// Returning ops that change the state, placed before their return, sorted.
     placed: Vec<u32>,
     placed_hash: OpsHash,
-    /// Returning read-only ops placed before their return, sorted.
+    /// Returning read-only ops placed before their return, sorted, and their hash (kept as
+    /// ops are placed: hashing the list at every block step cost a seventh of the search).
     reads: Vec<u32>,
+    reads_hash: OpsHash,
     /// Crashed ops used, as (class, how many), sorted by class: the first ones called.
     crashed: Vec<(u32, u32)>,
     /// Position of the latest block that placed a blind op (0: none).
@@ -126,6 +131,7 @@ impl<S> Config<S> {
     fn place_read(&mut self, op: u32, trace: &mut Trace) {
         if let Err(at) = self.reads.binary_search(&op) {
             self.reads.insert(at, op);
+            self.reads_hash = hash::toggle(self.reads_hash, op as usize);
         }
         self.trace = trace.push(op, self.trace);
     }
@@ -141,6 +147,7 @@ impl<S> Config<S> {
     fn unplace(&mut self, op: u32) -> bool {
         if let Ok(at) = self.reads.binary_search(&op) {
             self.reads.remove(at);
+            self.reads_hash = hash::toggle(self.reads_hash, op as usize);
             return true;
         }
         match self.placed.binary_search(&op) {
@@ -202,6 +209,10 @@ struct Open {
     read_classes: Vec<u32>,
     /// Calls of the open returning blind ops (to compare `hide`s).
     blind_calls: BTreeSet<usize>,
+    /// The classes of `Ctx::crashed_classes` whose first crashed op was called, in the same
+    /// order: a block tries only these (with a thousand crashed ops of unique values, most
+    /// classes are not called yet, and trying each at every step cost most of the search).
+    crashed_called: Vec<u32>,
 }
 
 /// The search's fixed inputs.
@@ -325,6 +336,7 @@ fn run<P: PartModel>(
         reads: vec![Vec::new(); count],
         read_classes: Vec::new(),
         blind_calls: BTreeSet::new(),
+        crashed_called: Vec::new(),
     };
     let mut trace = Trace::default();
     let mut frontier = vec![Config {
@@ -332,6 +344,7 @@ fn run<P: PartModel>(
         placed: Vec::new(),
         placed_hash: (0, 0),
         reads: Vec::new(),
+        reads_hash: (0, 0),
         crashed: Vec::new(),
         hide: 0,
         trace: ROOT,
@@ -349,7 +362,13 @@ fn run<P: PartModel>(
         let (i, c) = (x as usize, class[x as usize] as usize);
         if !is_return {
             if ops[i].ret.is_none() {
-                continue; // crashed ops are found through `ctx.crashed`
+                // Crashed ops are found through `ctx.crashed`, once their class is called.
+                let called = &mut open.crashed_called;
+                if !ctx.read_only[i] && ctx.crashed[c][0] == x {
+                    let at = called.partition_point(|&k| (k as usize) < c);
+                    called.insert(at, c as u32);
+                }
+                continue;
             }
             if ctx.read_only[i] {
                 add_class(&mut open.read_classes, open.reads[c].is_empty(), c);
@@ -418,7 +437,7 @@ fn run<P: PartModel>(
         }
         explored += frontier.len() as u64;
         returned += 1;
-        let paced = beam.is_none() && !relaxed;
+        let paced = beam.is_none();
         let pace = WORK_BASE + PACE_PER_RETURN * returned as u64;
         if frontier.len() > WIDEST || explored > work || (paced && explored > pace) {
             return None;
@@ -480,7 +499,7 @@ fn at_return<P: PartModel>(
     };
     // Clearing costs the map's capacity: a map one large block grew is dropped instead.
     match block.scratch.seen.capacity() > 1024 {
-        true => block.scratch.seen = HashMap::new(),
+        true => block.scratch.seen = KeyMap::default(),
         false => block.scratch.seen.clear(),
     }
     block.extend(cf, false, false, None);
@@ -491,7 +510,7 @@ fn at_return<P: PartModel>(
 /// blind ops can lead anywhere.
 #[derive(Default)]
 struct Scratch {
-    seen: HashMap<u128, Vec<Vec<(u32, u32)>>>,
+    seen: KeyMap<Vec<Vec<(u32, u32)>>>,
     /// Per class: 0 not known yet, 1 a blind op of it may be followed, 2 it may not.
     useful: Vec<u8>,
     useful_set: Vec<u32>,
@@ -583,8 +602,8 @@ impl<P: PartModel> Block<'_, '_, P> {
         let xk = (self.open.classes.iter())
             .position(|&c| c == ctx.class[xi])
             .filter(|_| ctx.x_first);
-        let rest =
-            (0..self.open.classes.len() + ctx.crashed_classes.len()).filter(|&k| Some(k) != xk);
+        let rest = (0..self.open.classes.len() + self.open.crashed_called.len())
+            .filter(|&k| Some(k) != xk);
         for k in xk.into_iter().chain(rest) {
             let (b, crashed) = match k.checked_sub(self.open.classes.len()) {
                 None => {
@@ -595,7 +614,7 @@ impl<P: PartModel> Block<'_, '_, P> {
                     }
                 }
                 Some(k) => {
-                    let c = ctx.crashed_classes[k] as usize;
+                    let c = self.open.crashed_called[k] as usize;
                     match ctx.crashed[c].get(cf.used(c as u32) as usize) {
                         Some(&b) if ctx.ops[b as usize].call < self.now => (b, true),
                         _ => continue,
@@ -644,7 +663,8 @@ impl<P: PartModel> Block<'_, '_, P> {
             // The last op matters only through what it does and when it returns.
             let ret = ctx.ops[bi].ret.unwrap_or(usize::MAX);
             let last_is = last.map(|_| (ctx.class[bi], ret));
-            let key = hash::node_key(to.placed_hash, &(&to.state, &to.reads, last_is));
+            let ops = hash::union(to.placed_hash, to.reads_hash);
+            let key = hash::node_key(ops, &(&to.state, last_is));
             let key = key ^ (after_blind as u128) << 1 ^ blind_any as u128;
             if self.first_visit(key, &to.crashed) {
                 self.depth += 1;
@@ -667,10 +687,10 @@ impl<P: PartModel> Block<'_, '_, P> {
     }
 
     /// Whether blind op `b`, reaching `u` (whatever the state before it), can be followed in a
-    /// block: by a read it makes legal, or by an op that is not blind (`x` or another class)
-    /// legal after it. If not, every block going on from it ends at once (two blind ops in a
-    /// row, or nothing legal). Blind ops of one class reach one state, so this is kept per
-    /// class for the event.
+    /// block: by a read it makes legal, or by an op that is not blind (`x` or another class,
+    /// crashed ones called before now: no other can be placed in this block) legal after it.
+    /// If not, every block going on from it ends at once (two blind ops in a row, or nothing
+    /// legal). Blind ops of one class reach one state, so this is kept per class for the event.
     fn useful(&mut self, b: usize, u: &P::State) -> bool {
         let c = self.ctx.class[b] as usize;
         if self.scratch.useful[c] == 0 {
@@ -687,7 +707,7 @@ impl<P: PartModel> Block<'_, '_, P> {
                 .iter()
                 .filter_map(|&k| open.by_class[k as usize].first().map(|e| e.1))
                 .chain(
-                    (ctx.crashed_classes.iter())
+                    (open.crashed_called.iter())
                         .filter_map(|&k| ctx.crashed[k as usize].first().copied()),
                 )
                 .any(|o| !ctx.blind[o as usize] && legal(o));
@@ -757,12 +777,13 @@ fn merge<P: PartModel>(
             .next_back()
             .map_or(0, |&c| c + 1)
     };
-    let mut copies = std::collections::HashSet::with_capacity(next.len());
+    let mut copies = KeySet::with_capacity_and_hasher(next.len(), Default::default());
     let mut unique = Vec::with_capacity(next.len());
     for mut cf in next {
         cf.hide = hides(cf.hide);
-        let key = (cf.state.clone(), &cf.reads, &cf.crashed, cf.hide);
-        if copies.insert(hash::node_key(cf.placed_hash, &key)) {
+        let key = (cf.state.clone(), &cf.crashed, cf.hide);
+        let ops = hash::union(cf.placed_hash, cf.reads_hash);
+        if copies.insert(hash::node_key(ops, &key)) {
             unique.push(cf);
         }
     }
@@ -808,7 +829,7 @@ fn antichain<S>(
     dominates: impl Fn(&Config<S>, &Config<S>) -> bool,
 ) -> Vec<Config<S>> {
     let mut kept: Vec<Option<Config<S>>> = Vec::with_capacity(all.len());
-    let mut buckets: HashMap<u128, Vec<usize>> = HashMap::with_capacity(all.len());
+    let mut buckets = KeyMap::<Vec<usize>>::with_capacity_and_hasher(all.len(), Default::default());
     'each: for cf in all {
         let bucket = buckets.entry(group(&cf)).or_default();
         *compared += 2 * bucket.len() as u64;

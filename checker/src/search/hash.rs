@@ -2,7 +2,8 @@
 //! hash of the returned ops linearized and a hash of the state. A false "seen before" needs a
 //! 128-bit collision, far rarer than a hardware fault.
 
-use std::hash::{Hash, Hasher};
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 /// The two 64-bit halves of the Zobrist hash of a set of ops.
 pub(super) type OpsHash = (u64, u64);
@@ -11,6 +12,13 @@ pub(super) type OpsHash = (u64, u64);
 #[inline]
 pub(super) fn toggle(h: OpsHash, i: usize) -> OpsHash {
     (h.0 ^ zobrist(i, 1), h.1 ^ zobrist(i, 2))
+}
+
+/// The hash of the union of two disjoint sets of ops (such as the placed ops that change the
+/// state and the placed reads: an op is one or the other), from theirs.
+#[inline]
+pub(super) fn union(a: OpsHash, b: OpsHash) -> OpsHash {
+    (a.0 ^ b.0, a.1 ^ b.1)
 }
 
 /// The cache key of a node: its linearized ops and its state.
@@ -58,6 +66,11 @@ impl Hasher for FxLike {
         self.write_u64(w as u64)
     }
 }
+
+/// Maps and sets keyed by [`node_key`]s, hashed by [`KeyHasher`] (the standard hasher cost
+/// the frontier a twentieth of its time).
+pub(super) type KeyMap<V> = HashMap<u128, V, BuildHasherDefault<KeyHasher>>;
+pub(super) type KeySet = HashSet<u128, BuildHasherDefault<KeyHasher>>;
 
 /// The cache's own hasher: its keys are already uniform hashes, so use their low bits.
 #[derive(Default)]

@@ -105,7 +105,8 @@ impl<S: Hash> Path<S> {
         if at.pending {
             self.count_crashed(i, true);
         }
-        if !seen.visit(key, &self.crashed) {
+        let returned = self.returned - self.remaining + !at.pending as usize;
+        if !seen.visit(returned, key, &self.crashed) {
             if at.pending {
                 self.count_crashed(i, false);
             }

@@ -63,6 +63,19 @@ impl PartModel for RegPart {
     fn is_read_only(&self, op: &Op) -> bool {
         matches!(op, Op::Read(_) | Op::CasFailed(_))
     }
+    fn leaves(&self, op: &Op) -> Option<Option<i64>> {
+        match *op {
+            Op::Write(v) | Op::Cas(_, v) => Some(Some(v)),
+            Op::Read(_) | Op::CasFailed(_) => None,
+        }
+    }
+    fn needs(&self, op: &Op) -> Option<Option<i64>> {
+        match *op {
+            Op::Read(v) => Some(v),
+            Op::Cas(a, _) => Some(Some(a)),
+            Op::Write(_) | Op::CasFailed(_) => None,
+        }
+    }
     fn show_state(&self, s: &Option<i64>) -> String {
         match s {
             Some(v) => v.to_string(),

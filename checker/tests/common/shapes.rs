@@ -33,6 +33,9 @@ pub enum Kind {
     /// that (it can never apply: z is gone for good); then the process writes u, then u2, then
     /// reads u. Only that write and the cas write u: invalid.
     UniqueDecoy,
+    /// Random reads, writes and cas as in `Simulated`, every write and cas of a fresh value:
+    /// valid.
+    Unique,
 }
 
 /// One row of the table: a kind and its size.
@@ -47,7 +50,10 @@ pub struct Shape {
 
 impl Shape {
     pub fn valid(&self) -> bool {
-        matches!(self.kind, Kind::Simulated | Kind::WritesInFlight)
+        matches!(
+            self.kind,
+            Kind::Simulated | Kind::WritesInFlight | Kind::Unique
+        )
     }
 
     /// The same shape with `ops` operations (and info ops scaled alike).
@@ -77,6 +83,10 @@ impl Shape {
                 sim.background(self.ops.saturating_sub(half + self.procs), None);
             }
             Kind::UniqueDecoy => sim.unique_decoy(self.ops),
+            Kind::Unique => {
+                sim.unique = true;
+                sim.background(self.ops, None);
+            }
             Kind::WritesInFlight => sim.rounds(self.ops, None),
             Kind::TwoReads => sim.rounds(self.ops, Some(self.ops / 2)),
         }

@@ -125,6 +125,18 @@ impl PartModel for RegisterPart {
     fn is_read_only(&self, op: &RegOp) -> bool {
         matches!(op, RegOp::Read(_) | RegOp::CasFailed(_))
     }
+    fn leaves(&self, op: &RegOp) -> Option<u32> {
+        match *op {
+            RegOp::Write(v) | RegOp::Cas(_, v) => Some(v),
+            RegOp::Read(_) | RegOp::CasFailed(_) => None,
+        }
+    }
+    fn needs(&self, op: &RegOp) -> Option<u32> {
+        match *op {
+            RegOp::Read(v) | RegOp::Cas(v, _) => Some(v),
+            RegOp::Write(_) | RegOp::CasFailed(_) => None,
+        }
+    }
     fn show_state(&self, s: &u32) -> String {
         self.show(*s)
     }
