@@ -324,8 +324,9 @@ impl Space {
         }
     }
 
-    /// A free concurrency below [`LEADER_FAULT_CLIENTS`] is redrawn among the ones above when
-    /// the leader is a target.
+    /// A free concurrency below [`LEADER_FAULT_CLIENTS`], or below
+    /// [`LEADER_FAULT_CLIENTS_PER_NODE`] per node, is redrawn among the ones above (the largest
+    /// if none is) when the leader is a target.
     fn fit_leader_clients(&self, a: &mut TestArgs, rng: &mut StdRng) {
         let wanted = LEADER_FAULT_CLIENTS.max(LEADER_FAULT_CLIENTS_PER_NODE * a.nodes);
         if !self.free.contains(&Dim::Concurrency)
