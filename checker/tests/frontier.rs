@@ -197,22 +197,28 @@ fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> Counts {
             want,
             "depth-first, round {round}: {s:?}"
         );
-        let relaxed = refutes(&events, checker::search::relaxed_refutes);
-        assert!(
-            !(want && relaxed),
-            "relaxed refuted a valid one, round {round}: {s:?}"
+        let relaxed = refutes_soundly(
+            &events,
+            want,
+            checker::search::relaxed_refutes,
+            "relaxed",
+            &format!("round {round}: {s:?}"),
         );
         refuted += relaxed as usize;
-        let bounded = refutes(&events, checker::search::pinned_refutes);
-        assert!(
-            !(want && bounded),
-            "the bounds refuted a valid one, round {round}: {s:?}\n{events:#?}"
+        let bounded = refutes_soundly(
+            &events,
+            want,
+            checker::search::pinned_refutes,
+            "the bounds",
+            &format!("round {round}: {s:?}"),
         );
         pinned += bounded as usize;
-        let refutes = refutes(&events, checker::search::coarse_refutes);
-        assert!(
-            !(want && refutes),
-            "coarse refuted a valid one, round {round}: {s:?}\n{events:#?}"
+        let refutes = refutes_soundly(
+            &events,
+            want,
+            checker::search::coarse_refutes,
+            "coarse",
+            &format!("round {round}: {s:?}"),
         );
         coarse += refutes as usize;
         let proved = beam_proves(&events);
@@ -325,10 +331,12 @@ fn bounds_agree_with_the_brute_force_on_unique_values() {
             want,
             "round {round}: {s:?}"
         );
-        let bounded = refutes(&events, checker::search::pinned_refutes);
-        assert!(
-            !(want && bounded),
-            "the bounds refuted a valid one, round {round}: {s:?}\n{events:#?}"
+        let bounded = refutes_soundly(
+            &events,
+            want,
+            checker::search::pinned_refutes,
+            "the bounds",
+            &format!("round {round}: {s:?}"),
         );
         refuted += bounded as usize;
         match want {
@@ -374,13 +382,24 @@ fn beam_proves(events: &[Event]) -> bool {
 }
 
 /// Whether `refuter` (the relaxed or the coarse frontier search) refutes some part of it.
-fn refutes(
+/// Whether `refuter` refutes `events`, asserting it never refutes a valid one (`want`: the
+/// exact verdict): a stage that can only refute must be sound.
+fn refutes_soundly(
     events: &[Event],
+    want: bool,
     refuter: fn(&common::RegPart, &[checker::model::Timed<Op>], &checker::search::Budget) -> bool,
+    stage: &str,
+    context: &str,
 ) -> bool {
     let operations = pair(events).expect("well formed");
     let parts = checker::linearizability::prepare(&Reg, &operations).expect("register ops");
-    common::unbounded(|budget| parts.iter().any(|p| refuter(&p.part, &p.ops, budget)))
+    let refuted =
+        common::unbounded(|budget| parts.iter().any(|p| refuter(&p.part, &p.ops, budget)));
+    assert!(
+        !(want && refuted),
+        "{stage} refuted a valid one, {context}\n{events:#?}"
+    );
+    refuted
 }
 
 /// A check that runs out says which limit, its value, how far it got and what to try.
