@@ -142,13 +142,12 @@ struct Sizes {
     info: std::ops::Range<usize>,
 }
 
-/// How many histories of one agreement run were valid, invalid, and refuted by the relaxed
-/// and by the coarse frontier search.
+/// How many histories of one agreement run were valid, invalid, and refuted by the coarse
+/// frontier search.
 #[derive(Debug)]
 struct Counts {
     valid: usize,
     invalid: usize,
-    relaxed: usize,
     coarse: usize,
     /// Valid ones the beam (of width [`BEAM`]) proved valid.
     beam: usize,
@@ -161,7 +160,6 @@ impl Counts {
     fn above(&self, min: Counts) {
         let ok = self.valid > min.valid
             && self.invalid > min.invalid
-            && self.relaxed > min.relaxed
             && self.coarse > min.coarse
             && self.beam > min.beam
             && self.pinned > min.pinned;
@@ -174,11 +172,11 @@ impl Counts {
 const BEAM: usize = 2;
 
 /// `rounds` random histories of `kinds` (half with one read changed): the checker and the
-/// depth-first search alone agree with the brute force, and the relaxed and the coarse frontier
-/// searches refute only invalid ones, and the beam proves only valid ones valid.
+/// depth-first search alone agree with the brute force, the bounds and the coarse frontier
+/// refute only invalid ones, and the beam proves only valid ones valid.
 fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> Counts {
     let mut rng = SmallRng::seed_from_u64(seed);
-    let (mut valid, mut invalid, mut refuted, mut coarse, mut beam) = (0, 0, 0, 0, 0);
+    let (mut valid, mut invalid, mut coarse, mut beam) = (0, 0, 0, 0);
     let mut pinned = 0;
     for round in 0..rounds {
         let kind = kinds[round % kinds.len()];
@@ -197,14 +195,6 @@ fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> Counts {
             want,
             "depth-first, round {round}: {s:?}"
         );
-        let relaxed = refutes_soundly(
-            &events,
-            want,
-            checker::search::relaxed_refutes,
-            "relaxed",
-            &format!("round {round}: {s:?}"),
-        );
-        refuted += relaxed as usize;
         let bounded = refutes_soundly(
             &events,
             want,
@@ -235,7 +225,6 @@ fn agreement(seed: u64, rounds: usize, kinds: &[Kind], sizes: Sizes) -> Counts {
     Counts {
         valid,
         invalid,
-        relaxed: refuted,
         coarse,
         beam,
         pinned,
@@ -253,7 +242,6 @@ fn fast_search_agrees_with_the_brute_force_on_small_shapes() {
     n.above(Counts {
         valid: 1000,
         invalid: 1000,
-        relaxed: 500,
         coarse: 1000,
         beam: 1100,
         pinned: 1500,
@@ -276,7 +264,6 @@ fn both_searches_agree_with_the_brute_force_on_wider_shapes() {
     n.above(Counts {
         valid: 600,
         invalid: 600,
-        relaxed: 300,
         coarse: 600,
         beam: 550,
         pinned: 900,
@@ -284,7 +271,7 @@ fn both_searches_agree_with_the_brute_force_on_wider_shapes() {
 }
 
 /// Stale reads with the stale value written again later, among many crashed writes of few
-/// values: the shape the relaxed search is for (crashed ops it may reuse, replayed ops).
+/// values.
 #[test]
 fn searches_agree_with_the_brute_force_on_stale_rewritten_with_many_crashes() {
     let sizes = Sizes {
@@ -297,7 +284,6 @@ fn searches_agree_with_the_brute_force_on_stale_rewritten_with_many_crashes() {
     n.above(Counts {
         valid: 300,
         invalid: 300,
-        relaxed: 200,
         coarse: 300,
         beam: 400,
         pinned: 500,
@@ -381,7 +367,6 @@ fn beam_proves(events: &[Event]) -> bool {
     })
 }
 
-/// Whether `refuter` (the relaxed or the coarse frontier search) refutes some part of it.
 /// Whether `refuter` refutes `events`, asserting it never refutes a valid one (`want`: the
 /// exact verdict): a stage that can only refute must be sound.
 fn refutes_soundly(

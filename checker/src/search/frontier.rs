@@ -39,10 +39,8 @@
 //! whatever the other can, which is dropped.
 //!
 //! A history that makes the frontier too wide, or its work too large, may be proved valid by
-//! the same search keeping only a few configurations ([`prove_valid`]), and is tried again relaxed
-//! ([`refute`]: crashed ops may take effect any number of times, which can only show it is not
-//! linearizable; there ops a configuration can replay at once need not tell it apart either),
-//! then left to the depth-first search: many crashed ops of many kinds, with reads open beside them, give many
+//! the same search keeping only a few configurations ([`prove_valid`]), or is left to the
+//! depth-first search: many crashed ops of many kinds, with reads open beside them, give many
 //! configurations none of which dominates another, where the depth-first search needs to find
 //! only one linearization.
 
@@ -69,17 +67,8 @@ const WORK_BASE: u64 = 10_000;
 /// returns (the bench's valid 100,000-op row with 2,500 crashed ops: 1,000,000 work by the
 /// 399th return, 0.9 s, before it gave up all the same). The rows it decides stay far below
 /// (at most 19 per return, the unique-decoy row); giving up is always sound, the later stages
-/// decide. The relaxed search ([`refute`]) is paced alike: on the valid 100,000-op row with
-/// 1,000 crashed ops it spent 1.5 M work by its 5,000th return and 2 s in all before giving
-/// up, 1 s less paced; the one bench row it refutes when run first (two reads, 50 processes)
-/// spends about 5 per return.
+/// decide.
 const PACE_PER_RETURN: u64 = 200;
-
-/// The same for the relaxed search ([`refute`]): its blocks chain crashed ops freely (10-20
-/// work per op on the stale-read bench rows). It runs only after the exact search gave up, on
-/// valid histories too, where all it spends is lost: at 50 a valid 100,000-op row went past
-/// its time limit; at 20 it still decides.
-const RELAXED_WORK_PER_OP: u64 = 20;
 
 /// The work allowed per op and per configuration kept in the beam ([`prove_valid`]): on the
 /// valid 20,000-op row with 500 crashed ops it needs about 12.
@@ -209,7 +198,7 @@ struct Open {
     read_classes: Vec<u32>,
     /// Calls of the open returning blind ops (to compare `hide`s).
     blind_calls: BTreeSet<usize>,
-    /// The classes of `Ctx::crashed_classes` whose first crashed op was called, in the same
+    /// The classes with crashed ops (`Ctx::crashed`) whose first one was called, in class
     /// order: a block tries only these (with a thousand crashed ops of unique values, most
     /// classes are not called yet, and trying each at every step cost most of the search).
     crashed_called: Vec<u32>,
@@ -224,9 +213,6 @@ struct Ctx<'a, P: PartModel> {
     read_only: Vec<bool>,
     /// Per class, its crashed ops that change the state, in call order.
     crashed: Vec<Vec<u32>>,
-    crashed_classes: Vec<u32>,
-    /// Crashed ops may take effect any number of times (see [`refute`]).
-    relaxed: bool,
     /// Blocks try the returning op first: the beam cuts blocks short (see [`prove_valid`]).
     x_first: bool,
 }
@@ -238,7 +224,7 @@ pub(super) fn decide<P: PartModel>(
     classes: &Classes,
     budget: &Budget,
 ) -> Option<(Search, u64)> {
-    run(part, ops, classes, budget, false, None)
+    run(part, ops, classes, budget, None)
 }
 
 /// Finds `ops` linearizable, if it can, by the frontier search keeping at most `width`
@@ -266,36 +252,8 @@ pub(super) fn prove_valid<P: PartModel>(
     budget: &Budget,
     width: usize,
 ) -> Option<(Search, u64)> {
-    run(part, ops, classes, budget, false, Some(width))
+    run(part, ops, classes, budget, Some(width))
         .filter(|(outcome, _)| !matches!(outcome, Search::NotLinearizable { .. }))
-}
-
-/// Decides `ops` is not linearizable, if it can, by the frontier search with every crashed op
-/// allowed to take effect any number of times: None if it found it may be, or gave up.
-///
-/// **Soundness.** Every linearization of `ops` is one of this relaxed history (each crashed op
-/// taking effect at most once is a case of "any number of times"), so where the relaxed one
-/// has none, `ops` has none. The relaxed history is the one with endless copies of each
-/// crashed op, all called when it was; the rules of the module doc hold for any history, so
-/// they hold for that one. There a class never runs out: a configuration that used more of
-/// it can do whatever one that used fewer can, so counts are dropped (every configuration in
-/// one state, placed ops and hide dominates the others alike) and a crashed op is always
-/// available once its class's first one was called.
-///
-/// **Why.** Many crashed writes and cas of a few values can be chained in many ways to reach
-/// one state, each using different ones: the exact search keeps every such count vector none
-/// of the others is within, which grows with the number of classes; here they are one. Where a
-/// history is not linearizable because of what returned ops saw (a stale read no crashed op can
-/// explain), the relaxed search refutes it in about the time the frontier takes on a valid one.
-/// The linearized prefix it reports may use a crashed op more than once.
-pub(super) fn refute<P: PartModel>(
-    part: &P,
-    ops: &[Timed<P::Op>],
-    classes: &Classes,
-    budget: &Budget,
-) -> Option<(Search, u64)> {
-    run(part, ops, classes, budget, true, None)
-        .filter(|(outcome, _)| !matches!(outcome, Search::Linearizable))
 }
 
 fn run<P: PartModel>(
@@ -303,7 +261,6 @@ fn run<P: PartModel>(
     ops: &[Timed<P::Op>],
     classes: &Classes,
     budget: &Budget,
-    relaxed: bool,
     beam: Option<usize>,
 ) -> Option<(Search, u64)> {
     let n = ops.len();
@@ -322,11 +279,7 @@ fn run<P: PartModel>(
         class,
         blind: ops.iter().map(|t| part.is_blind(&t.op)).collect(),
         read_only,
-        crashed_classes: (0..count as u32)
-            .filter(|&c| !crashed[c as usize].is_empty())
-            .collect(),
         crashed,
-        relaxed,
         x_first: beam.is_some(),
     };
     let events = events(ops);
@@ -351,11 +304,7 @@ fn run<P: PartModel>(
     }];
     let mut meter = Meter::eager(budget);
     let mut scratch = Scratch::default();
-    let per_op = match (relaxed, beam) {
-        (true, _) => RELAXED_WORK_PER_OP,
-        (false, Some(width)) => BEAM_WORK_PER_WIDTH * width as u64,
-        (false, None) => WORK_PER_OP,
-    };
+    let per_op = beam.map_or(WORK_PER_OP, |width| BEAM_WORK_PER_WIDTH * width as u64);
     let work = WORK_BASE + per_op * n as u64;
     let (mut explored, mut returned) = (0u64, 0usize);
     for &(now, x, is_return) in &events {
@@ -430,8 +379,7 @@ fn run<P: PartModel>(
             ));
         }
 
-        let free = free_states(&ctx, now);
-        frontier = merge(&ctx, next, &open, &free, &mut explored);
+        frontier = merge(&ctx, next, &open, &mut explored);
         if let Some(width) = beam {
             narrow(&mut frontier, width);
         }
@@ -650,9 +598,7 @@ impl<P: PartModel> Block<'_, '_, P> {
             }
             match crashed {
                 true => {
-                    if !ctx.relaxed {
-                        to.use_crashed(ctx.class[bi]);
-                    }
+                    to.use_crashed(ctx.class[bi]);
                     to.trace = self.trace.push(b, to.trace);
                 }
                 false => to.place(b, self.trace),
@@ -767,7 +713,6 @@ fn merge<P: PartModel>(
     ctx: &Ctx<P>,
     next: Vec<Config<P::State>>,
     open: &Open,
-    free: &[P::State],
     compared: &mut u64,
 ) -> Vec<Config<P::State>> {
     // Only the open blind ops called before `hide` matter: the latest of those stands for it.
@@ -789,14 +734,14 @@ fn merge<P: PartModel>(
     }
     let same_placed = |cf: &Config<P::State>| hash::node_key(cf.placed_hash, &cf.state);
     let mut kept = antichain(compared, unique, same_placed, |a, b| {
-        a.placed == b.placed && dominates(ctx, free, a, b)
+        a.placed == b.placed && dominates(ctx, a, b)
     });
     // Blind ops a configuration may hide are where placed sets differ most (dozens of open
     // writes, each placed or not): grouped by the rest, fewest placed first, the ones that
     // placed none of those come first and drop the others at once.
     kept.sort_by_key(|cf| (cf.placed.len(), usize::MAX - cf.reads.len()));
-    let core = |cf: &Config<P::State>| core_key(ctx, free, cf);
-    let kept = antichain(compared, kept, core, |a, b| dominates(ctx, free, a, b));
+    let core = |cf: &Config<P::State>| core_key(ctx, cf);
+    let kept = antichain(compared, kept, core, |a, b| dominates(ctx, a, b));
     if kept.len() > 300 {
         return kept;
     }
@@ -804,16 +749,16 @@ fn merge<P: PartModel>(
         compared,
         kept,
         |cf| hash::node_key((0, 0), &cf.state),
-        |a, b| dominates(ctx, free, a, b),
+        |a, b| dominates(ctx, a, b),
     )
 }
 
 /// A configuration's state, `hide` and placed ops but the blind ones it may hide: those that
 /// [`dominates`] may tell apart by the other ops placed have the same key.
-fn core_key<P: PartModel>(ctx: &Ctx<P>, free: &[P::State], cf: &Config<P::State>) -> u128 {
+fn core_key<P: PartModel>(ctx: &Ctx<P>, cf: &Config<P::State>) -> u128 {
     let spare = |&&u: &&u32| {
         let i = u as usize;
-        (ctx.blind[i] && ctx.ops[i].call < cf.hide) || replayable(ctx, free, &cf.state, i)
+        (ctx.blind[i] && ctx.ops[i].call < cf.hide) || replayable(ctx, &cf.state, i)
     };
     let placed =
         (cf.placed.iter().filter(spare)).fold(cf.placed_hash, |h, &u| hash::toggle(h, u as usize));
@@ -854,18 +799,13 @@ fn antichain<S>(
 /// `a` can do whatever `b` can (both in one state): it used no more crashed ops of any class,
 /// hides as much, placed every read `b` placed (a read placed is one less to place, and changes
 /// nothing), and placed every other op `b` placed, but for blind ones it may hide (hiding one
-/// at its return does what placing it did). In the relaxed search, ops (reads too) `b` placed
-/// and `a` may replay (see [`replayable`]) need not be placed by `a`.
-fn dominates<P: PartModel>(
-    ctx: &Ctx<P>,
-    free: &[P::State],
-    a: &Config<P::State>,
-    b: &Config<P::State>,
-) -> bool {
-    let replay = |u: &u32| replayable(ctx, free, &a.state, *u as usize);
+/// at its return does what placing it did). Ops (reads too) `b` placed and `a` may place at
+/// once (see [`replayable`]) need not be placed by `a`.
+fn dominates<P: PartModel>(ctx: &Ctx<P>, a: &Config<P::State>, b: &Config<P::State>) -> bool {
+    let replay = |u: &u32| replayable(ctx, &a.state, *u as usize);
     a.state == b.state
         && a.hide >= b.hide
-        && (!free.is_empty() || a.reads.len() >= b.reads.len())
+        && a.reads.len() >= b.reads.len()
         && within_but(&b.reads, &a.reads, replay)
         && {
             let hideable = |u: &u32| {
@@ -899,41 +839,12 @@ fn within_but(a: &[u32], b: &[u32], spare: impl Fn(&u32) -> bool) -> bool {
     })
 }
 
-/// In the relaxed search, the states crashed blind ops called before `now` set (empty in the
-/// exact one): from any state, the relaxed search may reach one of them at any time.
-fn free_states<P: PartModel>(ctx: &Ctx<P>, now: usize) -> Vec<P::State> {
-    let mut free: Vec<P::State> = Vec::new();
-    if !ctx.relaxed {
-        return free;
-    }
-    let init = ctx.part.init();
-    for &c in &ctx.crashed_classes {
-        let first = ctx.crashed[c as usize][0] as usize;
-        if ctx.blind[first] && ctx.ops[first].call < now {
-            let s = ctx
-                .part
-                .step(&init, &ctx.ops[first].op)
-                .expect("blind ops are total");
-            if !free.contains(&s) {
-                free.push(s);
-            }
-        }
-    }
-    free
-}
-
-/// Whether op `u` (open, or a read placed) may be placed at any time by a configuration in
-/// state `t`, changing nothing: crashed blind ops to a state where `u` is legal, `u`, and a
-/// crashed blind op back to `t` (which needs `t` among the `free` states, unless `u` leaves
-/// `t` as it is). So a configuration that did not place `u` can do what one that did can: it
-/// replays `u` at once, within `u`'s interval (it is open now), and is where the other is.
-/// Only in the relaxed search: it may use a crashed op again.
-fn replayable<P: PartModel>(ctx: &Ctx<P>, free: &[P::State], t: &P::State, u: usize) -> bool {
-    let op = &ctx.ops[u].op;
-    let step = |s: &P::State| ctx.part.step(s, op);
-    match step(t) {
-        Some(after) if after == *t => true,
-        Some(_) => free.contains(t),
-        None => free.contains(t) && free.iter().any(|f| step(f).is_some()),
-    }
+/// Whether op `u` (open, or a read placed) may be placed at once by a configuration in state
+/// `t`: it is legal there and leaves `t` as it is. So a configuration that did not place `u`
+/// can do what one that did can: it places `u` now, within `u`'s interval (it is open), and is
+/// where the other is.
+fn replayable<P: PartModel>(ctx: &Ctx<P>, t: &P::State, u: usize) -> bool {
+    ctx.part
+        .step(t, &ctx.ops[u].op)
+        .is_some_and(|after| after == *t)
 }

@@ -3,8 +3,7 @@
 //! can hold (`pinned`, one pass, for models whose ops leave known states), which can only
 //! refute; then a coarse form of the frontier with one configuration per state (`coarse`),
 //! which can only refute; then the same search keeping only a few configurations (a beam),
-//! which can only prove valid; then the exact one with crashed ops allowed to take effect any
-//! number of times, which can only refute too; then [`search`]: Wing & Gong's backtracking
+//! which can only prove valid; then [`search`]: Wing & Gong's backtracking
 //! search with Lowe's cache of (linearized set, state), shaped like Porcupine's `checkSingle`
 //! (also used to enumerate the states possible at a point).
 //!
@@ -59,10 +58,9 @@ pub enum Search {
 }
 
 /// Decides whether `ops` can be linearized from `part.init()`: by the frontier search
-/// (`frontier`), or, where its frontier grows too wide, by its coarse or relaxed form refuting
-/// it, or by
-/// [`search`]. Returns the outcome and
-/// the number of configurations or nodes explored.
+/// (`frontier`), or, where its frontier grows too wide, by the bounds (`pinned`) or its coarse
+/// form refuting it, its beam proving it valid, or by [`search`]. Returns the outcome and the
+/// number of configurations or nodes explored.
 pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> (Search, u64) {
     let classes = Classes::new(part, ops);
     if let Some(decided) = frontier::decide(part, ops, &classes, budget) {
@@ -89,11 +87,6 @@ pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> 
             return proved;
         }
     }
-    // Without crashed ops the relaxed search is the one that just gave up.
-    let refuted = crashed.then(|| frontier::refute(part, ops, &classes, budget));
-    if let Some(Some(refuted)) = refuted {
-        return refuted;
-    }
     search(part, ops, budget, &mut |_| true)
 }
 
@@ -117,15 +110,6 @@ pub fn beam_proves_valid<P: PartModel>(
     let classes = Classes::new(part, ops);
     let proved = frontier::prove_valid(part, ops, &classes, budget, width);
     proved.is_some_and(|(r, _)| matches!(r, Search::Linearizable))
-}
-
-/// Whether the frontier search with crashed ops allowed to take effect any number of times
-/// finds `ops` not linearizable (which makes it so): the second stage of [`decide`], public for
-/// the agreement tests, as small histories never reach it through [`decide`].
-pub fn relaxed_refutes<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> bool {
-    let classes = Classes::new(part, ops);
-    let refuted = frontier::refute(part, ops, &classes, budget);
-    refuted.is_some_and(|(r, _)| matches!(r, Search::NotLinearizable { .. }))
 }
 
 /// Whether the coarse frontier (`coarse`) finds `ops` not linearizable (which makes it so):
