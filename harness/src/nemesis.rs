@@ -41,11 +41,11 @@ pub struct NemesisArgs {
     /// same way.
     #[arg(long, default_value = "partition,pause,kill", value_name = "FAULTS")]
     pub nemesis: Kinds,
-    /// Average length of each quiet and each faulty period, in seconds (3: a 30 s run gets
-    /// about five faults). When the periods drawn would leave a kind without a window, the
+    /// Average length of each quiet and each faulty period, in seconds (2: a 30 s run gets
+    /// about seven faults; 2 found more seeded bugs than 3, docs/seeded-bugs.md). When the periods drawn would leave a kind without a window, the
     /// first ones are shortened (to no less than half the interval); a --time-limit below
     /// kinds × interval cannot fit every kind and is refused, naming the shortest that fits.
-    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+    #[arg(long, default_value_t = 2.0, value_name = "SECONDS")]
     pub nemesis_interval: f64,
     /// Whom faults hit. Partitions use one, majority, majorities-ring, bridge; pause and kill use
     /// one, minority, majority, all.
@@ -752,7 +752,7 @@ mod tests {
     fn fault_options_parse_and_default_to_every_fault() {
         let a = NemesisArgs::default();
         assert_eq!(a.nemesis.to_string(), "partition,pause,kill");
-        assert_eq!(a.nemesis_interval, 3.0);
+        assert_eq!(a.nemesis_interval, 2.0);
         assert_eq!(a.partition_mode, PartitionMode::Silent);
         let a = parse(&[
             "--nemesis",

@@ -284,7 +284,7 @@ mod tests {
         let d = TestArgs::default();
         assert_eq!((d.nodes, d.concurrency, d.variant), (5, 20, Variant::Multi));
         assert_eq!(d.workload, Workload::Kv);
-        assert_eq!(d.nemesis.nemesis_interval, 3.0);
+        assert_eq!(d.nemesis.nemesis_interval, 2.0);
         assert_eq!(d.op_timeout, 0.5);
         assert_eq!(d.test_name(), "multi-kv");
         let r = TestArgs::from_argv(["--workload", "register"]).unwrap();

@@ -283,15 +283,22 @@ check_time_limit = 45
     }
 
     #[test]
-    fn a_suite_run_keeps_a_one_second_op_timeout_and_ten_clients_unless_it_sets_them() {
+    fn a_suite_run_keeps_a_one_second_op_timeout_ten_clients_and_3_s_periods_unless_it_sets_them() {
         let s = p(
-            "[[test]]\nname = \"a\"\n[[test]]\nname = \"b\"\nop_timeout = 0.25\nconcurrency = 3\n",
+            "[[test]]\nname = \"a\"\n[[test]]\nname = \"b\"\nop_timeout = 0.25\nconcurrency = 3\nnemesis_interval = 1.5\n",
         )
         .unwrap();
         // A space after each argument, so "--op-timeout 1" cannot match "--op-timeout 10".
         let joined = |i: usize| s.runs[i].harness_args(Path::new("/tmp/st")).join(" ") + " ";
         assert!(joined(0).contains("--op-timeout 1 "), "{}", joined(0));
         assert!(joined(0).contains("--concurrency 10 "), "{}", joined(0));
+        assert!(joined(0).contains("--nemesis-interval 3 "), "{}", joined(0));
+        assert!(
+            joined(1).contains("--nemesis-interval 1.5 "),
+            "{}",
+            joined(1)
+        );
+        assert_eq!(joined(1).matches("--nemesis-interval").count(), 1);
         assert!(joined(1).contains("--op-timeout 0.25"), "{}", joined(1));
         assert!(joined(1).contains("--concurrency 3 "), "{}", joined(1));
         assert_eq!(joined(1).matches("--op-timeout").count(), 1);

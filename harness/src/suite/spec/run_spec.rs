@@ -12,6 +12,9 @@ pub const SUITE_OP_TIMEOUT: f64 = 1.0;
 /// A suite run's clients where its entry sets none, kept for the same reason (`harness test`
 /// has 20 since 2026-12-03).
 pub const SUITE_CONCURRENCY: u32 = 10;
+/// A suite run's nemesis interval where its entry sets none, kept for the same reason
+/// (`harness test` has 2 s since 2026-12-03).
+pub const SUITE_NEMESIS_INTERVAL: f64 = 3.0;
 
 /// One run of the expanded matrix: everything `harness test` needs.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,8 +98,12 @@ impl RunSpec {
             None if !typed("--op-timeout") => push("--op-timeout", secs(SUITE_OP_TIMEOUT)),
             None => {}
         }
-        if let Some(t) = self.nemesis_interval {
-            push("--nemesis-interval", secs(t));
+        match self.nemesis_interval {
+            Some(t) => push("--nemesis-interval", secs(t)),
+            None if !typed("--nemesis-interval") => {
+                push("--nemesis-interval", secs(SUITE_NEMESIS_INTERVAL))
+            }
+            None => {}
         }
         if !self.nemesis_targets.is_empty() {
             push("--nemesis-targets", self.nemesis_targets.join(","));
