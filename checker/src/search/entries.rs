@@ -75,6 +75,18 @@ impl Entries {
             .take_while(|&c| c != self.main && c & 1 == 0)
     }
 
+    /// The main list's entries, in history order.
+    pub(super) fn main(&self) -> impl Iterator<Item = Entry> + '_ {
+        let first = self.next(self.main);
+        std::iter::successors(Some(first), |&c| Some(self.next(c))).take_while(|&c| c != self.main)
+    }
+
+    /// The history position of entry `e`.
+    #[inline]
+    pub(super) fn pos(&self, e: Entry) -> usize {
+        self.pos[e as usize]
+    }
+
     /// Takes op `e`'s call (and its return if it returned) out of the lists.
     #[inline]
     pub(super) fn lift(&mut self, e: Entry, returned: bool) {
