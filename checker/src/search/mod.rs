@@ -8,9 +8,9 @@
 //! (also used to enumerate the states possible at a point).
 //!
 //! The history is a list of call and return entries (`entries`). At each node the candidates
-//! are the calls before the first return still in the list: linearizing one lifts its entries
-//! out and pushes it on the `path`; when no candidate is left the last one is undone and the
-//! scan goes on after it. Ops that never returned are tried after the returned ones, and only if
+//! are the calls before the first return still in the list, tried in the order they return
+//! (see `Cursor::skip`): linearizing one lifts its entries out and pushes it on the `path`;
+//! when no candidate is left the last one is undone and the scan goes on after it. Ops that never returned are tried after the returned ones, and only if
 //! they were called before that first return. The cache (`cache`, keyed as in `hash`) skips
 //! nodes already explored.
 //!
