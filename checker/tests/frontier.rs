@@ -358,6 +358,46 @@ fn read_another_written_value(rng: &mut SmallRng, events: &mut [Event]) {
     events[i].value = written[rng.gen_range(0..written.len())].clone();
 }
 
+/// Many processes, no crashed op: the depth-first search cuts nodes whose state's epochs are
+/// too few (`epochs`); it agrees with the brute force, and the cuts happen.
+#[test]
+fn depth_first_agrees_with_the_brute_force_without_crashes() {
+    use checker::search::{search_counting_cuts, Search};
+    let mut rng = SmallRng::seed_from_u64(1821);
+    let (mut valid, mut invalid, mut cut) = (0, 0, 0);
+    for round in 0..4000 {
+        let s = shape(
+            Kind::Simulated,
+            rng.gen_range(12..36),
+            rng.gen_range(4..12),
+            0,
+        );
+        let mut events = s.events(rng.gen());
+        if rng.gen_bool(0.5) {
+            change_a_read(&mut rng, &mut events);
+        }
+        let want = brute_force(&events);
+        let operations = pair(&events).expect("well formed");
+        let parts = checker::linearizability::prepare(&Reg, &operations).expect("register ops");
+        let (got, cuts) = common::unbounded(|budget| {
+            let runs = parts
+                .iter()
+                .map(|p| search_counting_cuts(&p.part, &p.ops, budget));
+            runs.fold((true, 0), |(ok, n), (r, c)| {
+                (ok && r == Search::Linearizable, n + c)
+            })
+        });
+        assert_eq!(got, want, "round {round}: {s:?}\n{events:#?}");
+        cut += (cuts > 0) as usize;
+        match want {
+            true => valid += 1,
+            false => invalid += 1,
+        }
+    }
+    let counts = (valid, invalid, cut);
+    assert!(valid > 2000 && invalid > 900 && cut > 1200, "{counts:?}");
+}
+
 /// Whether the beam of width [`BEAM`] proves every part of it valid.
 fn beam_proves(events: &[Event]) -> bool {
     let operations = pair(events).expect("well formed");

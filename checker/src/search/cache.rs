@@ -23,6 +23,8 @@ pub(super) struct Seen {
     pending_bytes: usize,
     /// Distinct nodes recorded.
     pub(super) states: u64,
+    /// Nodes recorded that `hopeless` then cut (the agreement tests check it does).
+    pub(super) cut: u64,
     /// Sets of counts compared so far: the search's meter counts them as steps, since one visit
     /// may compare thousands.
     pub(super) compared: u64,

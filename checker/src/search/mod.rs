@@ -8,9 +8,9 @@
 //! (also used to enumerate the states possible at a point).
 //!
 //! The history is a list of call and return entries (`entries`). At each node the candidates
-//! are the calls before the first return still in the list: linearizing one lifts its entries
-//! out and pushes it on the `path`; when no candidate is left the last one is undone and the
-//! scan goes on after it. Ops that never returned are tried after the returned ones, and only if
+//! are the calls before the first return still in the list, tried in the order they return
+//! (see `Cursor::skip`): linearizing one lifts its entries out and pushes it on the `path`;
+//! when no candidate is left the last one is undone and the scan goes on after it. Ops that never returned are tried after the returned ones, and only if
 //! they were called before that first return. The cache (`cache`, keyed as in `hash`) skips
 //! nodes already explored.
 //!
@@ -18,13 +18,15 @@
 //! concurrent ops, crashed ops and reads cheap: `legal_read`, `overwrites_crashed` (and its
 //! look-ahead `only_blind_follows`), `commutes_with_crashed`, `later_twin` and `twin_waits`.
 //! The last two work on classes of interchangeable ops (`classes`), so the search branches on
-//! what ops do, not on which process did them.
+//! what ops do, not on which process did them. `hopeless` cuts nodes where a state has too few
+//! epochs left for the ops that need it (`epochs`), so a write placed too early fails at once.
 
 mod budget;
 mod cache;
 mod classes;
 mod coarse;
 mod entries;
+mod epochs;
 mod frontier;
 mod hash;
 mod path;
@@ -38,6 +40,7 @@ use budget::Meter;
 use cache::Seen;
 use classes::Classes;
 use entries::{op_of, Cursor, Entries, Entry, Look};
+use epochs::Epochs;
 use path::{Longest, Path};
 
 /// How a search ended.
@@ -138,6 +141,29 @@ pub fn search<P: PartModel>(
     budget: &Budget,
     done: &mut dyn FnMut(&P::State) -> bool,
 ) -> (Search, u64) {
+    search_cutting(part, ops, budget, done, &mut 0)
+}
+
+/// The depth-first search alone, with how many nodes `epochs` cut: public for the agreement
+/// tests, which check that the rule is exercised.
+pub fn search_counting_cuts<P: PartModel>(
+    part: &P,
+    ops: &[Timed<P::Op>],
+    budget: &Budget,
+) -> (Search, u64) {
+    let mut cuts = 0;
+    let (outcome, _) = search_cutting(part, ops, budget, &mut |_| true, &mut cuts);
+    (outcome, cuts)
+}
+
+/// [`search`], counting the nodes `epochs` cut in `cuts`.
+fn search_cutting<P: PartModel>(
+    part: &P,
+    ops: &[Timed<P::Op>],
+    budget: &Budget,
+    done: &mut dyn FnMut(&P::State) -> bool,
+    cuts: &mut u64,
+) -> (Search, u64) {
     let returned = ops.iter().filter(|t| t.ret.is_some()).count();
     let classes = Classes::new(part, ops);
     let path = Path::new(part.init(), classes.class.clone(), returned);
@@ -146,6 +172,7 @@ pub fn search<P: PartModel>(
     }
     let mut seen = Seen::default();
     let result = run(part, ops, budget, done, &classes, path, &mut seen);
+    *cuts = seen.cut;
     seen.free();
     result
 }
@@ -161,6 +188,7 @@ fn run<P: PartModel>(
     seen: &mut Seen,
 ) -> (Search, u64) {
     let mut list = Entries::new(ops);
+    let epochs = Epochs::new(part, ops);
     let mut longest = Longest::default();
     let mut meter = Meter::new(budget);
     let (mut at, mut fresh) = (Cursor::start(&list), true);
@@ -192,7 +220,12 @@ fn run<P: PartModel>(
                     next.filter(|n| at.pending || !commutes_with_crashed(part, ops, &path, op, n));
                 let depth = path.depth();
                 // `lift` refuses a node the cache has seen (Lowe's rule).
-                if next.is_some_and(|next| path.lift(&mut list, seen, at, next)) {
+                let lifted = next.is_some_and(|next| path.lift(&mut list, seen, at, next));
+                if lifted && hopeless(part, epochs.as_ref(), &list, &path, op) {
+                    seen.cut += 1;
+                    path.unlift(&mut list);
+                    at = at.skip(&list);
+                } else if lifted {
                     longest.pushed(depth, op_of(e));
                     if path.complete() && done(&path.state) {
                         return (Search::Linearizable, seen.states);
@@ -230,6 +263,21 @@ fn run<P: PartModel>(
             }
         }
     }
+}
+
+/// Pruning: after an op that changes the state, the node it reached is cut if the epochs
+/// left of the state it ended are too few (see `epochs`).
+fn hopeless<P: PartModel>(
+    part: &P,
+    epochs: Option<&Epochs<P::State>>,
+    list: &Entries,
+    path: &Path<P::State>,
+    op: &P::Op,
+) -> bool {
+    let (Some(epochs), Some(before)) = (epochs, path.before_last()) else {
+        return false;
+    };
+    !part.is_read_only(op) && epochs.hopeless(list, before, &path.state)
 }
 
 /// Pruning: a read-only op (a read, a failed cas) that is legal now is linearized now, alone,

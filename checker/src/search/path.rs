@@ -73,6 +73,11 @@ impl<S: Hash> Path<S> {
         Some((op_of(f.at.entry), &f.state))
     }
 
+    /// The state before the last op linearized.
+    pub(super) fn before_last(&self) -> Option<&S> {
+        self.frames.last().map(|f| &f.state)
+    }
+
     pub(super) fn has(&self, op: usize) -> bool {
         self.done[op]
     }
