@@ -21,8 +21,16 @@ fn a_bad_memory_limit_is_refused_before_the_run() {
 #[test]
 fn the_runs_check_gets_the_memory_limit() {
     let store = scratch("memory-limit");
-    // 40 clients on one register: thousands of concurrent ops, more than 1 MiB of search.
+    // 40 clients on one register, its one node paused past the op timeout again and again:
+    // thousands of concurrent ops and hundreds that stay open, more than 1 MiB of search (with
+    // no pauses, 40 and even 100 clients now often decide within 1 MiB).
     let args = [
+        "--nemesis",
+        "pause",
+        "--nemesis-interval",
+        "0.4",
+        "--op-timeout",
+        "0.1",
         "--workload",
         "register",
         "--concurrency",
