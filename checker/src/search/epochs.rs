@@ -87,11 +87,10 @@ impl<S: Clone + Eq + std::hash::Hash> Epochs<S> {
     }
 
     /// Whether no linearization goes on from the node with `list` left, in state `now`, an op
-    /// having just left state `before` (see the module doc).
-    pub(super) fn hopeless(&self, list: &Entries, before: &S, now: &S) -> bool {
-        let Some(&v) = self.index.get(before) else {
-            return false; // no op needs it
-        };
+    /// having just left state `before` (see the module doc): if so, the returned op whose need
+    /// no epoch is left for, which is where the search would have got stuck.
+    pub(super) fn hopeless(&self, list: &Entries, before: &S, now: &S) -> Option<usize> {
+        let &v = self.index.get(before)?; // no op needs it
         let limit = self.crashed[v as usize];
         let (mut makers, mut consumers, mut read) = ((before == now) as u32, 0u32, false);
         for e in list.main().take(HORIZON) {
@@ -107,10 +106,10 @@ impl<S: Clone + Eq + std::hash::Hash> Epochs<S> {
                     false => read = true,
                 }
                 if consumers.max(read as u32) > makers {
-                    return true;
+                    return Some(i);
                 }
             }
         }
-        false
+        None
     }
 }

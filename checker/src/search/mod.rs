@@ -221,9 +221,16 @@ fn run<P: PartModel>(
                 let depth = path.depth();
                 // `lift` refuses a node the cache has seen (Lowe's rule).
                 let lifted = next.is_some_and(|next| path.lift(&mut list, seen, at, next));
-                if lifted && hopeless(part, epochs.as_ref(), &list, &path, op) {
+                let stuck = lifted
+                    .then(|| hopeless(part, epochs.as_ref(), &list, &path, op))
+                    .flatten();
+                if let Some(blocked) = stuck {
+                    // Recorded as if explored: the shrinker and the explanation then name the
+                    // op the search would have got stuck at.
+                    longest.stuck(&path, blocked);
                     seen.cut += 1;
                     path.unlift(&mut list);
+                    longest.popped(depth);
                     at = at.skip(&list);
                 } else if lifted {
                     longest.pushed(depth, op_of(e));
@@ -266,18 +273,19 @@ fn run<P: PartModel>(
 }
 
 /// Pruning: after an op that changes the state, the node it reached is cut if the epochs
-/// left of the state it ended are too few (see `epochs`).
+/// left of the state it ended are too few (see `epochs`); Some names the op left without one.
 fn hopeless<P: PartModel>(
     part: &P,
     epochs: Option<&Epochs<P::State>>,
     list: &Entries,
     path: &Path<P::State>,
     op: &P::Op,
-) -> bool {
-    let (Some(epochs), Some(before)) = (epochs, path.before_last()) else {
-        return false;
-    };
-    !part.is_read_only(op) && epochs.hopeless(list, before, &path.state)
+) -> Option<usize> {
+    let (epochs, before) = (epochs?, path.before_last()?);
+    if part.is_read_only(op) {
+        return None;
+    }
+    epochs.hopeless(list, before, &path.state)
 }
 
 /// Pruning: a read-only op (a read, a failed cas) that is legal now is linearized now, alone,
