@@ -260,32 +260,39 @@ pub struct ClusterPlan {
     /// With spare nodes (`--spare`): the first configuration, passed to every node as
     /// `--members`; `None` makes every node a member.
     pub members: Option<Vec<String>>,
+    /// The node ports' claims, released when the last copy of the plan goes.
+    _claims: std::sync::Arc<Vec<crate::ports::PortClaim>>,
 }
 
 /// A free loopback port for a node, held until the plan is built so one plan never gets the same
-/// port twice. Chosen below the kernel's ephemeral range (32768+ on Linux): the proxies and every
-/// outgoing connection take ephemeral ports, so they can never grab a node's port, not even while
-/// a killed node is down and about to be restarted on it.
-fn free_listener() -> Result<TcpListener> {
+/// port twice, and claimed for as long as the plan lives so no other harness on this machine
+/// takes it ([`crate::ports`]). Chosen below the kernel's ephemeral range (32768+ on Linux): the
+/// proxies and every outgoing connection take ephemeral ports, so they can never grab a node's
+/// port, not even while a killed node is down and about to be restarted on it.
+fn free_listener() -> Result<(TcpListener, crate::ports::PortClaim)> {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     for _ in 0..200 {
         let port = rng.gen_range(20_000..32_000);
+        let Some(claim) = crate::ports::claim(port) else {
+            continue;
+        };
         if let Ok(l) = TcpListener::bind(("127.0.0.1", port)) {
-            return Ok(l);
+            return Ok((l, claim));
         }
     }
-    TcpListener::bind("127.0.0.1:0").context("cannot bind a free loopback port")
+    bail!("no free loopback port in 20000..32000 after 200 tries")
 }
 
 impl ClusterPlan {
     /// `n` nodes `n1..nN` with free loopback ports, logs in `run_dir/nodes/<id>.log` and data in
     /// `run_dir/nodes/<id>/`.
     pub fn new(bin: PathBuf, n: usize, run_dir: &Path, extra_args: Vec<String>) -> Result<Self> {
-        let mut held = Vec::new();
+        let (mut held, mut claims) = (Vec::new(), Vec::new());
         let mut nodes = Vec::new();
         for i in 1..=n {
-            let (l, c) = (free_listener()?, free_listener()?);
+            let ((l, lc), (c, cc)) = (free_listener()?, free_listener()?);
+            claims.extend([lc, cc]);
             let id = format!("n{i}");
             nodes.push(NodeSpec {
                 listen: l.local_addr()?,
@@ -315,6 +322,7 @@ impl ClusterPlan {
             power_cut: false,
             remote: None,
             members: None,
+            _claims: std::sync::Arc::new(claims),
         })
     }
 

@@ -49,6 +49,7 @@ pub mod node_bin;
 pub mod node_log;
 pub mod open_files;
 pub mod options;
+pub mod ports;
 pub mod power;
 pub mod progress;
 pub mod proxy;
