@@ -271,7 +271,11 @@ impl<'a> Hunt<'a> {
         let left = self.args.time - elapsed;
         let (parent, mut config) = {
             let State { rng, coverage, .. } = &mut *st;
-            match coverage.pick_parent(rng) {
+            let parent = match self.space.opening_due() {
+                true => None,
+                false => coverage.pick_parent(rng),
+            };
+            match parent {
                 Some((run, p)) => (Some(run), self.space.mutate(&p, rng)),
                 None => (None, self.space.draw(rng)),
             }
