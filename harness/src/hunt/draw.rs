@@ -455,9 +455,9 @@ impl Space {
         };
         let any_focus = (0..FOCUS.len()).any(|i| allowed(&i));
         let region = match targets_free && any_focus {
-            true => self.opening_focus(&allowed, rng).or_else(|| {
+            true => self.opening_focus(allowed, rng).or_else(|| {
                 rng.gen_bool(FOCUS_SHARE)
-                    .then(|| self.next_focus(&allowed, rng))
+                    .then(|| self.next_focus(allowed, rng))
             }),
             false => None,
         };
