@@ -65,14 +65,14 @@ pub enum Search {
 /// form refuting it, its beam proving it valid, or by [`search`]. Returns the outcome and the
 /// number of configurations or nodes explored.
 pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> (Search, u64) {
-    let classes = Classes::new(part, ops);
-    if let Some(decided) = frontier::decide(part, ops, &classes, budget) {
-        return decided;
-    }
     // One pass: it decides histories of unique values, whose states are too many for the
     // coarse frontier (the bench's unique-decoy row at 100,000 ops).
     if let Some(refuted) = pinned::refute(part, ops) {
         return refuted;
+    }
+    let classes = Classes::new(part, ops);
+    if let Some(decided) = frontier::decide(part, ops, &classes, budget) {
+        return decided;
     }
     // Cheap (one configuration per state), and it refutes most invalid histories the exact
     // frontier gave up on; a valid history costs it one pass.
