@@ -1,7 +1,7 @@
-//! Linearizability search over one independent part. [`decide`] runs the breadth-first search
-//! over events (`frontier`) first; where its frontier grows too wide, bounds on when each state
-//! can hold (`pinned`, one pass, for models whose ops leave known states), which can only
-//! refute; then a coarse form of the frontier with one configuration per state (`coarse`),
+//! Linearizability search over one independent part. [`decide`] runs bounds on when each state
+//! can hold first (`pinned`, one pass, for models whose ops leave known states), which can only
+//! refute; then the breadth-first search over events (`frontier`); where its frontier grows too
+//! wide, a coarse form of the frontier with one configuration per state (`coarse`),
 //! which can only refute; then the same search keeping only a few configurations (a beam),
 //! which can only prove valid; then [`search`]: Wing & Gong's backtracking
 //! search with Lowe's cache of (linearized set, state), shaped like Porcupine's `checkSingle`
@@ -60,13 +60,14 @@ pub enum Search {
     },
 }
 
-/// Decides whether `ops` can be linearized from `part.init()`: by the frontier search
-/// (`frontier`), or, where its frontier grows too wide, by the bounds (`pinned`) or its coarse
-/// form refuting it, its beam proving it valid, or by [`search`]. Returns the outcome and the
+/// Decides whether `ops` can be linearized from `part.init()`: by the bounds (`pinned`)
+/// refuting it, by the frontier search (`frontier`), or, where its frontier grows too wide, by
+/// its coarse form refuting it, its beam proving it valid, or by [`search`]. Returns the outcome and the
 /// number of configurations or nodes explored.
 pub fn decide<P: PartModel>(part: &P, ops: &[Timed<P::Op>], budget: &Budget) -> (Search, u64) {
-    // One pass: it decides histories of unique values, whose states are too many for the
-    // coarse frontier (the bench's unique-decoy row at 100,000 ops).
+    // One pass, so first: it decides histories of unique values, whose states are too many for
+    // the frontier (the bench's unique-decoy row at 100,000 ops: 3.7-4.0 s of CPU when the
+    // frontier ran first, 0.25-0.4 s now; the other rows within the noise).
     if let Some(refuted) = pinned::refute(part, ops) {
         return refuted;
     }
