@@ -522,7 +522,10 @@ mod tests {
     }
 
     pub(super) fn setup(name: &str, toml: &str) -> (PathBuf, SuiteArgs) {
-        let root = std::env::temp_dir().join(format!("suite-{name}-{}", std::process::id()));
+        // Unique per call: two tests of this binary may set up the same suite name at once.
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let root = std::env::temp_dir().join(format!("suite-{name}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).unwrap();
         let file = root.join(format!("{name}.toml"));
