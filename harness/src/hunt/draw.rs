@@ -364,9 +364,8 @@ impl Space {
     /// among n nodes with no member in common need 2q - n votes from outside the configuration (a
     /// removed node, say), one in an odd cluster and two in an even one, so the even one hides
     /// what a single change exposes; `removed-vote` was found by membership runs on 3 nodes in 6
-    /// of 6, on 5 in 3 of 4, on 4 in 1 of 6. The leader: without it an even cluster's quorum
-    /// needs every other node, so the failover that makes a deposed leader stale is slower; runs
-    /// of leader pauses found `lease-read` in 13 of 16 on 3 or 5 nodes and 4 of 8 on 4, clock
+    /// of 6, on 5 in 3 of 4, on 4 in 1 of 6. The leader (measured, the cause not pinned down):
+    /// runs of leader pauses found `lease-read` in 13 of 16 on 3 or 5 nodes and 4 of 8 on 4, clock
     /// faults with leader partitions `clock-lease` in 9 of 16 and 3 of 8 (docs/seeded-bugs.md).
     fn fit_members(&self, a: &mut TestArgs) {
         let membership = a.nemesis.nemesis.0.contains(&FaultKind::Membership);
